@@ -1,0 +1,303 @@
+"""The ONNX backend: IR to a ``ModelProto`` and to an ``.onnx`` file.
+
+The written model passes ``onnx.checker.check_model(full_check=True)`` (checked before writing:
+an invalid model is never written), is serialized deterministically (same IR, same bytes), and
+is written atomically (a temporary file renamed into place), so a failed compile leaves
+nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from qcompiler import __version__
+from qcompiler.errors import BackendError
+from qcompiler.hookspecs import hookimpl
+from qcompiler.ir import Attr, AttrKind, DType, Graph, Model, Op, OpaqueType, TensorType, Value
+from qcompiler.ir.types import Type
+
+__all__ = ["ir_to_proto", "save_onnx", "infer_types", "OnnxBackend", "BackendResult"]
+
+_SUB_BYTE = (DType.INT4, DType.UINT4, DType.INT2, DType.UINT2, DType.FLOAT4E2M1)
+_TWO_GB = 2**31 - 1
+
+
+@dataclass
+class BackendResult:
+    """What a backend wrote and a summary of it (sizes, op counts...) for the user."""
+
+    paths: list[str]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _type_proto(t: Type | None) -> onnx.TypeProto:
+    if isinstance(t, OpaqueType):
+        return t.to_proto()
+    tp = onnx.TypeProto()
+    if isinstance(t, TensorType):
+        tp.tensor_type.elem_type = int(t.dtype)
+        if t.shape.dims is not None:
+            shape = tp.tensor_type.shape
+            shape.SetInParent()
+            for d in t.shape.dims:
+                dim = shape.dim.add()
+                if isinstance(d, int):
+                    dim.dim_value = d
+                elif isinstance(d, str):
+                    dim.dim_param = d
+    return tp
+
+
+def _value_info(v: Value) -> onnx.ValueInfoProto:
+    vi = onnx.ValueInfoProto()
+    vi.name = v.name
+    if v.type is not None:
+        vi.type.CopyFrom(_type_proto(v.type))
+    return vi
+
+
+def _tensor_proto(arr: np.ndarray, name: str, dtype: DType | None) -> onnx.TensorProto:
+    arr = np.asarray(arr)
+    if dtype is not None and dtype in _SUB_BYTE and arr.dtype.kind in "iu":
+        return onnx.helper.make_tensor(name, int(dtype), arr.shape, arr.reshape(-1).tolist())
+    t = numpy_helper.from_array(arr, name)
+    if dtype is not None and t.data_type != int(dtype) and dtype not in _SUB_BYTE:
+        t = numpy_helper.from_array(arr.astype(dtype.numpy()), name)
+    return t
+
+
+def _attr_proto(name: str, a: Attr) -> onnx.AttributeProto:
+    k = a.kind
+    if k == AttrKind.GRAPH:
+        return onnx.helper.make_attribute(name, _graph_proto(a.value))
+    if k == AttrKind.GRAPHS:
+        p = onnx.AttributeProto()
+        p.name, p.type = name, onnx.AttributeProto.GRAPHS
+        p.graphs.extend(_graph_proto(g) for g in a.value)
+        return p
+    if k == AttrKind.TENSOR:
+        return onnx.helper.make_attribute(name, _tensor_proto(a.value, "", None))
+    if k == AttrKind.TENSORS:
+        p = onnx.AttributeProto()
+        p.name, p.type = name, onnx.AttributeProto.TENSORS
+        p.tensors.extend(_tensor_proto(t, "", None) for t in a.value)
+        return p
+    p = onnx.AttributeProto()
+    p.name, p.type = name, int(k)
+    if k == AttrKind.FLOAT:
+        p.f = a.value
+    elif k == AttrKind.INT:
+        p.i = a.value
+    elif k == AttrKind.STRING:
+        p.s = a.value.encode() if isinstance(a.value, str) else a.value
+    elif k == AttrKind.FLOATS:
+        p.floats.extend(a.value)
+    elif k == AttrKind.INTS:
+        p.ints.extend(a.value)
+    elif k == AttrKind.STRINGS:
+        p.strings.extend(s.encode() if isinstance(s, str) else s for s in a.value)
+    elif k == AttrKind.SPARSE_TENSOR:
+        p.sparse_tensor.ParseFromString(a.value)
+    elif k == AttrKind.TYPE_PROTO:
+        p.tp.ParseFromString(a.value)
+    elif k == AttrKind.SPARSE_TENSORS:
+        for b in a.value:
+            p.sparse_tensors.add().ParseFromString(b)
+    elif k == AttrKind.TYPE_PROTOS:
+        for b in a.value:
+            p.type_protos.add().ParseFromString(b)
+    else:
+        raise BackendError(f"attribute {name!r} has kind {k.name}, which cannot be serialized")
+    return p
+
+
+def _node_proto(op: Op) -> onnx.NodeProto:
+    n = onnx.NodeProto()
+    n.op_type = op.op_type
+    n.domain = op.domain
+    if op.name:
+        n.name = op.name
+    inputs = ["" if v is None else v.name for v in op.inputs]
+    while inputs and inputs[-1] == "":
+        inputs.pop()
+    n.input.extend(inputs)
+    n.output.extend(o.name for o in op.outputs)
+    n.attribute.extend(_attr_proto(k, a) for k, a in op.attrs.items())
+    if op.doc_string:
+        n.doc_string = op.doc_string
+    return n
+
+
+def _graph_proto(g: Graph, *, constants_as_inputs: bool = False, value_info: bool = False) -> onnx.GraphProto:  # noqa: E501
+    gp = onnx.GraphProto()
+    gp.name = g.name
+    if g.doc_string:
+        gp.doc_string = g.doc_string
+    gp.input.extend(_value_info(v) for v in g.inputs)
+    if constants_as_inputs:
+        gp.input.extend(_value_info(c) for c in g.constants)
+    for c in g.constants:
+        t = c.tensor_type
+        gp.initializer.append(_tensor_proto(c.const, c.name, t.dtype if t is not None else None))
+    for op in g:
+        gp.node.append(_node_proto(op))
+        if value_info:
+            gp.value_info.extend(_value_info(o) for o in op.outputs if isinstance(o.type, TensorType))
+    gp.output.extend(_value_info(v) for v in g.outputs)
+    return gp
+
+
+def ir_to_proto(model: Model, *, fill_types: bool = True, value_info: bool = False) -> onnx.ModelProto:  # noqa: E501
+    """Serialize the IR to a ``ModelProto``.
+
+    With ``fill_types``, values the graph outputs need but whose types are unknown (new values
+    made by passes) get types from onnx shape inference first.
+    """
+    if fill_types and any(v.type is None for v in _all_outputs(model.graph)):
+        infer_types(model)
+    mp = onnx.ModelProto()
+    mp.ir_version = model.ir_version
+    mp.producer_name = "qcompiler"
+    mp.producer_version = __version__
+    if model.domain:
+        mp.domain = model.domain
+    if model.model_version:
+        mp.model_version = model.model_version
+    if model.doc_string:
+        mp.doc_string = model.doc_string
+    used_domains = {("" if op.domain == "ai.onnx" else op.domain) for op in model.graph.all_ops()}
+    for domain, version in model.opset_imports.items():
+        if domain == "" or domain in used_domains or domain in _function_domains(model):
+            mp.opset_import.append(onnx.helper.make_opsetid(domain, version))
+    mp.graph.CopyFrom(_graph_proto(model.graph, constants_as_inputs=model.ir_version < 4,
+                                   value_info=value_info))  # fmt: skip
+    for key, value in model.metadata_props.items():
+        p = mp.metadata_props.add()
+        p.key, p.value = key, value
+    for fb in model.functions:
+        mp.functions.add().ParseFromString(fb)
+    return mp
+
+
+def _function_domains(model: Model) -> set[str]:
+    domains = set()
+    for fb in model.functions:
+        f = onnx.FunctionProto()
+        f.ParseFromString(fb)
+        domains.add(f.domain)
+        domains.update(o.domain for o in f.opset_import)
+    return domains
+
+
+def _all_outputs(g: Graph):
+    yield from g.outputs
+    for op in g:
+        for sub in op.regions():
+            yield from _all_outputs(sub)
+
+
+def infer_types(model: Model, *, refresh: bool = False) -> None:
+    """Fill in value types with onnx shape inference.
+
+    Values without a type get the inferred one; with ``refresh`` every op result's shape is
+    recomputed (quantized element types are kept).  Graph inputs and constants are never
+    changed.
+    """
+    proto = ir_to_proto(model, fill_types=False)
+    if refresh:
+        for o in proto.graph.output:
+            o.type.tensor_type.ClearField("shape")
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto, check_type=False, strict_mode=False,
+                                                     data_prop=True)  # fmt: skip
+    except Exception:  # noqa: BLE001 - inference is best effort; unknown types stay unknown
+        return
+    types: dict[str, onnx.TypeProto] = {}
+
+    def collect(gp: onnx.GraphProto) -> None:
+        for vi in list(gp.value_info) + list(gp.output):
+            types[vi.name] = vi.type
+        for node in gp.node:
+            for a in node.attribute:
+                for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                    collect(sub)
+
+    collect(inferred.graph)
+    from qcompiler.frontend.onnx_frontend import type_from_proto
+
+    for op in model.graph.all_ops():
+        for o in op.outputs:
+            tp = types.get(o.name)
+            if tp is None:
+                continue
+            t = type_from_proto(tp)
+            if t is None:
+                continue
+            if o.type is None:
+                o.type = t
+            elif refresh and isinstance(o.type, TensorType) and isinstance(t, TensorType):
+                o.type = o.type.with_shape(t.shape)
+
+
+def _check(proto: onnx.ModelProto, label: str) -> None:
+    try:
+        if proto.ByteSize() < _TWO_GB:
+            onnx.checker.check_model(proto, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BackendError(f"{label}: refusing to write an invalid model: {first}") from e
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise BackendError(f"{path}: is a directory; give an output file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise BackendError(f"{path}: folder {str(parent)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_onnx(model: Model, path: str | os.PathLike, *, check: bool = True) -> onnx.ModelProto:
+    """Serialize, check and write ``model`` to ``path``; returns the written proto."""
+    proto = ir_to_proto(model)
+    if check:
+        _check(proto, str(path))
+    if proto.ByteSize() >= _TWO_GB:
+        raise BackendError(f"{path}: the model is over 2 GB; external data output is not "
+                           "supported yet")  # fmt: skip
+    write_atomic(path, proto.SerializeToString(deterministic=True))
+    return proto
+
+
+class OnnxBackend:
+    """Writes the model as an ONNX file (QDQ for quantized models)."""
+
+    name = "onnx"
+    description = "serialized ONNX model (QuantizeLinear/DequantizeLinear), run by onnxruntime"
+
+    def emit(self, model: Model, output: str, *, ctx: Any = None) -> BackendResult:
+        proto = save_onnx(model, output)
+        n_ops = sum(1 for _ in model.graph.all_ops())
+        return BackendResult([str(output)], {"ops": n_ops, "bytes": proto.ByteSize()})
+
+
+@hookimpl
+def qcompiler_register_backends():
+    return [OnnxBackend()]

@@ -1,0 +1,150 @@
+"""The compile driver: the Python API the CLI itself uses.
+
+``compile(model, output, ...)`` reads the model through a frontend, runs a pipeline (given as
+text, or the default of the compile mode), verifies the result and hands it to a backend::
+
+    import qcompiler
+    result = qcompiler.compile("model.onnx", "out.onnx", pipeline="fold-constants")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import onnx
+
+from qcompiler.errors import ModelLoadError, QCompilerError
+from qcompiler.ir import Model, verify
+from qcompiler.pass_base import PassContext
+from qcompiler.pass_manager import Instrumentation, PassManager, PassRecord
+from qcompiler.pipeline import Pipeline, parse_pipeline
+from qcompiler.registry import Registry, load_registry
+
+__all__ = ["compile", "load_model", "CompileResult", "parse_input_shape", "default_registry"]
+
+_REGISTRY: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The registry of installed plugins, loaded once per process."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = load_registry()
+    return _REGISTRY
+
+
+@dataclass
+class CompileResult:
+    model: Model
+    pipeline: Pipeline
+    outputs: list[str] = field(default_factory=list)
+    records: list[PassRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    context: PassContext | None = None
+
+
+def parse_input_shape(text: str) -> tuple[str, list[int]]:
+    """Parse ``NAME:D0,D1,...`` (the name may itself contain ':')."""
+    name, sep, dims = text.rpartition(":")
+    if not sep or not name:
+        raise QCompilerError(f"--input-shape {text!r}: expected NAME:D0,D1,... (e.g. x:1,3,224,224)")
+    try:
+        values = [int(d) for d in dims.split(",") if d.strip()]
+    except ValueError:
+        raise QCompilerError(f"--input-shape {text!r}: dims must be integers") from None
+    if not values or any(v <= 0 for v in values):
+        raise QCompilerError(f"--input-shape {text!r}: dims must be positive integers")
+    return name, values
+
+
+def _shapes(input_shapes: Mapping[str, Sequence[int]] | Sequence[str] | None) -> dict[str, list[int]]:  # noqa: E501
+    if not input_shapes:
+        return {}
+    if isinstance(input_shapes, Mapping):
+        return {k: [int(d) for d in v] for k, v in input_shapes.items()}
+    out: dict[str, list[int]] = {}
+    for text in input_shapes:
+        name, dims = parse_input_shape(text)
+        if name in out:
+            raise QCompilerError(f"--input-shape {name!r} is given twice")
+        out[name] = dims
+    return out
+
+
+def load_model(source: Any, *, input_shapes=None, registry: Registry | None = None) -> Model:
+    """Read a model with the frontend that accepts it (ONNX files and ``ModelProto`` objects)."""
+    registry = registry or default_registry()
+    shapes = _shapes(input_shapes)
+    if isinstance(source, Model):
+        return source.clone()
+    if isinstance(source, (onnx.ModelProto, bytes, bytearray)):
+        from qcompiler.frontend.onnx_frontend import load_onnx
+
+        return load_onnx(source, input_shapes=shapes)
+    path = os.fspath(source)
+    frontend = registry.frontend_for(path)
+    if frontend is None:
+        if os.path.isdir(path):
+            raise ModelLoadError(f"{path}: is a directory, expected a model file")
+        # Unknown suffix: try ONNX, the format qcompiler reads natively.
+        from qcompiler.frontend.onnx_frontend import load_onnx
+
+        return load_onnx(path, input_shapes=shapes)
+    return frontend.load(path, input_shapes=shapes)
+
+
+def _compile_mode(config: Any) -> str:
+    if config is None:
+        return "float"
+    return "full-quant" if getattr(config, "is_full_quant", False) else "weight-quant"
+
+
+def compile(  # noqa: A001 - the public name the issue fixes
+    model: Any,
+    output: str | os.PathLike | None = None,
+    *,
+    pipeline: str | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | Sequence[str] | None = None,
+    config: Any = None,
+    calib_data: Any = None,
+    backend: str = "onnx",
+    target: str | None = None,
+    time_passes: bool = False,
+    print_ir_after: Sequence[str] = (),
+    dump_dir: str | os.PathLike | None = None,
+    verify_each: bool = False,
+    registry: Registry | None = None,
+    progress: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> CompileResult:
+    """Compile ``model`` (path, ``ModelProto`` or IR) and write it to ``output`` if given.
+
+    ``pipeline`` is pipeline text (``""`` runs no pass: load and save); ``None`` takes the
+    default pipeline of the mode the config implies (``float`` without a config).
+    """
+    registry = registry or default_registry()
+    if pipeline is not None and pipeline.strip() and not isinstance(pipeline, str):
+        raise QCompilerError("pipeline must be text")
+    mode = _compile_mode(config)
+    text = registry.pipeline_text(mode) if pipeline is None else pipeline
+    parsed = parse_pipeline(text, registry)  # bad pipelines fail before any work is done
+    ir = load_model(model, input_shapes=input_shapes, registry=registry)
+    ctx = PassContext(config=config, calib_data=calib_data, registry=registry,
+                      options={"progress": progress, "target": target, "backend": backend,
+                               "source": ir.meta.get("source"), **(options or {})})  # fmt: skip
+    instr = Instrumentation(time_passes=time_passes, print_ir_after=frozenset(print_ir_after),
+                            dump_dir=os.fspath(dump_dir) if dump_dir else None,
+                            verify_each=verify_each)  # fmt: skip
+    manager = PassManager(parsed, instr)
+    manager.run(ir, ctx)
+    verify(ir)
+    result = CompileResult(ir, parsed, records=manager.records, warnings=ctx.warnings, context=ctx)
+    if output is not None:
+        emitted = registry.backend(backend).emit(ir, os.fspath(output), ctx=ctx)
+        result.outputs = emitted.paths
+        result.summary = emitted.summary
+    return result
