@@ -161,6 +161,9 @@ def ir_to_proto(model: Model, *, fill_types: bool = True, value_info: bool = Fal
     With ``fill_types``, values the graph outputs need but whose types are unknown (new values
     made by passes) get types from onnx shape inference first.
     """
+    from qcompiler.ir.qc_ops import lower_to_onnx
+
+    model = lower_to_onnx(model)
     if fill_types and any(v.type is None for v in _all_outputs(model.graph)):
         infer_types(model)
     mp = onnx.ModelProto()
