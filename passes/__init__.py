@@ -7,13 +7,13 @@ third-party plugin uses.
 
 from __future__ import annotations
 
+from qcompiler.hookspecs import hookimpl
 from qcompiler.passes.eliminate_dead_code import EliminateDeadCodePass
 from qcompiler.passes.fold_constants import FoldConstantsPass
 from qcompiler.passes.type_analysis import TypesAnalysis
+from qcompiler.passes.weight_quant import WeightQuantPass
 
-from qcompiler.hookspecs import hookimpl
-
-BUILTIN_PASSES = [FoldConstantsPass, EliminateDeadCodePass]
+BUILTIN_PASSES = [FoldConstantsPass, EliminateDeadCodePass, WeightQuantPass]
 
 #: Default pipeline per compile mode (``qcompiler compile`` without ``--pipeline``).
 DEFAULT_PIPELINES = {
