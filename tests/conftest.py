@@ -1,0 +1,40 @@
+"""Shared test helpers: onnxruntime runs and the model corpus."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "models"))
+
+
+def run_ort(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Run a model (path, ModelProto or bytes) on the CPU with one thread."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    if isinstance(model, onnx.ModelProto):
+        model = model.SerializeToString()
+    sess = ort.InferenceSession(str(model) if isinstance(model, Path) else model, opts,
+                                providers=["CPUExecutionProvider"])  # fmt: skip
+    return sess.run(None, feeds)
+
+
+def assert_close(got: list[np.ndarray], want: list[np.ndarray], rel: float = 1e-5) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape, (g.shape, w.shape)
+        w64 = np.asarray(w, dtype=np.float64)
+        tol = rel * max(1.0, float(np.abs(w64).max()) if w64.size else 1.0)
+        diff = float(np.abs(np.asarray(g, np.float64) - w64).max()) if w64.size else 0.0
+        assert diff <= tol, f"max abs diff {diff} > {tol}"
+
+
+@pytest.fixture
+def ort_run():
+    return run_ort
