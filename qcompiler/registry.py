@@ -27,7 +27,8 @@ def plugin_manager(extra_plugins: Iterable[Any] = (), *, entry_points: bool = Tr
     if entry_points:
         pm.load_setuptools_entrypoints(hookspecs.ENTRY_POINT_GROUP)
     for plugin in extra_plugins:
-        pm.register(plugin)
+        name = getattr(plugin, "__name__", None) or type(plugin).__qualname__
+        pm.register(plugin, name=name if pm.get_plugin(name) is None else None)
     return pm
 
 

@@ -101,16 +101,19 @@ class Value:
     def _remove_use(self, op: Op, index: int) -> None:
         self._uses.pop((op, index), None)
 
-    def replace_all_uses_with(self, new: Value, *, keep_output_name: bool = True) -> None:
+    def replace_all_uses_with(self, new: Value, *, keep_output_name: bool = True,
+                              exclude: tuple[Op, ...] | list[Op] = ()) -> None:  # fmt: skip
         """Make every reader of ``self`` read ``new`` instead, graph outputs included.
 
         When ``self`` is a graph output, ``new`` is an op result and ``keep_output_name`` is true,
         the two values swap names, so the model's output keeps the name users call it by.
+        Ops in ``exclude`` keep reading ``self`` (e.g. the op that computes ``new`` from it).
         """
         if new is self:
             return
         for op, index in list(self._uses):
-            op.replace_input(index, new)
+            if op not in exclude:
+                op.replace_input(index, new)
         for graph in list(self._output_of):
             for i, out in enumerate(graph.outputs):
                 if out is self:
