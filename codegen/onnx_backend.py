@@ -279,7 +279,10 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 def save_onnx(model: Model, path: str | os.PathLike, *, check: bool = True) -> onnx.ModelProto:
     """Serialize, check and write ``model`` to ``path``; returns the written proto."""
-    proto = ir_to_proto(model)
+    from qcompiler.utils import paused_gc
+
+    with paused_gc():
+        proto = ir_to_proto(model)
     if check:
         _check(proto, str(path))
     if proto.ByteSize() >= _TWO_GB:

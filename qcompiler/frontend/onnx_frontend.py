@@ -25,6 +25,7 @@ from qcompiler.ir import Attr, AttrKind, DType, Graph, Model, Op, OpaqueType, Sh
 from qcompiler.ir.graph import NameTable
 from qcompiler.ir.types import QuantType, Type
 from qcompiler.ir.values import Value
+from qcompiler.utils import paused_gc
 
 __all__ = ["load_onnx", "proto_to_ir", "read_model", "check_structure", "bind_input_shapes",
            "infer_shapes", "fold_shape_subgraphs", "type_from_proto", "OnnxFrontend"]  # fmt: skip
@@ -175,11 +176,17 @@ def _toposort(graph: onnx.GraphProto, producers: dict[str, int], label: str) -> 
     """Kahn's algorithm, stable (keeps the file's order when it is already topological)."""
     n = len(graph.node)
     deps: list[set[int]] = []
-    users: list[list[int]] = [[] for _ in range(n)]
+    in_order = True
     for idx, node in enumerate(graph.node):
         d = {producers[name] for name in list(node.input) + _subgraph_reads(node)
              if name in producers}  # fmt: skip
         deps.append(d)
+        if in_order and any(p >= idx for p in d):
+            in_order = False
+    if in_order:  # the usual case: the file is already in topological order
+        return
+    users: list[list[int]] = [[] for _ in range(n)]
+    for idx, d in enumerate(deps):
         for p in d:
             users[p].append(idx)
     indeg = [len(d) for d in deps]
@@ -559,13 +566,14 @@ def load_onnx(
     :class:`~qcompiler.errors.ModelLoadError` with a one-line message naming the file and the
     node or value at fault.
     """
-    proto, label = read_model(source)
-    check_structure(proto, label)
-    bind_input_shapes(proto, input_shapes or {}, label)
-    proto = infer_shapes(proto, label)
-    if fold_shapes:
-        proto = fold_shape_subgraphs(proto, label)
-    model = proto_to_ir(proto, label)
+    with paused_gc():
+        proto, label = read_model(source)
+        check_structure(proto, label)
+        bind_input_shapes(proto, input_shapes or {}, label)
+        proto = infer_shapes(proto, label)
+        if fold_shapes:
+            proto = fold_shape_subgraphs(proto, label)
+        model = proto_to_ir(proto, label)
     model.meta["source"] = label
     return model
 

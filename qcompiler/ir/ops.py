@@ -218,6 +218,8 @@ class Op:
 
     def regions(self) -> list[Graph]:
         """Nested graphs (control-flow bodies), in attribute-name order."""
+        if not self.attrs:
+            return []
         return [g for key in sorted(self.attrs) for g in self.attrs[key].graphs()]
 
     # -- navigation -------------------------------------------------------------------------

@@ -110,9 +110,12 @@ def _verify_graph(g: Graph, visible: set[Value], names: dict[str, Value], proble
 
 def collect_problems(model: Model | Graph) -> list[str]:
     """Every invariant violation found, as messages (empty when the IR is well formed)."""
+    from qcompiler.utils import paused_gc
+
     graph = model.graph if isinstance(model, Model) else model
     problems: list[str] = []
-    _verify_graph(graph, set(), {}, problems)
+    with paused_gc():
+        _verify_graph(graph, set(), {}, problems)
     if isinstance(model, Model):
         for op in graph.all_ops():
             want = model.opset_imports.get("" if op.domain == "ai.onnx" else op.domain)
