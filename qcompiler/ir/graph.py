@@ -105,7 +105,11 @@ class Graph:
 
     # -- iteration --------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Op]:
-        """Ops in order; removing the current op while iterating is safe."""
+        """Ops in order.
+
+        Removing the current op while iterating is safe; a rewrite that also removes later ops
+        must iterate over a snapshot (``list(graph)``).
+        """
         op = self._head
         while op is not None:
             nxt = op._next

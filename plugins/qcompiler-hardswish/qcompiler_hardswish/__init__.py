@@ -1,0 +1,1 @@
+"""qcompiler plugin recognizing the decomposed hard-swish."""
