@@ -1,0 +1,100 @@
+"""Running the float model in onnxruntime over the calibration set, gathering statistics.
+
+Samples are fed one at a time and each sample's activations are folded into the statistics
+and dropped, so memory is bounded by one sample's activations whatever the set's size.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import onnx
+
+from qcompiler.calibration.stats import CalibrationStats, TensorStats
+from qcompiler.errors import DataError
+
+__all__ = ["collect_statistics", "float_tensors"]
+
+_FLOAT = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
+
+
+def float_tensors(model: onnx.ModelProto) -> list[str]:
+    """Names of the float activations of the main graph (inputs and op results), in order."""
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
+    types = {vi.name: vi.type.tensor_type.elem_type
+             for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output)}  # noqa: E501
+    inits = {t.name for t in model.graph.initializer}
+    names = [i.name for i in model.graph.input if i.name not in inits]
+    for node in model.graph.node:
+        names.extend(o for o in node.output if o)
+    seen, out = set(), []
+    for n in names:
+        if n not in seen and types.get(n) in _FLOAT:
+            seen.add(n)
+            out.append(n)
+    return out
+
+
+def _session(model: onnx.ModelProto, names: Sequence[str]):
+    import onnxruntime as ort
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    present = {o.name for o in m.graph.output}
+    for name in names:
+        if name not in present:
+            m.graph.output.append(onnx.ValueInfoProto(name=name))
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def collect_statistics(
+    model: onnx.ModelProto,
+    tensor_names: Sequence[str],
+    samples: Iterable[dict[str, np.ndarray]],
+    *,
+    labels: Sequence[str] | None = None,
+    num_bins: int = 2048,
+    progress: bool = False,
+) -> CalibrationStats:
+    """Statistics of ``tensor_names`` over ``samples`` (one onnxruntime run per sample)."""
+    names = list(dict.fromkeys(tensor_names))
+    sess = _session(model, names)
+    out_names = [o.name for o in sess.get_outputs()]
+    wanted = [out_names.index(n) for n in names]
+    stats = {n: TensorStats(num_bins) for n in names}
+    total = len(samples) if hasattr(samples, "__len__") else None  # type: ignore[arg-type]
+    it = enumerate(samples)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="calibrating", unit="sample", file=sys.stderr, leave=False)
+    count = 0
+    try:
+        for i, sample in it:
+            label = labels[i] if labels is not None and i < len(labels) else f"sample #{i}"
+            for key, arr in sample.items():
+                if np.asarray(arr).dtype.kind == "f" and not np.isfinite(arr).all():
+                    raise DataError(f"{label}: input {key!r} contains NaN or Inf values")
+            outputs = sess.run(None, sample)
+            for n, k in zip(names, wanted):
+                try:
+                    stats[n].update(outputs[k])
+                except DataError:
+                    raise DataError(f"{label}: the float model produces NaN or Inf in tensor {n!r}") from None
+            count += 1
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    if count == 0:
+        raise DataError("the calibration set is empty")
+    return CalibrationStats(stats, count)

@@ -1,0 +1,181 @@
+"""Calibration methods: from a tensor's :class:`TensorStats` to the range it is quantized with.
+
+Every method reads the same mergeable statistics, so a calibration run serves them all (and a
+re-compile with another method reuses the cached statistics).  Ranges always contain 0, so
+zero is exactly representable; a constant tensor still gets a non-empty range.
+
+| method | range |
+| --- | --- |
+| ``MAX_MIN`` | global min and max (MindSpore MAX_MIN, onnxruntime MinMax) |
+| ``MOVING_AVERAGE_MIN_MAX`` | exponential moving average of per-sample min and max |
+| ``KL`` | TensorRT-style entropy calibration: the clip threshold minimizing KL(P‖Q) |
+| ``PERCENTILE`` | the ``percentile`` and ``100 - percentile`` quantiles (default 99.999) |
+| ``REMOVAL_OUTLIER`` | MindSpore: drop a proportion (default 1e-4) of the extreme values each side |
+| ``MSE`` | the clipped range minimizing expected quantization MSE (clipping + rounding) |
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from qcompiler.calibration.stats import TensorStats
+from qcompiler.errors import ConfigError
+
+__all__ = ["Observer", "BUILTIN_OBSERVERS", "get_observer", "finalize_range"]
+
+_EPS = 1e-8
+
+
+def finalize_range(lo: float, hi: float) -> tuple[float, float]:
+    """Make a range contain 0 and be non-empty."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi - lo < _EPS:
+        hi = lo + max(_EPS, abs(lo) * 1e-6) if lo < 0 else _EPS
+    return lo, hi
+
+
+class Observer:
+    """A calibration method; subclasses implement :meth:`range_of`."""
+
+    method: ClassVar[str] = ""
+
+    def __init__(self, **options: Any):
+        self.options = options
+
+    def range_of(self, st: TensorStats, bits: int, symmetric: bool) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def compute_range(self, st: TensorStats, bits: int = 8, symmetric: bool = False) -> tuple[float, float]:
+        if st.count == 0:
+            return finalize_range(0.0, 0.0)
+        lo, hi = self.range_of(st, bits, symmetric)
+        lo, hi = max(lo, st.min), min(hi, st.max)  # never wider than the data
+        if symmetric:
+            a = max(abs(lo), abs(hi))
+            lo, hi = -a, a
+        return finalize_range(lo, hi)
+
+
+class MaxMin(Observer):
+    method = "MAX_MIN"
+
+    def range_of(self, st, bits, symmetric):
+        return st.min, st.max
+
+
+class MovingAverageMinMax(Observer):
+    method = "MOVING_AVERAGE_MIN_MAX"
+
+    def range_of(self, st, bits, symmetric):
+        return st.ema_min, st.ema_max
+
+
+class Percentile(Observer):
+    method = "PERCENTILE"
+    default = 99.999
+
+    def range_of(self, st, bits, symmetric):
+        p = float(self.options.get("percentile", self.default)) / 100.0
+        return st.quantile(1.0 - p), st.quantile(p)
+
+
+class RemovalOutlier(Percentile):
+    method = "REMOVAL_OUTLIER"
+
+    def range_of(self, st, bits, symmetric):
+        ratio = float(self.options.get("outlier_ratio", 1e-4))
+        return st.quantile(ratio), st.quantile(1.0 - ratio)
+
+
+def _one_sided(st: TensorStats) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The histogram as magnitudes on [0, R]: (counts, upper bin edges, data was one-signed)."""
+    n = st.num_bins
+    pos, neg = st.hist[n // 2 :], st.hist[: n // 2][::-1]
+    one_signed = st.min >= 0 or st.max <= 0
+    counts = (pos + neg).astype(np.float64)
+    edges = np.linspace(0, st.R, n // 2 + 1)[1:]
+    return counts, edges, one_signed
+
+
+def _kl_threshold(counts: np.ndarray, edges: np.ndarray, levels: int) -> float:
+    """TensorRT's entropy calibration over a magnitude histogram; returns the threshold."""
+    nz = np.nonzero(counts)[0]
+    if nz.size == 0:
+        return float(edges[0])
+    last = int(nz[-1]) + 1
+    if last <= levels:
+        return float(edges[last - 1])
+    best_i, best_kl = last, np.inf
+    total = counts[:last]
+    step = max(1, (last - levels) // 256)
+    for i in range(levels, last + 1, step):
+        p = total[:i].copy()
+        p[i - 1] += total[i:].sum()
+        # Quantize the first i bins into `levels` bins, then expand back over non-empty bins.
+        idx = (np.arange(i) * levels) // i
+        sums = np.bincount(idx, weights=total[:i], minlength=levels)
+        nonempty = np.bincount(idx, weights=(total[:i] > 0).astype(np.float64), minlength=levels)
+        q = np.where(total[:i] > 0, sums[idx] / np.maximum(nonempty[idx], 1), 0.0)
+        ps, qs = p.sum(), q.sum()
+        if ps <= 0 or qs <= 0:
+            continue
+        p, q = p / ps, q / qs
+        mask = p > 0
+        kl = float(np.sum(p[mask] * np.log(p[mask] / np.maximum(q[mask], 1e-12))))
+        if kl < best_kl:
+            best_kl, best_i = kl, i
+    return float(edges[best_i - 1])
+
+
+class KL(Observer):
+    method = "KL"
+
+    def range_of(self, st, bits, symmetric):
+        counts, edges, one_signed = _one_sided(st)
+        levels = 2**bits if one_signed and not symmetric else 2 ** (bits - 1)
+        t = _kl_threshold(counts, edges, levels)
+        return (-t, t) if not one_signed else ((0.0, t) if st.max > 0 else (-t, 0.0))
+
+
+class MSE(Observer):
+    """Minimizes clipping error plus uniform rounding noise (step**2 / 12 per value)."""
+
+    method = "MSE"
+
+    def range_of(self, st, bits, symmetric):
+        edges = st.bin_edges()
+        centers = (edges[:-1] + edges[1:]) / 2
+        counts = st.hist.astype(np.float64)
+        lo0, hi0 = min(st.min, 0.0), max(st.max, 0.0)
+        if symmetric:
+            a = max(-lo0, hi0)
+            lo0, hi0 = -a, a
+        best, best_err = (lo0, hi0), np.inf
+        for f in np.linspace(0.05, 1.0, 96):
+            lo, hi = lo0 * f, hi0 * f
+            step = (hi - lo) / (2**bits - 1)
+            if step <= 0:
+                continue
+            clipped = np.clip(centers, lo, hi)
+            err = np.sum(counts * ((centers - clipped) ** 2 + np.where(centers == clipped, step**2 / 12, 0)))
+            if err < best_err:
+                best, best_err = (lo, hi), err
+        return best
+
+
+BUILTIN_OBSERVERS: dict[str, type[Observer]] = {
+    cls.method: cls for cls in (MaxMin, MovingAverageMinMax, KL, Percentile, RemovalOutlier, MSE)
+}
+
+
+def get_observer(method: str, registry: Any = None, **options: Any) -> Observer:
+    """The observer for ``method`` (built-in, or registered by a plugin)."""
+    table: dict[str, Any] = dict(BUILTIN_OBSERVERS)
+    if registry is not None:
+        table.update({name: cls for name, (cls, _) in registry.observers.items()})
+    cls = table.get(method.upper())
+    if cls is None:
+        raise ConfigError(f"unknown calibration method {method!r} (methods: {', '.join(sorted(table))})")
+    return cls(**options)
