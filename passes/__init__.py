@@ -10,10 +10,11 @@ from __future__ import annotations
 from qcompiler.hookspecs import hookimpl
 from qcompiler.passes.eliminate_dead_code import EliminateDeadCodePass
 from qcompiler.passes.fold_constants import FoldConstantsPass
+from qcompiler.passes.fuse_conv_bn_act import FuseConvBnActPass
 from qcompiler.passes.type_analysis import TypesAnalysis
 from qcompiler.passes.weight_quant import WeightQuantPass
 
-BUILTIN_PASSES = [FoldConstantsPass, EliminateDeadCodePass, WeightQuantPass]
+BUILTIN_PASSES = [FoldConstantsPass, EliminateDeadCodePass, WeightQuantPass, FuseConvBnActPass]
 
 #: Default pipeline per compile mode (``qcompiler compile`` without ``--pipeline``).
 DEFAULT_PIPELINES = {
