@@ -8,17 +8,31 @@ third-party plugin uses.
 from __future__ import annotations
 
 from qcompiler.hookspecs import hookimpl
+from qcompiler.passes.collect_calibration import CollectCalibrationPass
 from qcompiler.passes.eliminate_dead_code import EliminateDeadCodePass
 from qcompiler.passes.fold_constants import FoldConstantsPass
+from qcompiler.passes.fold_quant_params import FoldQuantParamsPass
 from qcompiler.passes.fuse_conv_bn_act import FuseConvBnActPass
+from qcompiler.passes.honor_skip_nodes import HonorSkipNodesPass
+from qcompiler.passes.insert_fake_quant import InsertFakeQuantPass
 from qcompiler.passes.type_analysis import TypesAnalysis
+from qcompiler.passes.upgrade_opset import UpgradeOpsetPass
 from qcompiler.passes.weight_quant import WeightQuantPass
+from qcompiler.quant_rules import BUILTIN_RULES
 
-BUILTIN_PASSES = [FoldConstantsPass, EliminateDeadCodePass, WeightQuantPass, FuseConvBnActPass]
+BUILTIN_PASSES = [FoldConstantsPass, EliminateDeadCodePass, WeightQuantPass, FuseConvBnActPass,
+                  UpgradeOpsetPass, HonorSkipNodesPass, InsertFakeQuantPass, CollectCalibrationPass,
+                  FoldQuantParamsPass]
 
 #: Default pipeline per compile mode (``qcompiler compile`` without ``--pipeline``).
 DEFAULT_PIPELINES = {
     "float": "fold-constants,eliminate-dead-code",
+    # onnxruntime fuses Relu and Clip into its integer convolutions; other activations stay
+    # separate ops so the convolution before them still runs as QLinearConv.
+    "full-quant": "upgrade-opset,fold-constants,fuse-conv-bn-act{activations=[Relu,Clip]},honor-skip-nodes,"
+                  "insert-fake-quant,collect-calibration,fold-quant-params,eliminate-dead-code",
+    "weight-quant": "upgrade-opset,fold-constants,fuse-conv-bn-act{activations=[]},honor-skip-nodes,"
+                    "weight-quant,eliminate-dead-code",
 }
 
 
@@ -30,6 +44,11 @@ def qcompiler_register_passes():
 @hookimpl
 def qcompiler_register_analyses():
     return [TypesAnalysis]
+
+
+@hookimpl
+def qcompiler_register_quant_rules():
+    return list(BUILTIN_RULES)
 
 
 @hookimpl

@@ -127,8 +127,12 @@ def compile(  # noqa: A001 - the public name the issue fixes
     default pipeline of the mode the config implies (``float`` without a config).
     """
     registry = registry or default_registry()
-    if pipeline is not None and pipeline.strip() and not isinstance(pipeline, str):
+    if pipeline is not None and not isinstance(pipeline, str):
         raise QCompilerError("pipeline must be text")
+    if config is not None:
+        from qcompiler.config import resolve_config
+
+        config = resolve_config(config)
     mode = _compile_mode(config)
     text = registry.pipeline_text(mode) if pipeline is None else pipeline
     parsed = parse_pipeline(text, registry)  # bad pipelines fail before any work is done
@@ -142,6 +146,10 @@ def compile(  # noqa: A001 - the public name the issue fixes
     manager = PassManager(parsed, instr)
     manager.run(ir, ctx)
     verify(ir)
+    if config is not None and config.get("common_quant_param", "debug_info_save_path"):
+        from qcompiler.debug_report import write_debug_report
+
+        write_debug_report(ir, ctx, config.get("common_quant_param", "debug_info_save_path"))
     result = CompileResult(ir, parsed, records=manager.records, warnings=ctx.warnings, context=ctx)
     if output is not None:
         emitted = registry.backend(backend).emit(ir, os.fspath(output), ctx=ctx)

@@ -204,6 +204,14 @@ class Graph:
     def swap_names(self, a: Value, b: Value) -> None:
         a.name, b.name = b.name, a.name
 
+    def rename(self, value: Value, name: str) -> None:
+        """Give ``value`` the unused name ``name`` (keeping the name table right)."""
+        if name in self.names:
+            raise ValueError(f"name {name!r} is already used")
+        self.names.discard(value.name)
+        self.names.add(name)
+        value.name = name
+
     # -- ops --------------------------------------------------------------------------------
     def _adopt(self, op: Op) -> None:
         if op.graph is not None:

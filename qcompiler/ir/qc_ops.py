@@ -82,14 +82,17 @@ def _lower_fused(op: Op, g: Graph, opset: int) -> None:
                             op.attr("act_beta", 0.0), opset)  # fmt: skip
     core.type = op.output.type
     y.type = op.output.type
+    name = op.output.name
     op.output.replace_all_uses_with(y)
     g.remove(op)
+    if y.name != name and name not in g.names:
+        g.rename(y, name)  # the activation's result keeps the fused op's result name
 
 
 def _lower_fake_quant(op: Op, g: Graph) -> None:
     x = op.input(0)
     out = op.output
-    if out.is_graph_output and (x.is_graph_input or x.is_constant or x.is_graph_output):
+    if out.is_graph_output:  # keep both names: the output's and the quantized tensor's
         with g.inserting_before(op) as b:
             y = b.op("Identity", x)
         y.type = out.type

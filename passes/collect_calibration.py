@@ -1,0 +1,86 @@
+"""``collect-calibration``: statistics of every float activation over the calibration set.
+
+The model as it is (FakeQuant is the identity; fused ops are lowered) runs in onnxruntime,
+one sample at a time.  Statistics are kept for every float activation, not only the marked
+ones, and cached on disk under a key of the float model, the samples and the histogram size:
+a second compile with other quantization settings (method, bits, symmetric, skip nodes)
+reuses them without running the model again.  The result goes to
+``ctx.state["calibration"]``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qcompiler.calibration.collect import collect_statistics, float_tensors
+from qcompiler.calibration.stats import CalibrationStats, cache_key
+from qcompiler.data import as_calibration_set, input_specs
+from qcompiler.errors import DataError
+from qcompiler.ir import Model
+from qcompiler.pass_base import Pass, PassContext
+
+__all__ = ["CollectCalibrationPass", "default_cache_dir"]
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("QCOMPILER_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "qcompiler" / "calibration"
+
+
+@dataclass
+class CollectOptions:
+    num_bins: int = field(default=2048, metadata={"help": "histogram bins per tensor"})
+    cache: bool = field(default=True, metadata={"help": "reuse statistics cached on disk"})
+    cache_dir: str = field(default="", metadata={"help": "cache folder (default ~/.cache/qcompiler)"})
+
+
+class CollectCalibrationPass(Pass):
+    name = "collect-calibration"
+    description = "Run the float model over the calibration set and gather per-tensor statistics."
+    Options = CollectOptions
+
+    def run(self, model: Model, ctx: PassContext) -> bool:
+        from qcompiler.codegen.onnx_backend import ir_to_proto
+
+        specs = input_specs(model, label=str(ctx.options.get("source") or "model"))
+        data = ctx.calib_data
+        if data is None and ctx.config is not None:
+            data = as_calibration_set(None, specs, ctx.config)
+        if data is None:
+            raise DataError("collect-calibration needs calibration data: set calibrate_path in the "
+                            "config or pass --calib-data DIR")  # fmt: skip
+        data = as_calibration_set(data, specs, ctx.config)
+        ctx.calib_data = data
+        num_bins = self.options.num_bins
+        if ctx.config is not None and ("full_quant_param", "num_bins") in ctx.config.given:
+            num_bins = int(ctx.config.get("full_quant_param", "num_bins"))
+        proto = ir_to_proto(model)
+        ctx.state["float_model"] = proto
+        blob = proto.SerializeToString(deterministic=True)
+        key = cache_key(blob, data.digests, {"num_bins": num_bins})
+        cache_dir = Path(self.options.cache_dir or ctx.options.get("cache_dir") or default_cache_dir())
+        path = cache_dir / f"{key}.stats"
+        if self.options.cache and path.is_file():
+            try:
+                ctx.state["calibration"] = CalibrationStats.load(path)
+                ctx.state["calibration_cached"] = True
+                return False
+            except (OSError, ValueError):
+                pass  # a damaged cache entry is recomputed
+        names = float_tensors(proto)
+        stats = collect_statistics(proto, names, data, labels=data.labels, num_bins=num_bins,
+                                   progress=bool(ctx.options.get("progress")))  # fmt: skip
+        ctx.state["calibration"] = stats
+        ctx.state["calibration_cached"] = False
+        if self.options.cache:
+            try:
+                cache_dir.mkdir(parents=True, exist_ok=True)
+                stats.save(path)
+            except OSError as e:
+                ctx.warn(f"cannot write the calibration cache {path}: {e.strerror or e}")
+        return False

@@ -1,0 +1,162 @@
+"""``fold-quant-params``: FakeQuant becomes QuantizeLinear/DequantizeLinear with real parameters.
+
+* Activations: the range comes from the calibration statistics (``ctx.state["calibration"]``)
+  through the FakeQuant's method, or from ``value.meta["range"]`` when a test or a plugin sets
+  it; shared FakeQuants copy the parameters of their op's input.
+* Weights: folded into integer constants with a QuantType (per channel along the layer's
+  output-channel axis, or per tensor), read through DequantizeLinear; the float weights go.
+* Bias of Conv/ConvTranspose/Gemm (and their fused forms): int32 with scale ``s_in * s_w[c]``.
+* ``bias_correction``: each layer's per-channel mean output error on the calibration data
+  (quantized model vs float model) is subtracted from its bias (MindSpore's bias_correction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qcompiler.calibration.observers import get_observer
+from qcompiler.errors import QCompilerError
+from qcompiler.ir import DType, Graph, Model, Op, QuantType, Shape, TensorType, Value
+from qcompiler.ir.qc_ops import PER_TENSOR, fused_base
+from qcompiler.pass_base import Pass, PassContext
+from qcompiler.quant_math import quantize_bias, quantize_tensor, scale_zero_point, storage_type
+
+__all__ = ["FoldQuantParamsPass"]
+
+_BIAS_LAYERS = ("Conv", "ConvTranspose", "Gemm")
+
+
+@dataclass
+class FoldOptions:
+    bias_correction: bool = field(default=False, metadata={"help": "correct each layer's mean output error"})
+    use_config: bool = field(default=True, metadata={"help": "take bias_correction from the config"})
+
+
+def _qdq(g: Graph, before: Op, x: Value, qt: QuantType, name: str) -> Value:
+    """Insert Q and DQ reading ``x`` (a float tensor) before ``before``; returns the DQ result."""
+    scale = g.add_constant(np.asarray(qt.scale[0], np.float32), f"{name}_scale")
+    zp = g.add_constant(np.asarray(qt.zero_point[0], qt.storage.numpy()), f"{name}_zero_point", elem=qt.storage)
+    b = g.builder(before=before)
+    q = b.op("QuantizeLinear", x, scale, zp, name=f"{name}_quantize")
+    dq = b.op("DequantizeLinear", q, scale, zp, name=f"{name}_dequantize")
+    shape = x.shape if x.shape is not None else Shape(None)
+    q.type = TensorType(qt, shape)
+    dq.type = TensorType(DType.FLOAT32, shape)
+    return dq
+
+
+def _input_quant(op: Op, slot: int = 0) -> QuantType | None:
+    """The per-tensor QuantType an op input comes from (through DequantizeLinear)."""
+    v = op.input(slot)
+    p = v.producer() if v is not None else None
+    if p is None or p.op_type != "DequantizeLinear":
+        return None
+    q = p.input(0).quant
+    return q if q is not None and q.axis is None else None
+
+
+class FoldQuantParamsPass(Pass):
+    name = "fold-quant-params"
+    description = "Turn FakeQuant into QuantizeLinear/DequantizeLinear: scales from statistics, integer weights, int32 bias."
+    Options = FoldOptions
+
+    def _activation(self, g: Graph, fq: Op, ctx: PassContext) -> None:
+        x = fq.input(0)
+        bits, signed, sym = fq.attr("bits", 8), bool(fq.attr("signed", 1)), bool(fq.attr("symmetric", 0))
+        qt = None
+        if fq.attr("share", 0):
+            p = x.producer()
+            qt = _input_quant(p) if p is not None else None
+        if qt is None:
+            rng = x.meta.get("range")
+            if rng is None:
+                stats = ctx.state.get("calibration")
+                if stats is None or x.name not in stats:
+                    raise QCompilerError(f"fold-quant-params: no calibration statistics for tensor {x.name!r}; "
+                                         "run collect-calibration first")  # fmt: skip
+                method = fq.attr("method", "MAX_MIN")
+                opts = {}
+                if ctx.config is not None:
+                    opts["percentile"] = ctx.config.get("full_quant_param", "percentile")
+                rng = get_observer(method, ctx.registry, **opts).compute_range(stats[x.name], bits, sym)
+            scale, zp = scale_zero_point(rng[0], rng[1], bits, signed, sym, bool(fq.attr("narrow_range", 0)))
+            qt = QuantType(storage_type(bits, signed), scale, zp, bits=bits if bits < 8 else 0)
+        dq = _qdq(g, fq, x, qt, x.name)
+        fq.output.replace_all_uses_with(dq)
+        g.remove(fq)
+
+    def _weight(self, g: Graph, fq: Op) -> None:
+        w = fq.input(0)
+        axis = fq.attr("axis", PER_TENSOR)
+        axis = None if axis == PER_TENSOR else axis
+        q, qt = quantize_tensor(np.asarray(w.const, np.float32), fq.attr("bits", 8), axis=axis,
+                                symmetric=bool(fq.attr("symmetric", 1)), signed=bool(fq.attr("signed", 1)),
+                                narrow=bool(fq.attr("narrow_range", 0)))  # fmt: skip
+        qc = g.add_constant(q, f"{w.name}_quantized", elem=qt)
+        shp = (-1,) if axis is not None else ()
+        scale = g.add_constant(np.asarray(qt.scale, np.float32).reshape(shp), f"{w.name}_scale")
+        zp = g.add_constant(np.asarray(qt.zero_point, qt.storage.numpy()).reshape(shp), f"{w.name}_zero_point",
+                            elem=qt.storage)  # fmt: skip
+        with g.inserting_before(fq) as b:
+            attrs = {"axis": axis} if axis is not None else {}
+            dq = b.create("DequantizeLinear", [qc, scale, zp], attrs, name=f"{w.name}_dequantize").output
+        dq.type = TensorType(DType.FLOAT32, w.shape)
+        fq.output.replace_all_uses_with(dq)
+        g.remove(fq)
+
+    def _bias(self, g: Graph, op: Op) -> None:
+        base = fused_base(op) or op.op_type
+        if base not in _BIAS_LAYERS or op.input(2) is None or not op.input(2).is_constant:
+            return
+        sx = _input_quant(op, 0)
+        wdq = op.input(1).producer()
+        if sx is None or wdq is None or wdq.op_type != "DequantizeLinear":
+            return
+        wq = wdq.input(0).quant
+        b = np.asarray(op.input(2).const, np.float32)
+        n_out = len(wq.scale) if wq.axis is not None else None
+        if b.ndim != 1 or (n_out is not None and b.size != n_out):
+            return
+        ws = np.asarray(wq.scale, np.float32)
+        qb, scales = quantize_bias(b, sx.scale[0], ws if n_out is not None else np.full(b.size, ws[0]))
+        name = op.input(2).name
+        per_channel = n_out is not None and len(set(scales.tolist())) > 1
+        qt = QuantType(DType.INT32, tuple(scales.tolist()) if per_channel else (float(scales[0]),),
+                       (0,) * (b.size if per_channel else 1), axis=0 if per_channel else None)  # fmt: skip
+        qc = g.add_constant(qb, f"{name}_quantized", elem=qt)
+        sc = g.add_constant(scales if per_channel else scales[:1].reshape(()), f"{name}_scale")
+        zp = g.add_constant(np.zeros(b.size if per_channel else (), np.int32), f"{name}_zero_point")
+        with g.inserting_before(op) as bld:
+            attrs = {"axis": 0} if per_channel else {}
+            dq = bld.create("DequantizeLinear", [qc, sc, zp], attrs, name=f"{name}_dequantize").output
+        dq.type = TensorType(DType.FLOAT32, Shape.of(b.shape))
+        op.replace_input(2, dq)
+
+    def run(self, model: Model, ctx: PassContext) -> bool:
+        g = model.graph
+        fqs = [op for op in g if op.domain == "qcompiler" and op.op_type == "FakeQuant"]
+        if not fqs:
+            return False
+        for fq in fqs:
+            if fq.attr("role") == "weight":
+                self._weight(g, fq)
+            else:
+                self._activation(g, fq, ctx)
+        for op in list(g):
+            self._bias(g, op)
+        if any(q.quant is not None and q.quant.axis is not None for q in g.constants) and model.opset_imports.get("", 1) < 13:
+            raise QCompilerError("fold-quant-params: per-channel weights need opset 13; run upgrade-opset{opset=13} "
+                                 "before quantizing")  # fmt: skip
+        correction = self.options.bias_correction
+        if self.options.use_config and ctx.config is not None and ("full_quant_param", "bias_correction") in ctx.config.given:
+            correction = ctx.config.bias_correction == "empirical"
+        if correction:
+            from qcompiler.bias_correction import correct_bias
+
+            correct_bias(model, ctx)
+        for c in list(g.constants):
+            if not c.has_uses():
+                g.remove_constant(c)
+        return True

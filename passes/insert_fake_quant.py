@@ -1,0 +1,176 @@
+"""``insert-fake-quant``: mark the tensors to quantize with ``qcompiler.FakeQuant``.
+
+For each op a quantization rule covers (and that ``honor-skip-nodes`` did not mark), its
+activation inputs, its weight and (per the rule) its output get a FakeQuant; a tensor gets
+at most one, shared by all its readers.  Outputs of shape ops share their input's
+parameters.  Tensors that already come out of a DequantizeLinear (a quantized model) are
+left as they are.  ``fold-quant-params`` later turns FakeQuant into QuantizeLinear /
+DequantizeLinear with real parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qcompiler.ir import DType, Model, Op, Value
+from qcompiler.ir.ops import QC_DOMAIN
+from qcompiler.ir.qc_ops import PER_TENSOR, ensure_qc_domain
+from qcompiler.pass_base import Pass, PassContext
+from qcompiler.quant_rules import FLOAT, SHARE, rule_table
+
+__all__ = ["InsertFakeQuantPass", "PADDLE_OP_TYPES"]
+
+#: Paddle op type names (``quantizable_op_type``) -> ONNX op types.
+PADDLE_OP_TYPES = {
+    "conv2d": ("Conv",), "depthwise_conv2d": ("Conv",), "conv2d_transpose": ("ConvTranspose",),
+    "mul": ("MatMul", "Gemm"), "matmul": ("MatMul", "Gemm"), "matmul_v2": ("MatMul", "Gemm"),
+    "pool2d": ("MaxPool", "AveragePool", "GlobalAveragePool"), "elementwise_add": ("Add",),
+    "elementwise_sub": ("Sub",), "elementwise_mul": ("Mul",), "concat": ("Concat",),
+    "softmax": ("Softmax",), "transpose": ("Transpose",), "transpose2": ("Transpose",),
+    "reshape": ("Reshape",), "reshape2": ("Reshape",), "squeeze": ("Squeeze",),
+    "bilinear_interp": ("Resize",), "nearest_interp": ("Resize",), "mean": ("ReduceMean",),
+    "sigmoid": ("Sigmoid",), "slice": ("Slice",),
+}  # fmt: skip
+_DEFAULT_PARTIAL = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+@dataclass
+class FakeQuantOptions:
+    activation_bits: int = field(default=8, metadata={"help": "activation bits (1-8)"})
+    weight_bits: int = field(default=8, metadata={"help": "weight bits (1-8)"})
+    per_channel: bool = field(default=True, metadata={"help": "per-output-channel weight scales"})
+    activation_symmetric: bool = False
+    weight_symmetric: bool = True
+    activation_signed: bool = field(default=True, metadata={"help": "int8 (true) or uint8 activations"})
+    narrow_range: bool = False
+    method: str = field(default="MAX_MIN", metadata={"help": "activation calibration method"})
+    is_full_quantize: bool = field(default=True, metadata={"help": "quantize every supported op type"})
+    quantizable_op_types: list[str] = field(default_factory=list,
+                                            metadata={"help": "op types quantized when not full"})  # fmt: skip
+    use_config: bool = field(default=True, metadata={"help": "take values from the quantization config"})
+
+
+_CONFIG_MAP = {  # option -> (section, key)
+    "per_channel": ("full_quant_param", "per_channel"),
+    "activation_symmetric": ("full_quant_param", "activation_symmetric"),
+    "weight_symmetric": ("full_quant_param", "weight_symmetric"),
+    "activation_signed": ("full_quant_param", "activation_signed"),
+    "narrow_range": ("full_quant_param", "narrow_range"),
+    "method": ("full_quant_param", "activation_quant_method"),
+    "is_full_quantize": ("full_quant_param", "is_full_quantize"),
+    "quantizable_op_types": ("full_quant_param", "quantizable_op_type"),
+}
+
+
+def options_with_config(opts: FakeQuantOptions, config) -> FakeQuantOptions:
+    """Config values replace options the config sets (the config is what the user wrote)."""
+    if config is None or not opts.use_config:
+        return opts
+    values = {k: getattr(opts, k) for k in opts.__dataclass_fields__}
+    for opt, (section, key) in _CONFIG_MAP.items():
+        if (section, key) in config.given:
+            v = config.get(section, key)
+            values[opt] = list(v) if isinstance(v, tuple) else v
+    values["activation_bits"] = config.activation_bits
+    values["weight_bits"] = config.weight_bits
+    return FakeQuantOptions(**values)
+
+
+def _allowed_types(opts: FakeQuantOptions) -> set[str] | None:
+    if opts.is_full_quantize:
+        return None
+    names = opts.quantizable_op_types or list(_DEFAULT_PARTIAL)
+    out: set[str] = set()
+    for n in names:
+        out.update(PADDLE_OP_TYPES.get(n, (n,)))
+    return out
+
+
+def _is_float(v: Value | None) -> bool:
+    return v is not None and v.dtype in (DType.FLOAT32, DType.FLOAT16)
+
+
+def _already_quantized(v: Value) -> bool:
+    p = v.producer()
+    return p is not None and p.op_type == "DequantizeLinear" or (p is not None and p.op_type == "FakeQuant")
+
+
+class InsertFakeQuantPass(Pass):
+    name = "insert-fake-quant"
+    description = "Mark activations, weights and outputs of quantizable ops with FakeQuant."
+    Options = FakeQuantOptions
+    requires = ("types",)
+
+    def run(self, model: Model, ctx: PassContext) -> bool:
+        opts = options_with_config(self.options, ctx.config)
+        table = rule_table(ctx.registry)
+        allowed = _allowed_types(opts)
+        g = model.graph
+        ensure_qc_domain(model)
+        done: dict[Value, Value] = {}
+        count = 0
+
+        def fake_quant(v: Value, reader: Op, slot: int, *, role: str, axis: int | None, share: bool = False) -> None:
+            nonlocal count
+            if _already_quantized(v):
+                return
+            key = v if role == "activation" else None
+            if key is not None and key in done:
+                reader.replace_input(slot, done[key])
+                return
+            producer = v.producer()
+            if producer is not None and producer.graph is g:
+                b = g.builder(after=producer)
+            else:
+                b = g.builder(before=reader if role == "weight" else g.first)
+            bits = opts.activation_bits if role == "activation" else opts.weight_bits
+            attrs = {
+                "role": role, "bits": bits,
+                "signed": int(opts.activation_signed if role == "activation" else True),
+                "symmetric": int(opts.activation_symmetric if role == "activation" else opts.weight_symmetric),
+                "narrow_range": int(opts.narrow_range), "axis": PER_TENSOR if axis is None else axis,
+                "method": opts.method, "share": int(share),
+            }  # fmt: skip
+            fq = b.create("FakeQuant", [v], attrs, domain=QC_DOMAIN, name=f"{v.name}_fq").output
+            fq.type = v.type
+            count += 1
+            if role == "activation":
+                v.replace_all_uses_with(fq, exclude=[fq.producer()])
+                done[v] = fq
+            else:
+                reader.replace_input(slot, fq)
+
+        for op in list(g):
+            if op.meta.get("skip_quant") or op.graph is None:
+                continue
+            entry = table.get((op.domain, op.op_type))
+            if entry is None:
+                continue
+            rule, _plugin = entry
+            base = op.op_type[:-3] if op.domain == QC_DOMAIN and op.op_type.endswith("Act") else op.op_type
+            if allowed is not None and base not in allowed:
+                continue
+            slots = rule.activation_slots(op)
+            if not slots or not all(_is_float(op.input(i)) for i in slots):
+                continue
+            if rule.output == SHARE and not _is_float(op.outputs[0]):
+                continue
+            for i in slots:
+                v = op.input(i)
+                if v.is_constant:
+                    fake_quant(v, op, i, role="weight", axis=None)
+                else:
+                    fake_quant(v, op, i, role="activation", axis=None)
+            if rule.weight is not None and _is_float(op.input(rule.weight)):
+                w = op.input(rule.weight)
+                if w.is_constant:
+                    axis = rule.weight_axis(op) if opts.per_channel else None
+                    fake_quant(w, op, rule.weight, role="weight", axis=axis)
+                else:
+                    fake_quant(w, op, rule.weight, role="activation", axis=None)
+            if rule.output != FLOAT and _is_float(op.outputs[0]):
+                out = op.outputs[0]
+                fake_quant(out, out.users()[0] if out.users() else op, 0, role="activation", axis=None,
+                           share=rule.output == SHARE)  # fmt: skip
+        ctx.state["fake_quant_count"] = count
+        return count > 0

@@ -1,0 +1,95 @@
+"""Quantization arithmetic: integer ranges, scales and zero points, weight and bias quantization.
+
+``real = (q - zero_point) * scale``.  Ranges always contain 0 so that zero is exact; symmetric
+ranges put the zero point at 0 (signed) or the middle of the range (unsigned).  See
+``specs/quantization.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qcompiler.ir import DType, QuantType
+
+__all__ = ["qrange", "storage_type", "scale_zero_point", "quantize_tensor", "quantize_bias", "dequantize"]
+
+
+def storage_type(bits: int, signed: bool) -> DType:
+    if bits <= 8:
+        return DType.INT8 if signed else DType.UINT8
+    return DType.INT16 if signed else DType.UINT16
+
+
+def qrange(bits: int, signed: bool, narrow: bool = False) -> tuple[int, int]:
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    return (lo + 1 if narrow else lo), hi
+
+
+def scale_zero_point(lo: float, hi: float, bits: int, signed: bool, symmetric: bool,
+                     narrow: bool = False) -> tuple[float, int]:  # fmt: skip
+    """Scale and zero point mapping ``[lo, hi]`` (widened to contain 0) onto ``bits``."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    qmin, qmax = qrange(bits, signed, narrow)
+    if symmetric:
+        amax = max(-lo, hi)
+        half = (qmax - qmin) // 2
+        scale = amax / half if amax > 0 else 1.0
+        zp = 0 if signed else (qmin + qmax + 1) // 2
+        return float(np.float32(scale)), int(zp)
+    span = hi - lo
+    scale = span / (qmax - qmin) if span > 0 else 1.0
+    scale = float(np.float32(scale))
+    zp = int(np.clip(np.round(qmin - lo / scale), qmin, qmax))
+    return scale, zp
+
+
+def _bshape(ndim: int, axis: int | None) -> list[int]:
+    shape = [1] * ndim
+    if axis is not None:
+        shape[axis] = -1
+    return shape
+
+
+def quantize_tensor(w: np.ndarray, bits: int, *, axis: int | None, symmetric: bool = True,
+                    signed: bool = True, narrow: bool = False) -> tuple[np.ndarray, QuantType]:  # fmt: skip
+    """Quantize a constant per tensor (``axis=None``) or per channel along ``axis``."""
+    w = np.asarray(w, dtype=np.float32)
+    if axis is not None:
+        axis %= w.ndim
+        flat = np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
+    else:
+        flat = w.reshape(1, -1)
+    if symmetric and bits > 1 and signed:
+        narrow = True  # a symmetric signed range is [-(2^(b-1)-1), 2^(b-1)-1]
+    params = [scale_zero_point(float(r.min()) if r.size else 0.0, float(r.max()) if r.size else 0.0,
+                               bits, signed, symmetric and bits > 1, narrow) for r in flat]  # fmt: skip
+    scale = np.array([p[0] for p in params], np.float32)
+    zp = np.array([p[1] for p in params], np.int64)
+    qmin, qmax = qrange(bits, signed, narrow)
+    shape = _bshape(w.ndim, axis)
+    s = scale.reshape(shape) if axis is not None else scale.reshape(())
+    z = zp.reshape(shape) if axis is not None else zp.reshape(())
+    storage = storage_type(bits, signed)
+    q = np.clip(np.round(w / s) + z, qmin, qmax).astype(storage.numpy())
+    qt = QuantType(storage, tuple(scale.tolist()), tuple(zp.tolist()), bits=bits, axis=axis,
+                   narrow_range=narrow)  # fmt: skip
+    return q, qt
+
+
+def dequantize(q: np.ndarray, qt: QuantType) -> np.ndarray:
+    scale = np.asarray(qt.scale, np.float32)
+    zp = np.asarray(qt.zero_point, np.float32)
+    if qt.axis is not None:
+        shape = _bshape(q.ndim, qt.axis)
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    else:
+        scale, zp = scale.reshape(()), zp.reshape(())
+    return (q.astype(np.float32) - zp) * scale
+
+
+def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int32 bias with scale ``input_scale * weight_scale[c]``; returns (values, scales)."""
+    scales = (np.float32(input_scale) * np.asarray(weight_scales, np.float32)).astype(np.float32)
+    scales = np.where(scales > 0, scales, np.float32(1e-12))
+    q = np.clip(np.round(np.asarray(b, np.float64) / scales), -(2**31), 2**31 - 1).astype(np.int32)
+    return q, scales
