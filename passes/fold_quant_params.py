@@ -150,8 +150,8 @@ class FoldQuantParamsPass(Pass):
             raise QCompilerError("fold-quant-params: per-channel weights need opset 13; run upgrade-opset{opset=13} "
                                  "before quantizing")  # fmt: skip
         correction = self.options.bias_correction
-        if self.options.use_config and ctx.config is not None and ("full_quant_param", "bias_correction") in ctx.config.given:
-            correction = ctx.config.bias_correction == "empirical"
+        if self.options.use_config and ctx.config is not None:
+            correction = ctx.config.bias_correction == "empirical"  # MindSpore's default is on
         if correction:
             from qcompiler.bias_correction import correct_bias
 

@@ -47,6 +47,8 @@ class FakeQuantOptions:
     is_full_quantize: bool = field(default=True, metadata={"help": "quantize every supported op type"})
     quantizable_op_types: list[str] = field(default_factory=list,
                                             metadata={"help": "op types quantized when not full"})  # fmt: skip
+    first_layer_weight_bits: int = field(default=8, metadata={
+        "help": "weight bits of layers reading a model input when weight_bits < 8 (0: same as the rest)"})
     use_config: bool = field(default=True, metadata={"help": "take values from the quantization config"})
 
 
@@ -109,6 +111,15 @@ class InsertFakeQuantPass(Pass):
         ensure_qc_domain(model)
         done: dict[Value, Value] = {}
         count = 0
+        graph_inputs = set(g.inputs)
+
+        def first_layer(op: Op) -> bool:
+            # Layers reading a model input have the least redundancy (e.g. 9 weights per
+            # channel for a 3x3 conv on a gray image): sub-8-bit weights there cost the most.
+            x = op.input(0)
+            return x in graph_inputs or (x is not None and x.producer() is not None
+                                         and x.producer().op_type == "FakeQuant"
+                                         and x.producer().input(0) in graph_inputs)  # fmt: skip
 
         def fake_quant(v: Value, reader: Op, slot: int, *, role: str, axis: int | None, share: bool = False) -> None:
             nonlocal count
@@ -124,6 +135,8 @@ class InsertFakeQuantPass(Pass):
             else:
                 b = g.builder(before=reader if role == "weight" else g.first)
             bits = opts.activation_bits if role == "activation" else opts.weight_bits
+            if role == "weight" and first_layer(reader) and 0 < bits < opts.first_layer_weight_bits:
+                bits = opts.first_layer_weight_bits
             attrs = {
                 "role": role, "bits": bits,
                 "signed": int(opts.activation_signed if role == "activation" else True),

@@ -29,53 +29,71 @@ def _bias_layers(model: Model) -> list[Op]:
     return out
 
 
-def correct_bias(model: Model, ctx: PassContext, max_samples: int = 64) -> dict[str, tuple[float, float]]:
-    """Correct biases in place; returns layer name -> (mean correction, variance) for reports."""
+def _linear_range(op: Op) -> tuple[float, float]:
+    """Where a fused activation passes its input through unchanged."""
+    act = op.attr("activation") if fused_base(op) else None
+    if act == "Relu":
+        return 0.0, np.inf
+    if act == "Clip":
+        return op.attr("act_alpha", -np.inf), op.attr("act_beta", np.inf)
+    return -np.inf, np.inf
+
+
+def _mean_error(fsess, qsess, name: str, data, max_samples: int, bounds) -> tuple[np.ndarray, np.ndarray] | None:
+    fi = [o.name for o in fsess.get_outputs()].index(name)
+    qi = [o.name for o in qsess.get_outputs()].index(name)
+    total = sq = None
+    count = 0
+    for i, sample in enumerate(data):
+        if i >= max_samples:
+            break
+        f = fsess.run(None, sample)[fi].astype(np.float64)
+        err = qsess.run(None, sample)[qi].astype(np.float64) - f
+        axis = 1 if err.ndim > 1 else 0
+        red = tuple(a for a in range(err.ndim) if a != axis)
+        # Behind a fused Relu/Clip the error is only seen where the activation is linear;
+        # averaging there estimates the pre-activation error the bias can remove.
+        mask = ((f > bounds[0]) & (f < bounds[1])).astype(np.float64)
+        m = (err * mask).sum(axis=red) / np.maximum(mask.sum(axis=red), 1.0)
+        total = m if total is None else total + m
+        sq = m * m if sq is None else sq + m * m
+        count += 1
+    if total is None:
+        return None
+    mean = total / count
+    return mean, np.maximum(sq / count - mean * mean, 0)
+
+
+def correct_bias(model: Model, ctx: PassContext, max_samples: int = 32) -> dict[str, tuple[float, float]]:
+    """Correct biases in place, layer by layer in graph order (each correction sees the
+    corrected layers before it); returns layer name -> (mean correction, variance)."""
     from qcompiler.calibration.collect import _session
     from qcompiler.codegen.onnx_backend import ir_to_proto
 
     float_proto = ctx.state.get("float_model")
     data = ctx.calib_data
-    layers = _bias_layers(model)
-    if float_proto is None or data is None or not layers:
+    if float_proto is None or data is None:
         return {}
     float_names = {o for n in float_proto.graph.node for o in n.output}
-    layers = [op for op in layers if op.outputs[0].name in float_names]
-    names = [op.outputs[0].name for op in layers]
-    # Fused layers' outputs are after the activation; the error is measured there too.
-    fsess = _session(float_proto, names)
-    qsess = _session(ir_to_proto(model), names)
-    fidx = [[o.name for o in fsess.get_outputs()].index(n) for n in names]
-    qidx = [[o.name for o in qsess.get_outputs()].index(n) for n in names]
-    sums: list[np.ndarray | None] = [None] * len(names)
-    sq: list[np.ndarray | None] = [None] * len(names)
-    count = 0
-    for i, sample in enumerate(data):
-        if i >= max_samples:
-            break
-        fo, qo = fsess.run(None, sample), qsess.run(None, sample)
-        for k in range(len(names)):
-            err = qo[qidx[k]].astype(np.float64) - fo[fidx[k]].astype(np.float64)
-            axis = 1 if err.ndim > 1 else 0
-            red = tuple(a for a in range(err.ndim) if a != axis)
-            m = err.mean(axis=red)
-            sums[k] = m if sums[k] is None else sums[k] + m
-            sq[k] = m * m if sq[k] is None else sq[k] + m * m
-        count += 1
+    layers = [op for op in _bias_layers(model) if op.outputs[0].name in float_names]
+    if not layers:
+        return {}
+    fsess = _session(float_proto, [op.outputs[0].name for op in layers])
     report = {}
-    for k, op in enumerate(layers):
-        if sums[k] is None:
+    for op in layers:
+        name = op.outputs[0].name
+        qsess = _session(ir_to_proto(model), [name])
+        res = _mean_error(fsess, qsess, name, data, max_samples, _linear_range(op))
+        if res is None:
             continue
-        mean = sums[k] / count
-        var = np.maximum(sq[k] / count - mean * mean, 0)
+        mean, var = res
         dq = op.input(2).producer()
         qc, scale = dq.input(0), dq.input(1)
         bq = np.asarray(qc.const, np.int64)
-        s = np.broadcast_to(np.asarray(scale.const, np.float64), bq.shape)
         if mean.shape != bq.shape:
             continue
-        new = np.clip(bq - np.round(mean / s), -(2**31), 2**31 - 1).astype(np.int32)
-        qc.const = new
-        report[op.name or op.outputs[0].name] = (float(mean.mean()), float(var.mean()))
+        s = np.broadcast_to(np.asarray(scale.const, np.float64), bq.shape)
+        qc.const = np.clip(bq - np.round(mean / s), -(2**31), 2**31 - 1).astype(np.int32)
+        report[op.name or name] = (float(mean.mean()), float(var.mean()))
     ctx.state["bias_correction"] = report
     return report

@@ -134,6 +134,13 @@ class KL(Observer):
 
     def range_of(self, st, bits, symmetric):
         counts, edges, one_signed = _one_sided(st)
+        # The zero bin holds every value a ReLU clamped; left as it is, its mass makes any
+        # clipping of the tail look cheap.  Like NVIDIA's entropy calibrator, flatten it.
+        if counts.size > 1:
+            counts = counts.copy()
+            counts[0] = counts[1]
+        # The target bins are the quantization levels the range gets: all 2**bits of them for
+        # one-signed data under an asymmetric scale, half for signed data (TensorRT's 128).
         levels = 2**bits if one_signed and not symmetric else 2 ** (bits - 1)
         t = _kl_threshold(counts, edges, levels)
         return (-t, t) if not one_signed else ((0.0, t) if st.max > 0 else (-t, 0.0))
