@@ -27,6 +27,7 @@ from qcompiler.errors import DataError
 from qcompiler.ir import DType, Model, Op, QuantType, TensorType, Value
 from qcompiler.ir.qc_ops import fused_base
 from qcompiler.pass_base import Pass, PassContext
+from qcompiler.quant_math import dequantize, quantize_tensor
 
 __all__ = ["WeightQuantPass", "quantize_weight", "weight_channel_axis", "choose_mixed_bits"]
 
@@ -62,45 +63,8 @@ def weight_channel_axis(op: Op) -> tuple[int, int | None] | None:
 
 
 def quantize_weight(w: np.ndarray, bits: int, axis: int | None) -> tuple[np.ndarray, QuantType]:
-    """Quantize ``w`` to ``bits`` (per ``axis`` or per tensor); returns integers and their type."""
-    w = np.asarray(w, dtype=np.float32)
-    storage = DType.INT8 if bits <= 8 else DType.INT16
-    if axis is not None and w.ndim:
-        axis = axis % w.ndim
-        moved = np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
-    else:
-        moved = w.reshape(1, -1)
-    if bits == 1:
-        lo = np.minimum(moved.min(axis=1), 0.0)
-        hi = np.maximum(moved.max(axis=1), 0.0)
-        scale = np.where(hi - lo > 0, hi - lo, 1.0).astype(np.float32)
-        zp = np.clip(np.round(-lo / scale) - 1, -1, 0).astype(np.int64)  # range [-1, 0]
-        qmin, qmax = -1, 0
-    else:
-        qmax = 2 ** (bits - 1) - 1
-        qmin = -qmax
-        amax = np.abs(moved).max(axis=1) if moved.size else np.zeros(moved.shape[0])
-        scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
-        zp = np.zeros(scale.shape, dtype=np.int64)
-    shape = [1] * w.ndim
-    if axis is not None and w.ndim:
-        shape[axis] = -1
-    s = scale.reshape(shape) if axis is not None else scale.reshape(())
-    z = zp.reshape(shape) if axis is not None else zp.reshape(())
-    q = np.clip(np.round(w / s) + z, qmin, qmax).astype(storage.numpy())
-    qt = QuantType(storage, tuple(scale.tolist()), tuple(zp.tolist()), bits=bits,
-                   axis=axis if axis is not None else None)  # fmt: skip
-    return q, qt
-
-
-def dequantize(q: np.ndarray, qt: QuantType) -> np.ndarray:
-    scale = np.asarray(qt.scale, dtype=np.float32)
-    zp = np.asarray(qt.zero_point, dtype=np.float32)
-    if qt.axis is not None:
-        shape = [1] * q.ndim
-        shape[qt.axis] = -1
-        scale, zp = scale.reshape(shape), zp.reshape(shape)
-    return (q.astype(np.float32) - zp) * scale
+    """Symmetric ``bits``-bit weights (per ``axis`` or per tensor); see quant_math."""
+    return quantize_tensor(w, bits, axis=axis, symmetric=True, signed=True)
 
 
 def relative_error(w: np.ndarray, bits: int, axis: int | None) -> float:
