@@ -47,6 +47,8 @@ class CollectCalibrationPass(Pass):
     def run(self, model: Model, ctx: PassContext) -> bool:
         from qcompiler.codegen.onnx_backend import ir_to_proto
 
+        if not any(op.op_type == "FakeQuant" and op.attr("role") == "activation" for op in model.graph):
+            return False  # nothing to calibrate (e.g. an already quantized model)
         specs = input_specs(model, label=str(ctx.options.get("source") or "model"))
         data = ctx.calib_data
         if data is None and ctx.config is not None:

@@ -104,6 +104,14 @@ def _already_quantized(v: Value) -> bool:
     return p is not None and p.op_type == "DequantizeLinear" or (p is not None and p.op_type == "FakeQuant")
 
 
+def _in_quantized_region(op: Op) -> bool:
+    """True when an op reads a DequantizeLinear or feeds a QuantizeLinear (a QDQ model)."""
+    reads = any(v is not None and v.producer() is not None and v.producer().op_type == "DequantizeLinear"
+                for v in op.inputs)  # fmt: skip
+    feeds = any(u.op_type == "QuantizeLinear" for o in op.outputs for u in o.users())
+    return reads or feeds
+
+
 class InsertFakeQuantPass(Pass):
     name = "insert-fake-quant"
     description = "Mark activations, weights and outputs of quantizable ops with FakeQuant."
@@ -175,6 +183,8 @@ class InsertFakeQuantPass(Pass):
             slots = rule.activation_slots(op)
             if not slots or not all(_is_float(op.input(i)) for i in slots):
                 continue
+            if _in_quantized_region(op):
+                continue  # the model already quantizes this op: keep its scales
             if rule.output == SHARE and not _is_float(op.outputs[0]):
                 continue
             for i in slots:
