@@ -98,7 +98,7 @@ SCHEMA: list[ConfigKey] = [
     _k(_F, "activation_signed", "bool", False, help="int8 (true) or uint8 (false, onnxruntime's fast path) activations"),
     _k(_F, "narrow_range", "bool", False, help="weights in [-127, 127] instead of [-128, 127]"),
     _k(_F, "reduce_range", "bool", True,
-       help="7-bit weights with uint8 activations (onnxruntime's int16 accumulation on x86 without VNNI)"),
+       help="7-bit weights (onnxruntime's int16 accumulation on x86 without VNNI)"),
     _k(_F, "is_full_quantize", "bool", True, help="quantize every supported op type (Paddle)"),
     _k(_F, "quantizable_op_type", "list", (), help="op types to quantize when not is_full_quantize"),
     _k(_F, "skip_op_type", "list", (), help="op types kept float"),

@@ -1,0 +1,107 @@
+"""insert-fake-quant, fold-quant-params, upgrade-opset and weight-quant, each on its own."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import onnx
+from conftest import run_ort
+from corpus import good_models, model_path, random_inputs
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+import qcompiler
+
+CONV = model_path(next(e for e in good_models() if e["name"] == "op_conv"))
+
+
+def test_insert_fake_quant_marks_inputs_weights_outputs():
+    res = qcompiler.compile(str(CONV), None, pipeline="insert-fake-quant{per_channel=false,weight_bits=6,first_layer_weight_bits=0}")
+    fqs = [op for op in res.model.graph if op.op_type == "FakeQuant"]
+    roles = Counter(op.attr("role") for op in fqs)
+    assert roles == {"activation": 2, "weight": 1}
+    w = next(op for op in fqs if op.attr("role") == "weight")
+    assert w.attr("bits") == 6 and w.attr("axis") == -1000
+    assert res.model.graph.outputs[0].name == "y"  # the output keeps its public name
+
+
+def test_fold_gives_exact_integer_weights_and_bias(tmp_path):
+    out = tmp_path / "q.onnx"
+    rng = np.random.default_rng(0)
+    res = qcompiler.compile(str(CONV), None, pipeline="insert-fake-quant{activation_signed=true}")
+    ranges = {"x": (-4.0, 4.0), "y": (-12.0, 12.0)}
+    for op in res.model.graph:
+        if op.op_type == "FakeQuant" and op.attr("role") == "activation":
+            op.input(0).meta["range"] = ranges["x" if op.input(0).is_graph_input else "y"]
+    from qcompiler.codegen.onnx_backend import save_onnx
+    from qcompiler.pass_base import PassContext
+    from qcompiler.passes.fold_quant_params import FoldQuantParamsPass
+
+    FoldQuantParamsPass()(res.model, PassContext())
+    save_onnx(res.model, out)
+    model = onnx.load(str(out))
+    inits = {t.name: nh.to_array(t) for t in model.graph.initializer}
+    src = {t.name: nh.to_array(t) for t in onnx.load(str(CONV)).graph.initializer}
+    wq, ws = inits["w_quantized"], inits["w_scale"]
+    assert wq.dtype == np.int8 and ws.shape == (8,)
+    # 7-bit weights by default (reduce_range): [-63, 63]
+    np.testing.assert_array_equal(ws, (np.abs(src["w"]).reshape(8, -1).max(1) / 63).astype(np.float32))
+    assert wq.min() >= -63 and wq.max() <= 63
+    np.testing.assert_array_equal(wq, np.round(src["w"] / ws[:, None, None, None]).astype(np.int8))
+    x_scale, y_scale = np.float32(8.0 / 255), np.float32(24.0 / 255)
+    bq = inits["b_quantized"]
+    assert bq.dtype == np.int32
+    np.testing.assert_array_equal(bq, np.round(src["b"] / (x_scale * ws)).astype(np.int32))
+    # Simulate the QDQ semantics in numpy + the float model: quantized x, w and b in, output
+    # quantized; onnxruntime's fused integer kernel must agree within one quantization step.
+    x = rng.uniform(-3, 3, (1, 4, 8, 8)).astype(np.float32)
+    xz = int(np.round(-128 - (-4.0) / x_scale))
+    xdq = (np.clip(np.round(x / x_scale) + xz, -128, 127) - xz) * x_scale
+    sim_model = onnx.load(str(CONV))
+    for t in sim_model.graph.initializer:
+        if t.name == "w":
+            t.CopyFrom(nh.from_array((wq * ws[:, None, None, None]).astype(np.float32), "w"))
+        if t.name == "b":
+            t.CopyFrom(nh.from_array((bq * x_scale * ws).astype(np.float32), "b"))
+    yf = run_ort(sim_model, {"x": xdq.astype(np.float32)})[0]
+    yz = int(np.round(-128 - (-12.0) / y_scale))
+    sim = (np.clip(np.round(yf / y_scale) + yz, -128, 127) - yz) * y_scale
+    got = run_ort(out, {"x": x})[0]
+    assert np.abs(got - sim).max() <= y_scale * 1.001
+
+
+def test_upgrade_opset_for_per_channel(tmp_path):
+    r = np.random.default_rng(0)
+    g = h.make_graph([h.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3])], "g",
+                     [h.make_tensor_value_info("x", T.FLOAT, [1, 2, 5, 5])], [h.make_tensor_value_info("y", T.FLOAT, [1, 3, 3, 3])],
+                     [nh.from_array(r.standard_normal((3, 2, 3, 3)).astype(np.float32), "w")])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 11)])
+    m.ir_version = 6
+    src = tmp_path / "m11.onnx"
+    onnx.save(m, str(src))
+    out = tmp_path / "q.onnx"
+    from qcompiler.quant_api import quantize
+
+    quantize(str(src), str(out), calib_data=[r.standard_normal((1, 2, 5, 5)).astype(np.float32) for _ in range(4)],
+             options={"cache_dir": str(tmp_path / "c")})
+    q = onnx.load(str(out))
+    assert next(o.version for o in q.opset_import if o.domain == "") == 13
+    onnx.checker.check_model(q, full_check=True)
+    assert any(n.op_type == "DequantizeLinear" and any(a.name == "axis" for a in n.attribute) for n in q.graph.node)
+
+
+def test_weight_quant_mixed_bits_and_thresholds(tmp_path):
+    entry = next(e for e in good_models() if e["name"] == "pt_resnet_tiny")
+    src = model_path(entry)
+    res = qcompiler.compile(str(src), str(tmp_path / "m.onnx"),
+                            pipeline="fold-constants,weight-quant{bits=0,min_quant_weight_channel=0,init_scale=0.02}")
+    bits = res.context.state["mixed_bits"]
+    assert len(bits) == 7 and all(2 <= b <= 8 for b in bits.values()) and 5 <= np.mean(list(bits.values())) <= 8
+    feeds = random_inputs(entry)
+    a, b = run_ort(tmp_path / "m.onnx", feeds)[0], run_ort(src, feeds)[0]
+    assert float(a.ravel() @ b.ravel() / np.linalg.norm(a) / np.linalg.norm(b)) > 0.99
+    res = qcompiler.compile(str(src), None, pipeline="weight-quant{bits=8,min_quant_weight_channel=16}")
+    quantized = [op for op in res.model.graph if op.op_type == "DequantizeLinear"]
+    assert len(quantized) == 3  # only the 32-channel layers: MindSpore quantizes "more than" 16
