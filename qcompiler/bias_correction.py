@@ -39,15 +39,11 @@ def _linear_range(op: Op) -> tuple[float, float]:
     return -np.inf, np.inf
 
 
-def _mean_error(fsess, qsess, name: str, data, max_samples: int, bounds) -> tuple[np.ndarray, np.ndarray] | None:
-    fi = [o.name for o in fsess.get_outputs()].index(name)
+def _mean_error(floats: list[np.ndarray], qsess, name: str, samples: list[dict],
+                bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray] | None:
     qi = [o.name for o in qsess.get_outputs()].index(name)
     total = sq = None
-    count = 0
-    for i, sample in enumerate(data):
-        if i >= max_samples:
-            break
-        f = fsess.run(None, sample)[fi].astype(np.float64)
+    for f, sample in zip(floats, samples):
         err = qsess.run(None, sample)[qi].astype(np.float64) - f
         axis = 1 if err.ndim > 1 else 0
         red = tuple(a for a in range(err.ndim) if a != axis)
@@ -57,14 +53,13 @@ def _mean_error(fsess, qsess, name: str, data, max_samples: int, bounds) -> tupl
         m = (err * mask).sum(axis=red) / np.maximum(mask.sum(axis=red), 1.0)
         total = m if total is None else total + m
         sq = m * m if sq is None else sq + m * m
-        count += 1
     if total is None:
         return None
-    mean = total / count
-    return mean, np.maximum(sq / count - mean * mean, 0)
+    mean = total / len(samples)
+    return mean, np.maximum(sq / len(samples) - mean * mean, 0)
 
 
-def correct_bias(model: Model, ctx: PassContext, max_samples: int = 32) -> dict[str, tuple[float, float]]:
+def correct_bias(model: Model, ctx: PassContext, max_samples: int = 16) -> dict[str, tuple[float, float]]:
     """Correct biases in place, layer by layer in graph order (each correction sees the
     corrected layers before it); returns layer name -> (mean correction, variance)."""
     from qcompiler.calibration.collect import _session
@@ -78,12 +73,16 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = 32) -> dict[
     layers = [op for op in _bias_layers(model) if op.outputs[0].name in float_names]
     if not layers:
         return {}
-    fsess = _session(float_proto, [op.outputs[0].name for op in layers])
+    names = [op.outputs[0].name for op in layers]
+    fsess = _session(float_proto, names)
+    out_names = [o.name for o in fsess.get_outputs()]
+    samples = [s for _, s in zip(range(max_samples), data)]
+    float_runs = [fsess.run(None, s) for s in samples]  # the float side runs once for all layers
     report = {}
-    for op in layers:
-        name = op.outputs[0].name
+    for op, name in zip(layers, names):
+        k = out_names.index(name)
         qsess = _session(ir_to_proto(model), [name])
-        res = _mean_error(fsess, qsess, name, data, max_samples, _linear_range(op))
+        res = _mean_error([r[k].astype(np.float64) for r in float_runs], qsess, name, samples, _linear_range(op))
         if res is None:
             continue
         mean, var = res
