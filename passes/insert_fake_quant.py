@@ -203,6 +203,8 @@ class InsertFakeQuantPass(Pass):
                     fake_quant(w, op, rule.weight, role="activation", axis=None)
             if rule.output != FLOAT and _is_float(op.outputs[0]):
                 out = op.outputs[0]
+                if rule.fixed_range is not None and "range" not in out.meta:
+                    out.meta["range"] = tuple(rule.fixed_range)
                 fake_quant(out, out.users()[0] if out.users() else op, 0, role="activation", axis=None,
                            share=rule.output == SHARE)  # fmt: skip
         ctx.state["fake_quant_count"] = count

@@ -12,8 +12,9 @@ import numpy as np
 
 from qcompiler.ir import Op, Value
 
-__all__ = ["scalar", "single_user", "other_input", "ActivationMatch", "match_decomposed_hardswish",
-           "match_mul_hardsigmoid", "match_silu", "match_activation_at"]  # fmt: skip
+__all__ = ["scalar", "single_user", "other_input", "ActivationMatch", "match_relu6",
+           "match_decomposed_hardswish", "match_mul_hardsigmoid", "match_silu",
+           "match_activation_at"]  # fmt: skip
 
 
 def scalar(v: Value | None) -> float | None:
@@ -73,11 +74,43 @@ def _div_or_mul_by_six(op: Op | None, operand: Value) -> bool:
     return False
 
 
+def _binary_with_constant(op: Op | None, op_type: str, operand: Value, value: float) -> bool:
+    """``op`` is ``op_type(operand, value)`` (either order) with exactly two inputs."""
+    return (_is(op, op_type) and len(op.inputs) == 2 and other_input(op, operand) is not None
+            and _close(scalar(other_input(op, operand)), value))  # fmt: skip
+
+
+def match_relu6(v: Value) -> tuple[list[Op], Value] | str:
+    """``clip(v, 0, 6)`` as its single reader computes it: the ops and the clipped value.
+
+    Accepts ``Clip(v, 0, 6)`` (bounds as attributes before opset 11, constant inputs from 11),
+    and the Relu6 forms ``Min(Relu(v), 6)``, ``Min(Max(v, 0), 6)`` and ``Max(Min(v, 6), 0)``.
+    """
+    first = single_user(v)
+    if _is(first, "Clip"):
+        lo, hi = _clip_bounds(first)
+        if _close(lo, 0.0) and _close(hi, 6.0):
+            return [first], first.output
+        return f"Clip bounds are ({lo}, {hi}), not (0, 6)"
+    if _is(first, "Relu") or _binary_with_constant(first, "Max", v, 0.0):
+        second = single_user(first.output)
+        if _binary_with_constant(second, "Min", first.output, 6.0):
+            return [first, second], second.output
+        return f"{first.op_type} is not followed by Min(., 6)"
+    if _binary_with_constant(first, "Min", v, 6.0):
+        second = single_user(first.output)
+        if _binary_with_constant(second, "Max", first.output, 0.0):
+            return [first, second], second.output
+        return "Min(., 6) is not followed by Max(., 0)"
+    return "not clipped to (0, 6) by one Clip or a Relu6 form"
+
+
 def match_decomposed_hardswish(add: Op) -> ActivationMatch | str:
     """``x * clip(x + 3, 0, 6) / 6`` starting at its ``Add``.
 
     Accepts ``Mul(x, k)`` then ``Div(., 6)`` or ``Mul(., 1/6)``, and ``Div(k, 6)`` or
-    ``Mul(k, 1/6)`` then ``Mul(x, .)``, with operands in either order.
+    ``Mul(k, 1/6)`` then ``Mul(x, .)``, with operands in either order; the clip may be any
+    form :func:`match_relu6` accepts.
     """
     if not _is(add, "Add"):
         return "not an Add"
@@ -87,23 +120,23 @@ def match_decomposed_hardswish(add: Op) -> ActivationMatch | str:
             x = cand
     if x is None:
         return "Add is not x + 3"
-    clip = single_user(add.output)
-    if not _is(clip, "Clip"):
-        return "x + 3 does not feed a single Clip"
-    lo, hi = _clip_bounds(clip)
-    if not (_close(lo, 0.0) and _close(hi, 6.0)):
-        return f"Clip bounds are ({lo}, {hi}), not (0, 6)"
-    k = clip.output
+    if add.output.is_graph_output:
+        return "x + 3 is a graph output"
+    clipped = match_relu6(add.output)
+    if isinstance(clipped, str):
+        return f"x + 3: {clipped}"
+    clip_ops, k = clipped
+    ops = [add, *clip_ops]
     nxt = single_user(k)
     if _is(nxt, "Mul") and other_input(nxt, k) is x:
         last = single_user(nxt.output)
         if _div_or_mul_by_six(last, nxt.output):
-            return ActivationMatch("HardSwish", x, [add, clip, nxt, last], last.output)
+            return ActivationMatch("HardSwish", x, [*ops, nxt, last], last.output)
         return "x * clip(x + 3, 0, 6) is not divided by 6"
     if _div_or_mul_by_six(nxt, k):
         last = single_user(nxt.output)
         if _is(last, "Mul") and other_input(last, nxt.output) is x:
-            return ActivationMatch("HardSwish", x, [add, clip, nxt, last], last.output)
+            return ActivationMatch("HardSwish", x, [*ops, nxt, last], last.output)
         return "clip(x + 3, 0, 6) / 6 is not multiplied by x"
     return "clip(x + 3, 0, 6) is neither multiplied by x nor divided by 6"
 

@@ -38,6 +38,9 @@ class QuantRule:
     output: str = OWN
     #: Every input is an activation (Concat, Add with two tensors...).
     all_inputs: bool = False
+    #: A known output range (Sigmoid, Softmax: [0, 1]; Tanh: [-1, 1]): used instead of
+    #: calibration, as TFLite does, so saturated values are never clipped by a method.
+    fixed_range: tuple[float, float] | None = None
 
     def activation_slots(self, op: Op) -> list[int]:
         if self.all_inputs:
@@ -72,8 +75,9 @@ BUILTIN_RULES: list[QuantRule] = [
               activations=(0,), weight=1, bias=2),
     QuantRule(_t("MatMul") + _t("MatMulAct", domain="qcompiler"), activations=(0,), weight=1),
     QuantRule(_t("Add", "Sub", "Mul", "Concat"), all_inputs=True),
-    QuantRule(_t("AveragePool", "GlobalAveragePool", "ReduceMean", "Softmax", "Sigmoid", "Tanh",
-                 "LeakyRelu", "HardSigmoid", "HardSwish", "Relu", "Clip")),
+    QuantRule(_t("AveragePool", "GlobalAveragePool", "ReduceMean", "LeakyRelu", "HardSwish", "Relu", "Clip")),
+    QuantRule(_t("Softmax", "Sigmoid", "HardSigmoid"), fixed_range=(0.0, 1.0)),
+    QuantRule(_t("Tanh"), fixed_range=(-1.0, 1.0)),
     QuantRule(_t("MaxPool", "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Resize",
                  "Upsample", "Pad", "Slice", "DepthToSpace", "SpaceToDepth", "GlobalMaxPool"),
               output=SHARE),

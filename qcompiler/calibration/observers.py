@@ -133,6 +133,10 @@ class KL(Observer):
     method = "KL"
 
     def range_of(self, st, bits, symmetric):
+        if st.samples and st.count / st.samples < 2 ** (bits + 1):
+            # A few values per sample (pooled features, logits) make a sparse histogram whose
+            # entropy minimum is noise; such tensors keep their full range.
+            return st.min, st.max
         counts, edges, one_signed = _one_sided(st)
         # The zero bin holds every value a ReLU clamped; left as it is, its mass makes any
         # clipping of the tail look cheap.  Like NVIDIA's entropy calibrator, flatten it.
