@@ -1,10 +1,10 @@
 """``collect-calibration``: statistics of every float activation over the calibration set.
 
 The model as it is (FakeQuant is the identity; fused ops are lowered) runs in onnxruntime,
-one sample at a time.  Statistics are kept for every float activation, not only the marked
-ones, and cached on disk under a key of the float model, the samples and the histogram size:
-a second compile with other quantization settings (method, bits, symmetric, skip nodes)
-reuses them without running the model again.  The result goes to
+one sample at a time, for the tensors the FakeQuants mark.  Statistics are cached on disk
+under a key of the float model, the samples and the histogram size, and every calibration adds
+its tensors to the entry: a second compile with other quantization settings (method, bits,
+symmetric, skip nodes) reuses them without running the model again.  The result goes to
 ``ctx.state["calibration"]``.
 """
 
@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qcompiler.calibration.collect import collect_statistics, float_tensors
+from qcompiler.calibration.collect import collect_statistics
 from qcompiler.calibration.stats import CalibrationStats, cache_key
 from qcompiler.data import as_calibration_set, input_specs
 from qcompiler.errors import DataError
@@ -63,22 +63,32 @@ class CollectCalibrationPass(Pass):
             num_bins = int(ctx.config.get("full_quant_param", "num_bins"))
         proto = ir_to_proto(model)
         ctx.state["float_model"] = proto
-        blob = proto.SerializeToString(deterministic=True)
-        key = cache_key(blob, data.digests, {"num_bins": num_bins})
+        needed = list(dict.fromkeys(op.input(0).name for op in model.graph
+                                    if op.op_type == "FakeQuant" and op.attr("role") == "activation"
+                                    and "range" not in op.input(0).meta))  # fmt: skip
+        key = cache_key(proto.SerializeToString(deterministic=True), data.digests, {"num_bins": num_bins})
         cache_dir = Path(self.options.cache_dir or ctx.options.get("cache_dir") or default_cache_dir())
         path = cache_dir / f"{key}.stats"
+        cached = None
         if self.options.cache and path.is_file():
             try:
-                ctx.state["calibration"] = CalibrationStats.load(path)
-                ctx.state["calibration_cached"] = True
-                return False
+                cached = CalibrationStats.load(path)
             except (OSError, ValueError):
-                pass  # a damaged cache entry is recomputed
-        names = float_tensors(proto)
-        stats = collect_statistics(proto, names, data, labels=data.labels, num_bins=num_bins,
+                cached = None  # a damaged cache entry is recomputed
+        missing = [n for n in needed if cached is None or n not in cached]
+        ctx.state["calibration_cached"] = not missing
+        if not missing:
+            ctx.state["calibration"] = cached if cached is not None else CalibrationStats()
+            return False
+        # Only the tensors this compile quantizes are run; they join what the cache holds, so
+        # a later compile with other settings (method, bits, skip nodes) finds them there.
+        stats = collect_statistics(proto, missing, data, labels=data.labels, num_bins=num_bins,
                                    progress=bool(ctx.options.get("progress")))  # fmt: skip
+        if cached is not None:
+            for name, st in stats.tensors.items():
+                cached.tensors[name] = st
+            stats = CalibrationStats(cached.tensors, stats.num_samples)
         ctx.state["calibration"] = stats
-        ctx.state["calibration_cached"] = False
         if self.options.cache:
             try:
                 cache_dir.mkdir(parents=True, exist_ok=True)

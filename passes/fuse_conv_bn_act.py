@@ -1,230 +1,407 @@
 """``fuse-conv-bn-act``: fold BatchNormalization into the layer before it and fuse activations.
 
-Rules (each: a match with a reason when it does not apply, then a rewrite):
+The pass is a set of rewrite rules.  Each :class:`Rule` has a ``match`` (pattern and checks:
+the match, or a one-line reason it does not apply) and a ``rewrite`` of a match:
 
-* ``fold_bn``: BatchNormalization after Conv / ConvTranspose / Gemm / 2-D MatMul with constant
-  weights (and no other reader of the layer's output) is folded into the weights and bias.
-* ``fuse_activation``: the activation after such a layer (Relu, Clip, LeakyRelu, HardSigmoid,
-  HardSwish, Sigmoid, Tanh, and the decomposed ``x*clip(x+3,0,6)/6``, ``x*HardSigmoid(x)``,
-  ``x*Sigmoid(x)``) joins it in one ``qcompiler.<Op>Act`` op, so the pair quantizes as a unit.
-  ``activations`` lists which ones to fuse (onnxruntime fuses only Relu and Clip into its
-  integer convolutions, so the default pipeline for the ONNX backend fuses those two).
-* ``canonicalize``: a decomposed activation that is not fused becomes one op (HardSwish from
-  opset 14, else ``x*HardSigmoid(x)``), so it quantizes as one op instead of four.
-* ``standalone_bn``: a BatchNormalization with nothing to fold into becomes a per-channel
-  ``Mul`` + ``Add``.
+* :data:`FOLD_BN`: an inference BatchNormalization after Conv / ConvTranspose / Gemm / MatMul
+  with constant float32 weights, when nothing else reads the layer's output, is folded into the
+  weights and bias (a 2-D MatMul becomes a Gemm with that bias).
+* :data:`FUSE_ACTIVATION`: the activation after such a layer (Relu, Clip/Relu6, LeakyRelu,
+  HardSigmoid, HardSwish, Sigmoid, Tanh, and the decomposed ``x*clip(x+3,0,6)/6``,
+  ``x*HardSigmoid(x)`` and ``x*Sigmoid(x)``) joins it in one ``qcompiler.<Op>Act`` op, so the
+  pair quantizes as a unit.  The fused op keeps the layer's name; the activation ops' names go
+  to ``op.meta["fused_names"]``.
+* :data:`CANONICALIZE_ACTIVATION`: a decomposed hard-swish that is not fused becomes one
+  ``HardSwish`` (opset 14 on) or ``x*HardSigmoid(x)``, so it quantizes as one op, not four.
+* :data:`STANDALONE_BN`: a BatchNormalization with nothing to fold into becomes a per-channel
+  ``Mul`` + ``Add`` (constants of shape ``[C, 1, 1]`` for NCHW), which quantizes.
+
+Example::
+
+    qcompiler compile m.onnx -o f.onnx --pipeline 'fuse-conv-bn-act{activations=[Relu,Clip]}'
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from qcompiler.ir import DType, Graph, Model, Op, TensorType, Value
+from qcompiler.errors import PipelineError
+from qcompiler.ir import Graph, Model, Op, Value
 from qcompiler.ir.ops import QC_DOMAIN
-from qcompiler.ir.qc_ops import ACTIVATIONS, ensure_qc_domain, fused_base
+from qcompiler.ir.qc_ops import ACTIVATIONS, ensure_qc_domain
 from qcompiler.pass_base import Pass, PassContext
 from qcompiler.patterns import ActivationMatch, match_activation_at, scalar, single_user
 
-__all__ = ["FuseConvBnActPass", "fold_bn", "fuse_activation"]
+__all__ = ["FuseConvBnActPass", "FuseOptions", "Rule", "RULES", "FOLD_BN", "FUSE_ACTIVATION",
+           "CANONICALIZE_ACTIVATION", "STANDALONE_BN", "BnFold", "ActFusion"]  # fmt: skip
 
 _LAYERS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+_PLAIN_ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh")
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
 class FuseOptions:
-    fold_bn: bool = field(default=True, metadata={"help": "fold BatchNormalization into the layer before"})
+    fuse_bn: bool = field(default=True, metadata={"help": "fold BatchNormalization into the layer before"})
+    fuse_activation: bool = field(default=True, metadata={"help": "fuse the activation after a layer into it"})
     activations: list[str] = field(default_factory=lambda: list(ACTIVATIONS),
                                    metadata={"help": "activations fused into the layer before"})  # fmt: skip
-    canonicalize: bool = field(default=True, metadata={"help": "decomposed activations become one op"})
+    canonicalize: bool = field(default=True, metadata={"help": "decomposed hard-swish becomes one op"})
     standalone_bn: bool = field(default=True, metadata={"help": "lone BatchNormalization becomes Mul+Add"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rewrite rule: ``match(op, model, options)`` returns a match or the reason it does not
+    apply; ``rewrite(match, model)`` changes the graph."""
+
+    name: str
+    match: Callable[[Op, Model, FuseOptions], Any]
+    rewrite: Callable[[Any, Model], None]
+
+    def apply(self, op: Op, model: Model, options: FuseOptions | None = None) -> str | None:
+        """Rewrite at ``op``: ``None`` when it did, else the reason it did not."""
+        m = self.match(op, model, options or FuseOptions())
+        if isinstance(m, str):
+            return m
+        self.rewrite(m, model)
+        return None
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _onnx(op: Op | None, *types: str) -> bool:
+    return op is not None and op.domain in ("", "ai.onnx") and op.op_type in types
 
 
 def _const(v: Value | None) -> np.ndarray | None:
     return None if v is None or not v.is_constant else np.asarray(v.const)
 
 
-def _layer_type(op: Op) -> str | None:
-    if op.domain in ("", "ai.onnx") and op.op_type in _LAYERS:
-        return op.op_type
-    return None
+def _drop_if_unused(v: Value | None) -> None:
+    """Remove a constant nobody reads any more (the weights a fold replaced)."""
+    if v is None or not v.is_constant or v.has_uses():
+        return
+    g = v.graph()
+    if g is not None and v in g.constants:
+        g.remove_constant(v)
 
 
-def _bn_params(bn: Op) -> tuple[np.ndarray, np.ndarray] | str:
+def _rename_like(g: Graph, v: Value, name: str) -> None:
+    """Give ``v`` the (now free) name of the value it replaced, so tensor names stay stable."""
+    if v.name != name and name not in g.names:
+        g.rename(v, name)
+
+
+def _bn_params(bn: Op, model: Model) -> tuple[np.ndarray, np.ndarray] | str:
+    """Per-channel ``(k, shift)`` with ``BN(x) = k * x + shift`` in float64, or why not."""
+    if any(o.has_uses() for o in bn.outputs[1:]):
+        return "BatchNormalization is in training mode (running statistics are read)"
+    if bn.attr("training_mode", 0):
+        return "BatchNormalization has training_mode=1"
+    if model.opset_imports.get("", 1) < 7 and not bn.attr("is_test", 0):
+        return "BatchNormalization has is_test=0 (training mode)"
+    if not bn.attr("spatial", 1):
+        return "BatchNormalization has spatial=0 (statistics per element, not per channel)"
     vals = [_const(bn.input(i)) for i in range(1, 5)]
     if any(v is None for v in vals):
-        return "BatchNormalization parameters are not constants"
-    if any(o.has_uses() for o in bn.outputs[1:]):
-        return "BatchNormalization is in training mode"
+        return "BatchNormalization scale/B/mean/var are not constants"
+    if any(not np.issubdtype(v.dtype, np.floating) or v.ndim != 1 for v in vals):  # type: ignore[union-attr]
+        return "BatchNormalization scale/B/mean/var are not 1-D float tensors"
+    if len({v.size for v in vals}) != 1:  # type: ignore[union-attr]
+        return "BatchNormalization scale/B/mean/var differ in length"
     scale, bias, mean, var = (v.astype(np.float64) for v in vals)  # type: ignore[union-attr]
-    k = scale / np.sqrt(var + bn.attr("epsilon", 1e-5))
+    k = scale / np.sqrt(var + float(bn.attr("epsilon", 1e-5)))
     return k, bias - mean * k
 
 
-def fold_bn(bn: Op, g: Graph) -> str | None:
-    """Fold ``bn`` into its producer; returns None on success, else why not."""
+# -- fold BatchNormalization into the layer before ---------------------------------------------
+@dataclass
+class BnFold:
+    """A BatchNormalization ``bn`` to fold into ``layer``: the new weight and bias."""
+
+    bn: Op
+    layer: Op
+    weight: np.ndarray
+    bias: np.ndarray
+
+
+def _scaled_weight(layer: Op, w: np.ndarray, b: np.ndarray | None, k: np.ndarray,
+                   x: Value) -> tuple[np.ndarray, np.ndarray | None] | str:  # fmt: skip
+    """The layer's weight scaled per output channel by ``k`` and its bias (flattened), or why not."""
+    t = layer.op_type
+    if t == "Conv":
+        if w.ndim < 3 or w.shape[0] != k.size:
+            return f"Conv has {w.shape[0]} output channels, BatchNormalization {k.size}"
+        return w * k.reshape(-1, *[1] * (w.ndim - 1)), b
+    if t == "ConvTranspose":  # weight [Cin, Cout/group, k...], output channel = g * Cout/group + j
+        groups = int(layer.attr("group", 1))
+        cin, cpg = w.shape[0], w.shape[1]
+        if w.ndim < 3 or cin % groups or cpg * groups != k.size:
+            return f"ConvTranspose has {cpg * groups} output channels, BatchNormalization {k.size}"
+        kk = k.reshape(groups, 1, cpg, *[1] * (w.ndim - 2))
+        return (w.reshape(groups, cin // groups, cpg, *w.shape[2:]) * kk).reshape(w.shape), b
+    if t == "Gemm":
+        if layer.attr("transA", 0) or w.ndim != 2:
+            return "Gemm with transA=1 or a weight that is not 2-D"
+        trans_b = layer.attr("transB", 0)
+        n = w.shape[0] if trans_b else w.shape[1]
+        if n != k.size:
+            return f"Gemm has {n} output features, BatchNormalization {k.size}"
+        if b is not None and b.size not in (1, n):
+            return "Gemm bias C is not 1-D over the output features"
+        beta = float(layer.attr("beta", 1.0))
+        b = None if b is None else np.broadcast_to(b.reshape(-1).astype(np.float64), (n,)) * beta
+        return w * (k[:, None] if trans_b else k[None, :]), b
+    # MatMul: BatchNormalization normalizes axis 1, the output features only for 2-D results.
+    if w.ndim != 2 or x.shape is None or x.shape.rank != 2 or w.shape[1] != k.size:
+        return "MatMul is not a 2-D layer [N, K] x [K, C] with BatchNormalization over C"
+    return w * k[None, :], None
+
+
+def match_fold_bn(bn: Op, model: Model, options: FuseOptions) -> BnFold | str:
+    """Pattern ``BatchNormalization(layer(x, W[, B]))``; checks constants, readers and shapes."""
+    if not _onnx(bn, "BatchNormalization"):
+        return "not a BatchNormalization"
     x = bn.input(0)
     layer = x.producer() if x is not None else None
-    if layer is None or _layer_type(layer) is None:
+    if layer is None or not _onnx(layer, *_LAYERS) or layer.graph is not bn.graph:
         return "BatchNormalization does not follow Conv/ConvTranspose/Gemm/MatMul"
-    if single_user(x) is not bn:
-        return f"{layer.op_type} output has other readers"
+    y = layer.output
+    if single_user(y) is not bn:
+        return f"{layer.op_type} output has other readers than the BatchNormalization"
     w = _const(layer.input(1))
     if w is None or w.dtype != np.float32:
-        return f"{layer.op_type} weight is not a float constant"
-    params = _bn_params(bn)
+        return f"{layer.op_type} weight is not a float32 constant"
+    b_in = layer.input(2)
+    b = _const(b_in)
+    if b_in is not None and (b is None or b.dtype != np.float32):
+        return f"{layer.op_type} bias is not a float32 constant"
+    if layer.op_type == "MatMul" and model.opset_imports.get("", 1) < 7:
+        return "MatMul folds into a Gemm with a 1-D bias, which needs opset 7"
+    params = _bn_params(bn, model)
     if isinstance(params, str):
         return params
     k, shift = params
-    t = layer.op_type
-    b_in = layer.input(2)
-    b = _const(b_in)
-    if b_in is not None and b is None:
-        return "bias is not a constant"
-    if t == "Conv":
-        if w.shape[0] != k.size:
-            return "channel count mismatch"
-        w2 = w * k.reshape(-1, *[1] * (w.ndim - 1))
-    elif t == "ConvTranspose":
-        groups = layer.attr("group", 1)
-        cin, cpg = w.shape[0], w.shape[1]
-        if cpg * groups != k.size:
-            return "channel count mismatch"
-        w2 = (w.reshape(groups, cin // groups, cpg, *w.shape[2:]) *
-              k.reshape(groups, 1, cpg, *[1] * (w.ndim - 2))).reshape(w.shape)  # fmt: skip
-    elif t == "Gemm":
-        if layer.attr("transA", 0) or w.ndim != 2:
-            return "Gemm with transA"
-        n = w.shape[0] if layer.attr("transB", 0) else w.shape[1]
-        if n != k.size or (b is not None and b.size not in (1, n)):
-            return "channel count mismatch"
-        w2 = w * (k[:, None] if layer.attr("transB", 0) else k[None, :])
-        beta = layer.attr("beta", 1.0)
-        b = None if b is None else np.broadcast_to(b.reshape(-1), (n,)) * beta
-        layer.set_attr("beta", 1.0)
-    else:  # MatMul
-        if w.ndim != 2 or x.shape is None or x.shape.rank != 2 or w.shape[1] != k.size:
-            return "MatMul is not a 2-D layer with BN over its output features"
-        w2 = w * k[None, :]
-    new_b = (np.zeros(k.size) if b is None else b.astype(np.float64).reshape(-1)) * k + shift
-    wv = g.add_constant(w2.astype(np.float32), layer.input(1).name + "_bn")
-    bv = g.add_constant(new_b.astype(np.float32), (layer.name or "layer") + "_bias")
-    layer.replace_input(1, wv)
-    if t == "MatMul":
-        with g.inserting_after(layer) as bld:
-            y = bld.op("Add", layer.output, bv)
-        y.type = bn.output.type
-        bn.output.replace_all_uses_with(y)
+    scaled = _scaled_weight(layer, w.astype(np.float64), b, k, layer.input(0))
+    if isinstance(scaled, str):
+        return scaled
+    w2, b2 = scaled
+    new_b = (np.zeros(k.size) if b2 is None else b2.astype(np.float64).reshape(-1)) * k + shift
+    return BnFold(bn, layer, w2.astype(np.float32), new_b.astype(np.float32))
+
+
+def rewrite_fold_bn(m: BnFold, model: Model) -> None:
+    """Give the layer the scaled weight and new bias, and let BN's readers read the layer."""
+    bn, layer = m.bn, m.layer
+    g = layer.graph
+    old = [layer.input(i) for i in range(1, 3)] + [bn.input(i) for i in range(1, 5)]
+    name = bn.output.name
+    wv = g.add_constant(m.weight, layer.input(1).name + "_bn")
+    bv = g.add_constant(m.bias, (layer.name or layer.op_type.lower()) + "_bias")
+    if layer.op_type == "MatMul":  # x @ W' + b' as one Gemm, which can also take an activation
+        with g.inserting_before(layer) as b:
+            new = b.create("Gemm", [layer.input(0), wv, bv], name=layer.name)
+        new.meta.update(layer.meta)
+        bn.output.replace_all_uses_with(new.output)
+        new.output.type = bn.output.type
+        g.remove([bn, layer])
     else:
+        layer.replace_input(1, wv)
         layer.replace_input(2, bv)
+        if layer.op_type == "Gemm":
+            layer.set_attr("beta", 1.0)
         layer.output.type = bn.output.type
         bn.output.replace_all_uses_with(layer.output)
-    g.remove(bn)
-    return None
+        new = layer
+        g.remove(bn)
+    _rename_like(g, new.output, name)
+    for v in old:
+        _drop_if_unused(v)
 
 
-def _simple_activation(op: Op) -> ActivationMatch | str:
-    if op.domain not in ("", "ai.onnx") or op.op_type not in ("Relu", "Clip", "LeakyRelu", "HardSigmoid",
-                                                               "HardSwish", "Sigmoid", "Tanh"):
+FOLD_BN = Rule("fold-bn", match_fold_bn, rewrite_fold_bn)
+
+
+# -- fuse the activation after a layer ---------------------------------------------------------
+@dataclass
+class ActFusion:
+    """``layer`` followed by ``act`` (whose ``act.ops`` go) with the fused op's parameters."""
+
+    layer: Op
+    act: ActivationMatch
+    alpha: float
+    beta: float
+
+
+def _plain_activation(op: Op) -> tuple[ActivationMatch, float, float] | str:
+    """A one-op activation and its ``(act_alpha, act_beta)``, or why ``op`` is not one."""
+    if not _onnx(op, *_PLAIN_ACTIVATIONS):
         return f"{op.op_type} is not an activation"
+    alpha = beta = 0.0
     if op.op_type == "Clip":
-        lo = scalar(op.input(1)) if op.input(1) is not None else op.attr("min")
-        hi = scalar(op.input(2)) if op.input(2) is not None else op.attr("max")
-        if (op.input(1) is not None and lo is None) or (op.input(2) is not None and hi is None):
-            return "Clip bounds are not constants"
-        op.meta["_clip"] = (float(lo) if lo is not None else float(np.finfo(np.float32).min),
-                            float(hi) if hi is not None else float(np.finfo(np.float32).max))  # fmt: skip
-    return ActivationMatch(op.op_type, op.input(0), [op], op.output)
+        if len(op.inputs) > 1:  # opset 11: bounds are optional inputs
+            lo_v, hi_v = op.input(1), op.input(2)
+            lo, hi = scalar(lo_v), scalar(hi_v)
+            if (lo_v is not None and lo is None) or (hi_v is not None and hi is None):
+                return "Clip bounds are not constant scalars"
+        else:
+            lo, hi = op.attr("min"), op.attr("max")
+        alpha = -_F32_MAX if lo is None else float(lo)
+        beta = _F32_MAX if hi is None else float(hi)
+    elif op.op_type == "LeakyRelu":
+        alpha = float(op.attr("alpha", 0.01))
+    elif op.op_type == "HardSigmoid":
+        alpha, beta = float(op.attr("alpha", 0.2)), float(op.attr("beta", 0.5))
+    return ActivationMatch(op.op_type, op.input(0), [op], op.output), alpha, beta
 
 
-def _act_params(m: ActivationMatch) -> tuple[float, float]:
-    op = m.ops[0]
-    if m.activation == "LeakyRelu":
-        return op.attr("alpha", 0.01), 0.0
-    if m.activation == "HardSigmoid":
-        return op.attr("alpha", 0.2), op.attr("beta", 0.5)
-    if m.activation == "Clip":
-        return op.meta.pop("_clip")
-    return 0.0, 0.0
-
-
-def fuse_activation(layer: Op, g: Graph, model: Model, allowed: list[str]) -> str | None:
-    """Fuse the activation reading ``layer``'s output into it; None on success, else why not."""
-    if _layer_type(layer) is None:
+def match_fuse_activation(layer: Op, model: Model, options: FuseOptions) -> ActFusion | str:
+    """Pattern ``act(layer(...))`` where ``act`` is the only reader of the layer's output."""
+    if not _onnx(layer, *_LAYERS):
         return "not a Conv/ConvTranspose/Gemm/MatMul"
     y = layer.output
     users = y.users()
-    if not users or y.is_graph_output:
-        return "layer output has no single activation reader"
-    if len(users) == 1:  # a plain activation op
-        m: ActivationMatch | str = _simple_activation(users[0])
+    if y.is_graph_output:
+        return f"{layer.op_type} output is a graph output"
+    if not users:
+        return f"{layer.op_type} output is not read"
+    alpha = beta = 0.0
+    if len(users) == 1:
+        plain = _plain_activation(users[0])
+        if isinstance(plain, str):
+            return plain
+        act, alpha, beta = plain
     else:  # decomposed forms read the layer output twice (x + 3 and x * ...)
-        m = "layer output has several readers and no decomposed activation"
-        for first in users:
-            found = match_activation_at(first)
-            if isinstance(found, ActivationMatch):
-                m = found
-                break
-    if not isinstance(m, ActivationMatch):
-        return m
-    if m.x is not y or set(users) - set(m.ops):
-        return "layer output is read outside the activation"
-    if m.activation not in allowed:
-        return f"{m.activation} is not in the activations to fuse"
-    alpha, beta = _act_params(m)
+        found = [m for m in map(match_activation_at, users) if isinstance(m, ActivationMatch)]
+        if not found:
+            return f"{layer.op_type} output has {len(users)} readers and they form no decomposed activation"
+        act = found[0]
+    if act.x is not y or set(users) - set(act.ops):
+        return f"{layer.op_type} output has other readers than the {act.activation}"
+    if any(op.graph is not layer.graph for op in act.ops):
+        return f"the {act.activation} is in another graph than the {layer.op_type}"
+    if act.activation not in options.activations:
+        return f"{act.activation} is not in the activations to fuse"
+    if any(o.is_graph_output for op in act.ops[:-1] for o in op.outputs):
+        return f"an intermediate result of the {act.activation} is a graph output"
+    return ActFusion(layer, act, alpha, beta)
+
+
+def rewrite_fuse_activation(m: ActFusion, model: Model) -> None:
+    """Replace layer + activation by ``qcompiler.<layer>Act`` named like the layer."""
+    layer, act = m.layer, m.act
+    g = layer.graph
     ensure_qc_domain(model)
+    attrs = {**layer.attrs, "activation": act.activation, "act_alpha": m.alpha, "act_beta": m.beta}
     with g.inserting_before(layer) as b:
-        fused = b.create(layer.op_type + "Act", list(layer.inputs),
-                         {**layer.attrs, "activation": m.activation, "act_alpha": float(alpha),
-                          "act_beta": float(beta)}, domain=QC_DOMAIN, name=layer.name)  # fmt: skip
+        fused = b.create(layer.op_type + "Act", list(layer.inputs), attrs, domain=QC_DOMAIN,
+                         name=layer.name)  # fmt: skip
     fused.meta.update(layer.meta)
-    fused.meta["fused_names"] = [op.name for op in m.ops if op.name]
-    fused.output.type = m.output.type
-    m.output.replace_all_uses_with(fused.output)
-    g.remove(m.ops + [layer])
-    return None
+    fused.meta["fused_names"] = [op.name for op in act.ops if op.name]
+    fused.output.type = act.output.type
+    name = act.output.name
+    act.output.replace_all_uses_with(fused.output)
+    g.remove([*act.ops, layer])
+    _rename_like(g, fused.output, name)
+    for op in act.ops:  # Clip bounds and the 3 / 6 of a decomposed hard-swish
+        for v in op.inputs:
+            _drop_if_unused(v)
 
 
-def canonicalize_activation(op: Op, g: Graph, model: Model) -> str | None:
+FUSE_ACTIVATION = Rule("fuse-activation", match_fuse_activation, rewrite_fuse_activation)
+
+
+# -- decomposed hard-swish as one op -----------------------------------------------------------
+def match_canonicalize(op: Op, model: Model, options: FuseOptions) -> ActivationMatch | str:
+    """Pattern: a decomposed hard-swish starting at ``op`` that has a shorter form."""
     m = match_activation_at(op)
-    if not isinstance(m, ActivationMatch):
+    if isinstance(m, str):
         return m
-    opset = model.opset_imports.get("", 1)
-    if m.activation == "HardSwish" and len(m.ops) == 2 and opset < 14:
-        return "already the shortest form for this opset"
-    if m.activation == "Silu":
-        return "x*Sigmoid(x) has no single ONNX op"
-    with g.inserting_before(m.ops[-1]) as b:
-        if opset >= 14:
-            y = b.op("HardSwish", m.x, name=m.ops[-1].name)
+    if m.activation != "HardSwish":
+        return f"{m.activation} has no single ONNX op"
+    if any(o.graph is not op.graph for o in m.ops):
+        return "the hard-swish spans nested graphs"
+    if len(m.ops) == 2 and model.opset_imports.get("", 1) < 14:
+        return "x*HardSigmoid(x) is already the shortest form before opset 14"
+    return m
+
+
+def rewrite_canonicalize(m: ActivationMatch, model: Model) -> None:
+    """``HardSwish(x)`` from opset 14, else ``Mul(x, HardSigmoid(x, 1/6, 1/2))``."""
+    last = m.ops[-1]
+    g = last.graph
+    with g.inserting_before(last) as b:
+        if model.opset_imports.get("", 1) >= 14:
+            y = b.op("HardSwish", m.x, name=last.name)
         else:
-            y = b.op("Mul", m.x, b.op("HardSigmoid", m.x, alpha=1.0 / 6.0, beta=0.5), name=m.ops[-1].name)
+            y = b.op("Mul", m.x, b.op("HardSigmoid", m.x, alpha=1.0 / 6.0, beta=0.5), name=last.name)
     y.type = m.output.type
+    y.producer().meta["fused_names"] = [op.name for op in m.ops if op.name]
+    name = m.output.name
     m.output.replace_all_uses_with(y)
     g.remove(m.ops)
-    return None
+    _rename_like(g, y, name)
+    for op in m.ops:
+        for v in op.inputs:
+            _drop_if_unused(v)
 
 
-def standalone_bn(bn: Op, g: Graph) -> str | None:
-    params = _bn_params(bn)
+CANONICALIZE_ACTIVATION = Rule("canonicalize-activation", match_canonicalize, rewrite_canonicalize)
+
+
+# -- lone BatchNormalization as Mul + Add -----------------------------------------------------------
+@dataclass
+class LoneBn:
+    bn: Op
+    scale: np.ndarray
+    shift: np.ndarray
+
+
+def match_standalone_bn(bn: Op, model: Model, options: FuseOptions) -> LoneBn | str:
+    """Pattern: an inference BatchNormalization of a float32 input of known rank."""
+    if not _onnx(bn, "BatchNormalization"):
+        return "not a BatchNormalization"
+    params = _bn_params(bn, model)
     if isinstance(params, str):
         return params
-    k, shift = params
     x = bn.input(0)
-    rank = x.shape.rank if x.shape is not None else None
+    rank = x.shape.rank if x is not None and x.shape is not None else None
     if rank is None or rank < 2:
-        return "input rank unknown"
-    shape = (k.size,) + (1,) * (rank - 2)
-    kv = g.add_constant(k.astype(np.float32).reshape(shape), (bn.name or "bn") + "_scale")
-    sv = g.add_constant(shift.astype(np.float32).reshape(shape), (bn.name or "bn") + "_shift")
+        return "BatchNormalization input rank is unknown"
+    if x.dtype is None or x.dtype.numpy() != np.float32:
+        return "BatchNormalization input is not float32"
+    k, shift = params
+    shape = (k.size,) + (1,) * (rank - 2)  # channels on axis 1, broadcast over the rest
+    return LoneBn(bn, k.astype(np.float32).reshape(shape), shift.astype(np.float32).reshape(shape))
+
+
+def rewrite_standalone_bn(m: LoneBn, model: Model) -> None:
+    """``Add(Mul(x, k), shift)``; the Mul takes the BatchNormalization's name."""
+    bn = m.bn
+    g = bn.graph
+    base = bn.name or "bn"
+    kv, sv = g.add_constant(m.scale, base + "_scale"), g.add_constant(m.shift, base + "_shift")
     with g.inserting_before(bn) as b:
-        m = b.op("Mul", x, kv, name=bn.name)
-        y = b.op("Add", m, sv)
-    m.type = y.type = bn.output.type if bn.output.type else TensorType(DType.FLOAT32)
+        mul = b.op("Mul", bn.input(0), kv, name=bn.name)
+        y = b.op("Add", mul, sv, name=(bn.name + "_shift") if bn.name else "")
+    mul.type = y.type = bn.output.type
+    name = bn.output.name
+    params = [bn.input(i) for i in range(1, 5)]
     bn.output.replace_all_uses_with(y)
     g.remove(bn)
-    return None
+    _rename_like(g, y, name)
+    for v in params:
+        _drop_if_unused(v)
+
+
+STANDALONE_BN = Rule("standalone-bn", match_standalone_bn, rewrite_standalone_bn)
+
+#: Every rule, in the order the pass applies them.
+RULES = (FOLD_BN, FUSE_ACTIVATION, CANONICALIZE_ACTIVATION, STANDALONE_BN)
 
 
 class FuseConvBnActPass(Pass):
@@ -233,27 +410,18 @@ class FuseConvBnActPass(Pass):
     Options = FuseOptions
 
     def run(self, model: Model, ctx: PassContext) -> bool:
-        g = model.graph
-        changed = False
-        for op in list(g):
-            if op.graph is None:
-                continue
-            if op.op_type == "BatchNormalization" and op.domain in ("", "ai.onnx") and self.options.fold_bn:
-                changed |= fold_bn(op, g) is None
-        unknown = set(self.options.activations) - set(ACTIVATIONS)
+        opts: FuseOptions = self.options
+        unknown = sorted(set(opts.activations) - set(ACTIVATIONS))
         if unknown:
-            from qcompiler.errors import PipelineError
-
-            raise PipelineError(f"fuse-conv-bn-act: unknown activation {sorted(unknown)[0]!r} "
-                                f"(activations: {', '.join(ACTIVATIONS)})")  # fmt: skip
-        for op in list(g):
-            if op.graph is not None and _layer_type(op) is not None and self.options.activations:
-                changed |= fuse_activation(op, g, model, self.options.activations) is None
-        for op in list(g):
-            if op.graph is None:
+            raise PipelineError(f"fuse-conv-bn-act: unknown activation {unknown[0]!r} in activations "
+                                f"(allowed: {', '.join(ACTIVATIONS)})")  # fmt: skip
+        sweeps = [(FOLD_BN, opts.fuse_bn), (FUSE_ACTIVATION, opts.fuse_activation and bool(opts.activations)),
+                  (CANONICALIZE_ACTIVATION, opts.canonicalize), (STANDALONE_BN, opts.standalone_bn)]  # fmt: skip
+        changed = False
+        for rule, enabled in sweeps:
+            if not enabled:
                 continue
-            if self.options.canonicalize and op.domain in ("", "ai.onnx") and op.op_type in ("Add", "HardSigmoid"):
-                changed |= canonicalize_activation(op, g, model) is None
-            elif op.op_type == "BatchNormalization" and self.options.standalone_bn and fused_base(op) is None:
-                changed |= standalone_bn(op, g) is None
+            for op in list(model.graph.all_ops()):  # a snapshot: rewrites remove later ops
+                if op.graph is not None and rule.apply(op, model, opts) is None:
+                    changed = True
         return changed

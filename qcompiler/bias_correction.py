@@ -9,6 +9,7 @@ with the layer outputs exposed; one pass over the data corrects all layers.
 from __future__ import annotations
 
 import numpy as np
+import onnx
 
 from qcompiler.ir import Model, Op
 from qcompiler.ir.qc_ops import fused_base
@@ -39,12 +40,10 @@ def _linear_range(op: Op) -> tuple[float, float]:
     return -np.inf, np.inf
 
 
-def _mean_error(floats: list[np.ndarray], qsess, name: str, samples: list[dict],
-                bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray] | None:
-    qi = [o.name for o in qsess.get_outputs()].index(name)
+def _mean_error(floats: list[np.ndarray], quant: list[np.ndarray], bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     total = sq = None
-    for f, sample in zip(floats, samples):
-        err = qsess.run(None, sample)[qi].astype(np.float64) - f
+    for f, q in zip(floats, quant):
+        err = q.astype(np.float64) - f
         axis = 1 if err.ndim > 1 else 0
         red = tuple(a for a in range(err.ndim) if a != axis)
         # Behind a fused Relu/Clip the error is only seen where the activation is linear;
@@ -53,15 +52,32 @@ def _mean_error(floats: list[np.ndarray], qsess, name: str, samples: list[dict],
         m = (err * mask).sum(axis=red) / np.maximum(mask.sum(axis=red), 1.0)
         total = m if total is None else total + m
         sq = m * m if sq is None else sq + m * m
-    if total is None:
-        return None
-    mean = total / len(samples)
-    return mean, np.maximum(sq / len(samples) - mean * mean, 0)
+    mean = total / len(floats)
+    return mean, np.maximum(sq / len(floats) - mean * mean, 0)
+
+
+def _biases_as_inputs(proto: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
+    """The model with the given initializers turned into graph inputs (fed per run)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(proto)
+    keep = []
+    for t in m.graph.initializer:
+        if t.name in names:
+            m.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        else:
+            keep.append(t)
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(keep)
+    return m
 
 
 def correct_bias(model: Model, ctx: PassContext, max_samples: int = 16) -> dict[str, tuple[float, float]]:
     """Correct biases in place, layer by layer in graph order (each correction sees the
-    corrected layers before it); returns layer name -> (mean correction, variance)."""
+    corrected layers before it); returns layer name -> (mean correction, variance).
+
+    The quantized model runs in one onnxruntime session whose int32 biases are inputs, so a
+    corrected bias takes effect without rebuilding the session.
+    """
     from qcompiler.calibration.collect import _session
     from qcompiler.codegen.onnx_backend import ir_to_proto
 
@@ -74,25 +90,26 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = 16) -> dict[
     if not layers:
         return {}
     names = [op.outputs[0].name for op in layers]
-    fsess = _session(float_proto, names)
-    out_names = [o.name for o in fsess.get_outputs()]
+    consts = [op.input(2).producer().input(0) for op in layers]
+    scales = [np.asarray(op.input(2).producer().input(1).const, np.float64) for op in layers]
     samples = [s for _, s in zip(range(max_samples), data)]
+    fsess = _session(float_proto, names)
+    fidx = [[o.name for o in fsess.get_outputs()].index(n) for n in names]
     float_runs = [fsess.run(None, s) for s in samples]  # the float side runs once for all layers
+    qsess = _session(_biases_as_inputs(ir_to_proto(model), [c.name for c in consts]), names)
+    qidx = [[o.name for o in qsess.get_outputs()].index(n) for n in names]
+    biases = {c.name: np.asarray(c.const, np.int32) for c in consts}
     report = {}
-    for op, name in zip(layers, names):
-        k = out_names.index(name)
-        qsess = _session(ir_to_proto(model), [name])
-        res = _mean_error([r[k].astype(np.float64) for r in float_runs], qsess, name, samples, _linear_range(op))
-        if res is None:
-            continue
-        mean, var = res
-        dq = op.input(2).producer()
-        qc, scale = dq.input(0), dq.input(1)
-        bq = np.asarray(qc.const, np.int64)
+    for k, op in enumerate(layers):
+        quant = [qsess.run([qsess.get_outputs()[qidx[k]].name], {**s, **biases})[0] for s in samples]
+        mean, var = _mean_error([r[fidx[k]].astype(np.float64) for r in float_runs], quant, _linear_range(op))
+        bq = biases[consts[k].name].astype(np.int64)
         if mean.shape != bq.shape:
             continue
-        s = np.broadcast_to(np.asarray(scale.const, np.float64), bq.shape)
-        qc.const = np.clip(bq - np.round(mean / s), -(2**31), 2**31 - 1).astype(np.int32)
-        report[op.name or name] = (float(mean.mean()), float(var.mean()))
+        s = np.broadcast_to(scales[k], bq.shape)
+        biases[consts[k].name] = np.clip(bq - np.round(mean / s), -(2**31), 2**31 - 1).astype(np.int32)
+        report[op.name or names[k]] = (float(mean.mean()), float(var.mean()))
+    for c in consts:
+        c.const = biases[c.name]
     ctx.state["bias_correction"] = report
     return report
