@@ -109,7 +109,7 @@ def _kl_threshold(counts: np.ndarray, edges: np.ndarray, levels: int) -> float:
         return float(edges[last - 1])
     best_i, best_kl = last, np.inf
     total = counts[:last]
-    step = max(1, (last - levels) // 256)
+    step = max(1, (last - levels) // 128)
     for i in range(levels, last + 1, step):
         p = total[:i].copy()
         p[i - 1] += total[i:].sum()

@@ -68,9 +68,11 @@ class TensorStats:
 
     def update(self, x: np.ndarray) -> None:
         """Add one sample's values."""
-        x = np.asarray(x, dtype=np.float64).reshape(-1)
+        x = np.asarray(x).reshape(-1)
         if x.size == 0:
             return
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float32)
         lo, hi = float(x.min()), float(x.max())
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise DataError("tensor holds NaN or Inf values")
@@ -83,15 +85,17 @@ class TensorStats:
         self.samples += 1
         self.count += x.size
         self.min, self.max = min(self.min, lo), max(self.max, hi)
-        self.sum += float(x.sum())
+        self.sum += float(x.sum(dtype=np.float64))
         self.sumsq += float(np.dot(x, x))
-        self.zeros += int(np.count_nonzero(x == 0))
+        self.zeros += x.size - int(np.count_nonzero(x))
         amax = max(abs(lo), abs(hi))
         exp = math.ceil(math.log2(amax)) if amax > 0 else -30
         self._grow_to(max(exp, -30))
         r = self.R
-        idx = np.floor((x + r) * (self.num_bins / (2 * r))).astype(np.int64)
-        np.clip(idx, 0, self.num_bins - 1, out=idx)
+        # Bin index: (x + R) * n / 2R, truncated; values are within [-R, R] by construction.
+        idx = ((x + np.float32(r)) * np.float32(self.num_bins / (2 * r))).astype(np.int32)
+        np.minimum(idx, self.num_bins - 1, out=idx)
+        np.maximum(idx, 0, out=idx)
         self.hist += np.bincount(idx, minlength=self.num_bins)
 
     def merge(self, other: TensorStats) -> None:
