@@ -71,7 +71,7 @@ def _biases_as_inputs(proto: onnx.ModelProto, names: list[str]) -> onnx.ModelPro
     return m
 
 
-def correct_bias(model: Model, ctx: PassContext, max_samples: int = 16) -> dict[str, tuple[float, float]]:
+def correct_bias(model: Model, ctx: PassContext, max_samples: int = 8) -> dict[str, tuple[float, float]]:
     """Correct biases in place, layer by layer in graph order (each correction sees the
     corrected layers before it); returns layer name -> (mean correction, variance).
 
