@@ -53,6 +53,12 @@ class FuseOptions:
     canonicalize: bool = field(default=True, metadata={"help": "decomposed hard-swish becomes one op"})
     standalone_bn: bool = field(default=True, metadata={"help": "lone BatchNormalization becomes Mul+Add"})
 
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.activations if a not in ACTIVATIONS]
+        if unknown:  # raised while the pipeline text is parsed, before any model is loaded
+            raise PipelineError(f"pass 'fuse-conv-bn-act': unknown activation {unknown[0]!r} in "
+                                f"activations (allowed: {', '.join(ACTIVATIONS)})")  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -278,7 +284,8 @@ def match_fuse_activation(layer: Op, model: Model, options: FuseOptions) -> ActF
     else:  # decomposed forms read the layer output twice (x + 3 and x * ...)
         found = [m for m in map(match_activation_at, users) if isinstance(m, ActivationMatch)]
         if not found:
-            return f"{layer.op_type} output has {len(users)} readers and they form no decomposed activation"
+            readers = ", ".join(op.op_type for op in users)
+            return f"{layer.op_type} output has {len(users)} readers ({readers}), not one activation"
         act = found[0]
     if act.x is not y or set(users) - set(act.ops):
         return f"{layer.op_type} output has other readers than the {act.activation}"
@@ -411,10 +418,6 @@ class FuseConvBnActPass(Pass):
 
     def run(self, model: Model, ctx: PassContext) -> bool:
         opts: FuseOptions = self.options
-        unknown = sorted(set(opts.activations) - set(ACTIVATIONS))
-        if unknown:
-            raise PipelineError(f"fuse-conv-bn-act: unknown activation {unknown[0]!r} in activations "
-                                f"(allowed: {', '.join(ACTIVATIONS)})")  # fmt: skip
         sweeps = [(FOLD_BN, opts.fuse_bn), (FUSE_ACTIVATION, opts.fuse_activation and bool(opts.activations)),
                   (CANONICALIZE_ACTIVATION, opts.canonicalize), (STANDALONE_BN, opts.standalone_bn)]  # fmt: skip
         changed = False
