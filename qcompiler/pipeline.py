@@ -164,5 +164,9 @@ def parse_pipeline(text: str, registry: Any) -> Pipeline:
                 values[key] = parse_option_value(spec.type, raw)
             except ValueError as e:
                 raise PipelineError(f"pass {name!r}: option {key}={raw!r} {e}") from None
-        entries.append(PipelineEntry(pass_cls, pass_cls.Options(**values), plugin))
+        try:
+            options = pass_cls.Options(**values)
+        except (ValueError, TypeError) as e:  # an Options __post_init__ rejecting a value
+            raise PipelineError(f"pass {name!r}: {e}") from None
+        entries.append(PipelineEntry(pass_cls, options, plugin))
     return Pipeline(tuple(entries))

@@ -80,6 +80,9 @@ def _lower_fused(op: Op, g: Graph, opset: int) -> None:
         core = b.create(base, list(op.inputs), attrs, name=op.name).output
         y = emit_activation(b, core, op.attr("activation"), op.attr("act_alpha", 0.0),
                             op.attr("act_beta", 0.0), opset)  # fmt: skip
+    act = y.producer()
+    if not act.name and op.meta.get("fused_names"):
+        act.name = op.meta["fused_names"][-1]  # the activation keeps the name it had
     core.type = op.output.type
     y.type = op.output.type
     name = op.output.name
