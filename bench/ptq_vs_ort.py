@@ -6,7 +6,8 @@ For each model and setting (MinMax / Entropy, per-tensor / per-channel) both too
 the float model (QDQ, uint8 activations, int8 weights with reduce_range, which onnxruntime
 recommends on x86 without VNNI), then onnxruntime runs each result with one thread. Printed per
 row: output SQNR against the float model (dB), top-1 accuracy (digits only), quantization wall
-time (median of --repeat runs, statistics cache off) and file size.
+time (median of --repeat runs, statistics cache off), file size, and the median one-thread
+latency of the result (the float model's on its own row).
 """
 
 from __future__ import annotations
@@ -52,6 +53,21 @@ def run(path, name, xs):
     return np.concatenate([sess.run(None, {name: x})[0].reshape(1, -1) for x in xs])
 
 
+def latency_us(path, name, x, n=200):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    for _ in range(20):
+        sess.run(None, {name: x})
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        sess.run(None, {name: x})
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e6
+
+
 def sqnr(ref, q):
     return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / max(np.sum((q - ref.astype(np.float64)) ** 2), 1e-30))
 
@@ -74,12 +90,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    print(f"{'model':<20} {'method':<8} {'weights':<11} {'tool':<10} {'SQNR dB':>8} {'top-1':>7} {'time s':>7} {'bytes':>8}")
+    print(f"{'model':<20} {'method':<8} {'weights':<11} {'tool':<10} {'SQNR dB':>8} {'top-1':>7} {'time s':>7} "
+          f"{'bytes':>8} {'run us':>8}")
     wins = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name, path, inp, calib, evalx, evaly in models():
             ref = run(path, inp, evalx)
+            print(f"{name:<20} {'-':<8} {'-':<11} {'float':<10} {'':>8} {'':>7} {'':>7} {path.stat().st_size:>8} "
+                  f"{latency_us(path, inp, evalx[0]):>8.1f}")
             for method, ort_method, qc_method in (("MinMax", CalibrationMethod.MinMax, "MAX_MIN"),
                                                   ("Entropy", CalibrationMethod.Entropy, "KL")):
                 for per_channel in (False, True):
@@ -103,7 +122,8 @@ def main() -> None:
                         row[tool] = (sqnr(ref, got), acc, statistics.median(times), out.stat().st_size)
                         s, a, t, b = row[tool]
                         wc = "per-channel" if per_channel else "per-tensor"
-                        print(f"{name:<20} {method:<8} {wc:<11} {tool:<10} {s:>8.2f} {a:>7.3f} {t:>7.2f} {b:>8}")
+                        us = latency_us(out, inp, evalx[0])
+                        print(f"{name:<20} {method:<8} {wc:<11} {tool:<10} {s:>8.2f} {a:>7.3f} {t:>7.2f} {b:>8} {us:>8.1f}")
                     wins.append((row["qcompiler"][0] >= row["ort"][0], row["qcompiler"][2] <= row["ort"][2]))
     print(f"qcompiler SQNR >= ORT in {sum(w[0] for w in wins)}/{len(wins)} rows; time <= ORT in "
           f"{sum(w[1] for w in wins)}/{len(wins)} rows")
