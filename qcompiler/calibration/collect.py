@@ -1,7 +1,8 @@
 """Running the float model in onnxruntime over the calibration set, gathering statistics.
 
-Samples are fed one at a time and each sample's activations are folded into the statistics
-and dropped, so memory is bounded by one sample's activations whatever the set's size.
+Samples are fed one at a time and their activations are folded into the statistics every
+few samples and dropped, so memory is bounded by a few samples' activations whatever the
+set's size.
 """
 
 from __future__ import annotations
@@ -77,6 +78,15 @@ def collect_statistics(
 
         bar = tqdm(total=total, desc="calibrating", unit="sample", file=sys.stderr, leave=False)
     count = 0
+    chunk = 8
+    pending: dict[str, list[np.ndarray]] = {n: [] for n in names}
+
+    def flush() -> None:
+        for n in names:
+            if pending[n]:
+                stats[n].update_many(pending[n])
+                pending[n] = []
+
     try:
         for i, sample in it:
             label = labels[i] if labels is not None and i < len(labels) else f"sample #{i}"
@@ -85,13 +95,16 @@ def collect_statistics(
                     raise DataError(f"{label}: input {key!r} contains NaN or Inf values")
             outputs = sess.run(None, sample)
             for n, k in zip(names, wanted):
-                try:
-                    stats[n].update(outputs[k])
-                except DataError:
-                    raise DataError(f"{label}: the float model produces NaN or Inf in tensor {n!r}") from None
+                out = outputs[k]
+                if out.dtype.kind == "f" and not np.isfinite(out).all():
+                    raise DataError(f"{label}: the float model produces NaN or Inf in tensor {n!r}")
+                pending[n].append(out)
             count += 1
+            if count % chunk == 0:  # fold a few samples at a time: fewer, larger numpy calls
+                flush()
             if bar is not None:
                 bar.update(1)
+        flush()
     finally:
         if bar is not None:
             bar.close()

@@ -68,23 +68,34 @@ class TensorStats:
 
     def update(self, x: np.ndarray) -> None:
         """Add one sample's values."""
-        x = np.asarray(x).reshape(-1)
-        if x.size == 0:
+        self.update_many([x])
+
+    def update_many(self, xs: list[np.ndarray]) -> None:
+        """Add several samples' values at once (same result as one :meth:`update` each)."""
+        parts = []
+        for x in xs:
+            x = np.asarray(x).reshape(-1)
+            if x.size == 0:
+                continue
+            if x.dtype not in (np.float32, np.float64):
+                x = x.astype(np.float32)
+            lo_i, hi_i = float(x.min()), float(x.max())
+            if not (math.isfinite(lo_i) and math.isfinite(hi_i)):
+                raise DataError("tensor holds NaN or Inf values")
+            if self.samples == 0:
+                self.ema_min, self.ema_max = lo_i, hi_i
+            else:
+                c = self.averaging_constant
+                self.ema_min += c * (lo_i - self.ema_min)
+                self.ema_max += c * (hi_i - self.ema_max)
+            self.samples += 1
+            self.min, self.max = min(self.min, lo_i), max(self.max, hi_i)
+            parts.append(x)
+        if not parts:
             return
-        if x.dtype not in (np.float32, np.float64):
-            x = x.astype(np.float32)
-        lo, hi = float(x.min()), float(x.max())
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            raise DataError("tensor holds NaN or Inf values")
-        if self.samples == 0:
-            self.ema_min, self.ema_max = lo, hi
-        else:
-            c = self.averaging_constant
-            self.ema_min += c * (lo - self.ema_min)
-            self.ema_max += c * (hi - self.ema_max)
-        self.samples += 1
+        x = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        lo, hi = self.min, self.max
         self.count += x.size
-        self.min, self.max = min(self.min, lo), max(self.max, hi)
         self.sum += float(x.sum(dtype=np.float64))
         self.sumsq += float(np.dot(x, x))
         self.zeros += x.size - int(np.count_nonzero(x))

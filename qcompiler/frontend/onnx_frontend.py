@@ -260,7 +260,7 @@ def infer_shapes(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
         return model
 
 
-_FOLDABLE_HEADS = {"Constant", "ConstantOfShape", "Shape", "Size"}
+_FOLDABLE_HEADS = {"ConstantOfShape", "Shape", "Size"}  # Constant nodes become constants on import
 _FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16,
                 onnx.TensorProto.DOUBLE}  # fmt: skip
 
