@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qcompiler.calibration.collect import collect_statistics
+from qcompiler.calibration.observers import get_observer
 from qcompiler.calibration.stats import CalibrationStats, cache_key
 from qcompiler.data import as_calibration_set, input_specs
 from qcompiler.errors import DataError
@@ -75,7 +76,14 @@ class CollectCalibrationPass(Pass):
                 cached = CalibrationStats.load(path)
             except (OSError, ValueError):
                 cached = None  # a damaged cache entry is recomputed
-        missing = [n for n in needed if cached is None or n not in cached]
+        methods = {op.attr("method", "MAX_MIN") for op in model.graph if op.op_type == "FakeQuant"}
+        histograms = any(getattr(get_observer(m, ctx.registry), "needs_histogram", True) for m in methods)
+        histograms = histograms or bool(ctx.config is not None and ctx.config.get("common_quant_param",
+                                                                                  "debug_info_save_path"))
+        # Min/max methods skip the histograms (the costly part); a cache entry without them
+        # serves min/max methods only.
+        missing = [n for n in needed if cached is None or n not in cached
+                   or (histograms and not cached[n].with_hist)]  # fmt: skip
         ctx.state["calibration_cached"] = not missing
         if not missing:
             ctx.state["calibration"] = cached if cached is not None else CalibrationStats()
@@ -83,7 +91,7 @@ class CollectCalibrationPass(Pass):
         # Only the tensors this compile quantizes are run; they join what the cache holds, so
         # a later compile with other settings (method, bits, skip nodes) finds them there.
         stats = collect_statistics(proto, missing, data, labels=data.labels, num_bins=num_bins,
-                                   progress=bool(ctx.options.get("progress")))  # fmt: skip
+                                   progress=bool(ctx.options.get("progress")), histograms=histograms)  # fmt: skip
         if cached is not None:
             for name, st in stats.tensors.items():
                 cached.tensors[name] = st

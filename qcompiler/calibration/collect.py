@@ -63,13 +63,14 @@ def collect_statistics(
     labels: Sequence[str] | None = None,
     num_bins: int = 2048,
     progress: bool = False,
+    histograms: bool = True,
 ) -> CalibrationStats:
     """Statistics of ``tensor_names`` over ``samples`` (one onnxruntime run per sample)."""
     names = list(dict.fromkeys(tensor_names))
     sess = _session(model, names)
     out_names = [o.name for o in sess.get_outputs()]
     wanted = [out_names.index(n) for n in names]
-    stats = {n: TensorStats(num_bins) for n in names}
+    stats = {n: TensorStats(num_bins, with_hist=histograms) for n in names}
     total = len(samples) if hasattr(samples, "__len__") else None  # type: ignore[arg-type]
     it = enumerate(samples)
     bar = None

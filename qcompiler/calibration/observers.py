@@ -40,6 +40,8 @@ class Observer:
     """A calibration method; subclasses implement :meth:`range_of`."""
 
     method: ClassVar[str] = ""
+    #: Whether the method reads the histogram (MAX_MIN and the moving average do not).
+    needs_histogram: ClassVar[bool] = True
 
     def __init__(self, **options: Any):
         self.options = options
@@ -60,6 +62,7 @@ class Observer:
 
 class MaxMin(Observer):
     method = "MAX_MIN"
+    needs_histogram = False
 
     def range_of(self, st, bits, symmetric):
         return st.min, st.max
@@ -67,6 +70,7 @@ class MaxMin(Observer):
 
 class MovingAverageMinMax(Observer):
     method = "MOVING_AVERAGE_MIN_MAX"
+    needs_histogram = False
 
     def range_of(self, st, bits, symmetric):
         return st.ema_min, st.ema_max

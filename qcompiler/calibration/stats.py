@@ -29,13 +29,15 @@ class TensorStats:
     """Statistics of one tensor over the calibration set."""
 
     __slots__ = ("num_bins", "count", "min", "max", "sum", "sumsq", "zeros", "ema_min", "ema_max",
-                 "samples", "range_exp", "hist", "averaging_constant")  # fmt: skip
+                 "samples", "range_exp", "hist", "averaging_constant", "with_hist")  # fmt: skip
 
-    def __init__(self, num_bins: int = 2048, averaging_constant: float = 0.01):
+    def __init__(self, num_bins: int = 2048, averaging_constant: float = 0.01, with_hist: bool = True):
         if num_bins % 4:
             raise ValueError("num_bins must be a multiple of 4")
         self.num_bins = num_bins
         self.averaging_constant = averaging_constant
+        #: Without a histogram only MAX_MIN and MOVING_AVERAGE_MIN_MAX can use these statistics.
+        self.with_hist = with_hist
         self.count = 0
         self.samples = 0
         self.min = math.inf
@@ -102,6 +104,8 @@ class TensorStats:
         amax = max(abs(lo), abs(hi))
         exp = math.ceil(math.log2(amax)) if amax > 0 else -30
         self._grow_to(max(exp, -30))
+        if not self.with_hist:
+            return
         r = self.R
         # Bin index: (x + R) * n / 2R, truncated; values are within [-R, R] by construction.
         idx = ((x + np.float32(r)) * np.float32(self.num_bins / (2 * r))).astype(np.int32)
@@ -116,6 +120,7 @@ class TensorStats:
             return
         if self.num_bins != other.num_bins:
             raise ValueError("cannot merge statistics with different bin counts")
+        self.with_hist = self.with_hist and other.with_hist
         if self.count == 0:
             self.__setstate__(other.__getstate__())
             return

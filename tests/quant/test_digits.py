@@ -87,9 +87,14 @@ def test_deterministic_and_cache_reused(tmp_path, cache):
     r2 = quantize(str(MODEL), str(b), calib_data=CALIB, options=cache)
     assert a.read_bytes() == b.read_bytes()
     assert r1.context.state["calibration_cached"] is False and r2.context.state["calibration_cached"] is True
-    r3 = quantize(str(MODEL), str(tmp_path / "kl.onnx"), calib_data=CALIB, activation_quant_method="KL",
-                  activation_symmetric=True, options=cache)
-    assert r3.context.state["calibration_cached"] is True
+    # MAX_MIN statistics carry no histograms: KL calibrates again, and its statistics then
+    # serve every method and setting.
+    r3 = quantize(str(MODEL), str(tmp_path / "kl.onnx"), calib_data=CALIB, activation_quant_method="KL", options=cache)
+    assert r3.context.state["calibration_cached"] is False
+    for kw in ({"activation_quant_method": "PERCENTILE"}, {"activation_symmetric": True, "weight_bit_num": 4},
+               {"skip_quant_node": ["/conv3/*"], "activation_quant_method": "MSE"}):
+        r = quantize(str(MODEL), None, calib_data=CALIB, options=cache, **kw)
+        assert r.context.state["calibration_cached"] is True, kw
 
 
 def test_ort_style_and_paddle_style_apis(tmp_path, cache):
