@@ -246,8 +246,8 @@ def infer_types(model: Model, *, refresh: bool = False) -> None:
                 continue
             if o.type is None:
                 o.type = t
-            elif refresh and isinstance(o.type, TensorType) and isinstance(t, TensorType):
-                o.type = o.type.with_shape(t.shape)
+            elif refresh and isinstance(o.type, TensorType) and isinstance(t, TensorType) and t.shape.dims is not None:
+                o.type = o.type.with_shape(t.shape)  # inference that knows nothing keeps what was known
 
 
 def _check(proto: onnx.ModelProto, label: str) -> None:

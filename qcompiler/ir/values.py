@@ -122,6 +122,14 @@ class Value:
             # theirs (renaming a model input would break callers just the same).
             if keep_output_name and new._producer is not None and len(new._output_of) == 1:
                 self.name, new.name = new.name, self.name
+            # The new value stands for the same tensor: keep the declared output type when
+            # the new one knows less (the model's interface keeps its shapes).
+            old_t, new_t = self.type, new.type
+            if old_t is not None and (new_t is None or (getattr(new_t, "shape", None) is not None
+                                                         and new_t.shape.dims is None
+                                                         and getattr(old_t, "shape", None) is not None
+                                                         and old_t.shape.dims is not None)):  # fmt: skip
+                new.type = old_t if new_t is None else new_t.with_shape(old_t.shape)
 
     # -- types ------------------------------------------------------------------------------
     @property
