@@ -48,7 +48,7 @@ def _channel_params(flat: np.ndarray, bits: int, signed: bool, symmetric: bool, 
     """Per-row scales and zero points: min/max, or (``search``) the clipped range with the least
     squared error, all rows at once.
 
-    Below 8 bits rounding error dominates and clipping a few extreme weights pays: the range is
+    At 6 bits and below rounding error dominates and clipping a few extreme weights pays: the range is
     shrunk in steps of 2.5% down to 40% and, per row, the factor with the least error kept.
     """
     qmin, qmax = qrange(bits, signed, narrow)
@@ -104,7 +104,7 @@ def quantize_tensor(w: np.ndarray, bits: int, *, axis: int | None, symmetric: bo
         flat = w.reshape(1, -1)
     if symmetric and bits > 1 and signed:
         narrow = True  # a symmetric signed range is [-(2^(b-1)-1), 2^(b-1)-1]
-    scale, zp = _channel_params(flat, bits, signed, symmetric and bits > 1, narrow, search=bits < 8)
+    scale, zp = _channel_params(flat, bits, signed, symmetric and bits > 1, narrow, search=bits <= 6)
     scale = scale.astype(np.float32)
     qmin, qmax = qrange(bits, signed, narrow)
     shape = _bshape(w.ndim, axis)
