@@ -196,7 +196,10 @@ class WeightQuantPass(Pass):
         if ctx.calib_data is None:
             raise DataError("weight-quant: auto_tune needs calibration data (calibrate_path or "
                             "--calib-data) to measure the output cosine similarity")  # fmt: skip
-        samples = [s for _, s in zip(range(16), ctx.calib_data)]
+        from qcompiler.data import as_calibration_set, input_specs
+
+        data = as_calibration_set(ctx.calib_data, input_specs(model), ctx.config)
+        samples = [s for _, s in zip(range(16), data)]
         lo, hi = np.log(1e-4), np.log(0.5)
         best = float(np.exp(lo))
         names = [(op.name, op.outputs[0].name, i, axis) for op, i, axis in cands]

@@ -105,3 +105,22 @@ def test_weight_quant_mixed_bits_and_thresholds(tmp_path):
     res = qcompiler.compile(str(src), None, pipeline="weight-quant{bits=8,min_quant_weight_channel=16}")
     quantized = [op for op in res.model.graph if op.op_type == "DequantizeLinear"]
     assert len(quantized) == 3  # only the 32-channel layers: MindSpore quantizes "more than" 16
+
+
+def test_weight_quant_auto_tune_meets_the_cosine_target(tmp_path):
+    from pathlib import Path
+
+    from qcompiler.quant_api import quantize
+
+    root = Path(__file__).resolve().parents[2]
+    model = root / "examples" / "digits" / "digits_cnn.onnx"
+    calib = np.load(root / "tests" / "data" / "digits_calib_x.npy")[:16]
+    out = tmp_path / "auto.onnx"
+    r = quantize(str(model), str(out), calib_data=calib, quant_type="WEIGHT_QUANT", bit_num=0, auto_tune=True,
+                 min_quant_weight_channel=0)
+    scale = r.context.state["auto_tune_init_scale"]
+    bits = r.context.state["mixed_bits"]
+    assert 1e-4 < scale < 0.5 and min(bits.values()) < 8  # it found room to compress
+    got = np.concatenate([run_ort(out, {"input": x[None]})[0].ravel() for x in calib])
+    want = np.concatenate([run_ort(model, {"input": x[None]})[0].ravel() for x in calib])
+    assert float(got @ want / np.linalg.norm(got) / np.linalg.norm(want)) >= 0.995
