@@ -5,6 +5,8 @@
   it; shared FakeQuants copy the parameters of their op's input.
 * Weights: folded into integer constants with a QuantType (per channel along the layer's
   output-channel axis, or per tensor), read through DequantizeLinear; the float weights go.
+  Weights of 4 bits or fewer are stored as int4/uint4 (two per byte) when the model's opset
+  is 21 or later (``upgrade-opset{opset=21}``), else in int8.
 * Bias of Conv/ConvTranspose/Gemm (and their fused forms): int32 with scale ``s_in * s_w[c]``.
 * ``bias_correction``: each layer's per-channel mean output error on the calibration data
   (quantized model vs float model) is subtracted from its bias (MindSpore's bias_correction).
@@ -87,18 +89,22 @@ class FoldQuantParamsPass(Pass):
         fq.output.replace_all_uses_with(dq)
         g.remove(fq)
 
-    def _weight(self, g: Graph, fq: Op) -> None:
+    def _weight(self, g: Graph, fq: Op, opset: int) -> None:
         w = fq.input(0)
         axis = fq.attr("axis", PER_TENSOR)
         axis = None if axis == PER_TENSOR else axis
         q, qt = quantize_tensor(np.asarray(w.const, np.float32), fq.attr("bits", 8), axis=axis,
                                 symmetric=bool(fq.attr("symmetric", 1)), signed=bool(fq.attr("signed", 1)),
                                 narrow=bool(fq.attr("narrow_range", 0)))  # fmt: skip
+        if qt.bits <= 4 and opset >= 21:
+            # ONNX has 4-bit types from opset 21: two weights per byte in the file.
+            storage = DType.INT4 if qt.signed else DType.UINT4
+            qt = QuantType(storage, qt.scale, qt.zero_point, bits=qt.bits, axis=qt.axis, narrow_range=qt.narrow_range)
         qc = g.add_constant(q, f"{w.name}_quantized", elem=qt)
         shp = (-1,) if axis is not None else ()
         scale = g.add_constant(np.asarray(qt.scale, np.float32).reshape(shp), f"{w.name}_scale")
-        zp = g.add_constant(np.asarray(qt.zero_point, qt.storage.numpy()).reshape(shp), f"{w.name}_zero_point",
-                            elem=qt.storage)  # fmt: skip
+        zp_arr = np.asarray(qt.zero_point, np.int8 if qt.storage in (DType.INT4, DType.UINT4) else qt.storage.numpy())
+        zp = g.add_constant(zp_arr.reshape(shp), f"{w.name}_zero_point", elem=qt.storage)
         with g.inserting_before(fq) as b:
             attrs = {"axis": axis} if axis is not None else {}
             dq = b.create("DequantizeLinear", [qc, scale, zp], attrs, name=f"{w.name}_dequantize").output
@@ -141,7 +147,7 @@ class FoldQuantParamsPass(Pass):
             return False
         for fq in fqs:
             if fq.attr("role") == "weight":
-                self._weight(g, fq)
+                self._weight(g, fq, model.opset_imports.get("", 1))
             else:
                 self._activation(g, fq, ctx)
         for op in list(g):

@@ -157,3 +157,17 @@ def test_qdq_model_keeps_its_scales(tmp_path):
     assert r.context.state["fake_quant_count"] == 0
     sc = {t.name: onnx.numpy_helper.to_array(t).tolist() for t in onnx.load(str(tmp_path / "again.onnx")).graph.initializer}
     assert {k: v for k, v in sa.items() if k in ("xs", "ys", "ws", "wq")} == {k: sc[k] for k in ("xs", "ys", "ws", "wq")}
+
+
+def test_w4_packed_as_int4_from_opset_21(tmp_path, cache):
+    pipe = ("upgrade-opset{opset=21},fold-constants,fuse-conv-bn-act{activations=[Relu,Clip]},honor-skip-nodes,"
+            "insert-fake-quant,collect-calibration,fold-quant-params,eliminate-dead-code")
+    out13, out21 = tmp_path / "w4_13.onnx", tmp_path / "w4_21.onnx"
+    quantize(str(MODEL), str(out13), calib_data=CALIB, weight_bit_num=4, options=cache)
+    quantize(str(MODEL), str(out21), calib_data=CALIB, weight_bit_num=4, pipeline=pipe, options=cache)
+    model = onnx.load(str(out21))
+    onnx.checker.check_model(model, full_check=True)
+    types = Counter(t.data_type for t in model.graph.initializer if t.name.endswith("_quantized"))
+    assert types[onnx.TensorProto.INT4] >= 5
+    assert out21.stat().st_size < out13.stat().st_size - 3000  # two weights per byte
+    assert FLOAT_ACC - accuracy(out21) <= 0.02
