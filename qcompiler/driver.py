@@ -136,6 +136,7 @@ def compile(  # noqa: A001 - the public name the issue fixes
     mode = _compile_mode(config)
     text = registry.pipeline_text(mode) if pipeline is None else pipeline
     parsed = parse_pipeline(text, registry)  # bad pipelines fail before any work is done
+    emitter = registry.backend(backend) if output is not None else None  # so do unknown backends
     ir = load_model(model, input_shapes=input_shapes, registry=registry)
     ctx = PassContext(config=config, calib_data=calib_data, registry=registry,
                       options={"progress": progress, "target": target, "backend": backend,
@@ -152,7 +153,7 @@ def compile(  # noqa: A001 - the public name the issue fixes
         write_debug_report(ir, ctx, config.get("common_quant_param", "debug_info_save_path"))
     result = CompileResult(ir, parsed, records=manager.records, warnings=ctx.warnings, context=ctx)
     if output is not None:
-        emitted = registry.backend(backend).emit(ir, os.fspath(output), ctx=ctx)
+        emitted = emitter.emit(ir, os.fspath(output), ctx=ctx)
         result.outputs = emitted.paths
         result.summary = emitted.summary
     return result
