@@ -71,7 +71,7 @@ def _biases_as_inputs(proto: onnx.ModelProto, names: list[str]) -> onnx.ModelPro
     return m
 
 
-def correct_bias(model: Model, ctx: PassContext, max_samples: int = 8) -> dict[str, tuple[float, float]]:
+def correct_bias(model: Model, ctx: PassContext, max_samples: int = 32, values_per_channel: int = 1024) -> dict[str, tuple[float, float]]:
     """Correct biases in place, layer by layer in graph order (each correction sees the
     corrected layers before it); returns layer name -> (mean correction, variance).
 
@@ -93,6 +93,17 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = 8) -> dict[s
     consts = [op.input(2).producer().input(0) for op in layers]
     scales = [np.asarray(op.input(2).producer().input(1).const, np.float64) for op in layers]
     samples = [s for _, s in zip(range(max_samples), data)]
+    # Each layer averages over enough samples to see about `values_per_channel` values per
+    # channel: a few for convolutions (many positions), more for fully-connected layers.
+    def samples_for(op: Op) -> int:
+        shape = op.outputs[0].shape
+        numel = shape.numel() if shape is not None else None
+        channels = shape.dims[1] if shape is not None and shape.rank and shape.rank > 1 else None
+        if not numel or not isinstance(channels, int) or channels <= 0:
+            return len(samples)
+        per_sample = max(numel // channels, 1)
+        return max(4, min(len(samples), -(-values_per_channel // per_sample)))
+
     try:
         fsess = _session(float_proto, names)
         fidx = [[o.name for o in fsess.get_outputs()].index(n) for n in names]
@@ -106,8 +117,9 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = 8) -> dict[s
     biases = {c.name: np.asarray(c.const, np.int32) for c in consts}
     report = {}
     for k, op in enumerate(layers):
-        quant = [qsess.run([qsess.get_outputs()[qidx[k]].name], {**s, **biases})[0] for s in samples]
-        mean, var = _mean_error([r[fidx[k]].astype(np.float64) for r in float_runs], quant, _linear_range(op))
+        n = samples_for(op)
+        quant = [qsess.run([qsess.get_outputs()[qidx[k]].name], {**s, **biases})[0] for s in samples[:n]]
+        mean, var = _mean_error([r[fidx[k]].astype(np.float64) for r in float_runs[:n]], quant, _linear_range(op))
         bq = biases[consts[k].name].astype(np.int64)
         if mean.shape != bq.shape:
             continue
