@@ -10,6 +10,7 @@ from __future__ import annotations
 from qcompiler.hookspecs import hookimpl
 from qcompiler.passes.collect_calibration import CollectCalibrationPass
 from qcompiler.passes.eliminate_dead_code import EliminateDeadCodePass
+from qcompiler.passes.equalize_cross_layer import EqualizeCrossLayerPass
 from qcompiler.passes.fold_constants import FoldConstantsPass
 from qcompiler.passes.fold_quant_params import FoldQuantParamsPass
 from qcompiler.passes.fuse_conv_bn_act import FuseConvBnActPass
@@ -22,7 +23,7 @@ from qcompiler.quant_rules import BUILTIN_RULES
 
 BUILTIN_PASSES = [FoldConstantsPass, EliminateDeadCodePass, WeightQuantPass, FuseConvBnActPass,
                   UpgradeOpsetPass, HonorSkipNodesPass, InsertFakeQuantPass, CollectCalibrationPass,
-                  FoldQuantParamsPass]
+                  FoldQuantParamsPass, EqualizeCrossLayerPass]
 
 #: Default pipeline per compile mode (``qcompiler compile`` without ``--pipeline``).
 DEFAULT_PIPELINES = {

@@ -1,0 +1,51 @@
+"""equalize-cross-layer keeps the float function and evens out per-channel weight ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import assert_close, run_ort
+from corpus import good_models, model_path, random_inputs
+
+import qcompiler
+from qcompiler.passes.equalize_cross_layer import _ranges, equalization_pairs
+
+FUSE = "fold-constants,fuse-conv-bn-act{activations=[Relu,Clip]}"
+
+
+def test_float_outputs_unchanged_and_ranges_matched(tmp_path):
+    entry = next(e for e in good_models() if e["name"] == "pt_resnet_tiny")
+    src = model_path(entry)
+    out = tmp_path / "eq.onnx"
+    res = qcompiler.compile(str(src), str(out), pipeline=FUSE + ",equalize-cross-layer", verify_each=True)
+    assert res.context.state["equalized_pairs"] == 2
+    feeds = random_inputs(entry)
+    assert_close(run_ort(out, feeds), run_ort(src, feeds))
+    for op1, op2 in equalization_pairs(res.model):
+        r1, r2 = _ranges(op1, op2)
+        np.testing.assert_allclose(r1, r2, rtol=1e-3)
+
+
+def test_per_tensor_quantization_gains(tmp_path):
+    from qcompiler.quant_api import quantize
+
+    entry = next(e for e in good_models() if e["name"] == "pt_resnet_tiny")
+    src = model_path(entry)
+    data = [random_inputs(entry, seed=s)["input"] * 0.5 for s in range(32)]
+    evalx = [random_inputs(entry, seed=s)["input"] * 0.5 for s in range(40, 48)]
+    ref = np.concatenate([run_ort(src, {"input": x})[0].ravel() for x in evalx]).astype(np.float64)
+    sqnr = []
+    for eq in ("", "equalize-cross-layer,"):
+        pipe = (f"upgrade-opset,{FUSE},{eq}honor-skip-nodes,insert-fake-quant,collect-calibration,"
+                "fold-quant-params,eliminate-dead-code")
+        out = tmp_path / f"q{len(eq)}.onnx"
+        quantize(str(src), str(out), calib_data=data, per_channel=False, bias_correction="false", pipeline=pipe,
+                 options={"cache_dir": str(tmp_path / "c")})
+        got = np.concatenate([run_ort(out, {"input": x})[0].ravel() for x in evalx])
+        sqnr.append(10 * np.log10(np.sum(ref**2) / np.sum((got - ref) ** 2)))
+    assert sqnr[1] > sqnr[0] + 1.0, sqnr
+
+
+def test_relu6_pairs_are_left_alone():
+    entry = next(e for e in good_models() if e["name"] == "pt_mobilenetv2_tiny")
+    res = qcompiler.compile(str(model_path(entry)), None, pipeline=FUSE + ",equalize-cross-layer")
+    assert equalization_pairs(res.model) == [] and "equalized_pairs" not in res.context.state
