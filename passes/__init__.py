@@ -30,7 +30,8 @@ DEFAULT_PIPELINES = {
     "float": "fold-constants,eliminate-dead-code",
     # onnxruntime fuses Relu and Clip into its integer convolutions; other activations stay
     # separate ops so the convolution before them still runs as QLinearConv.
-    "full-quant": "upgrade-opset,fold-constants,fuse-conv-bn-act{activations=[Relu,Clip]},honor-skip-nodes,"
+    "full-quant": "upgrade-opset,fold-constants,fuse-conv-bn-act{activations=[Relu,Clip]},"
+                  "equalize-cross-layer{when=config},honor-skip-nodes,"
                   "insert-fake-quant,collect-calibration,fold-quant-params,eliminate-dead-code",
     "weight-quant": "upgrade-opset,fold-constants,fuse-conv-bn-act{activations=[]},honor-skip-nodes,"
                     "weight-quant,eliminate-dead-code",

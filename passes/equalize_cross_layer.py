@@ -14,6 +14,7 @@ Run it after ``fuse-conv-bn-act`` (BatchNormalization folded, activations fused)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -27,6 +28,8 @@ __all__ = ["EqualizeCrossLayerPass", "equalization_pairs"]
 
 @dataclass
 class EqualizeOptions:
+    when: Literal["always", "config"] = field(
+        default="always", metadata={"help": "'config': only when the config sets equalization=true"})
     iterations: int = field(default=20, metadata={"help": "sweeps over all pairs at most"})
     tolerance: float = field(default=1e-4, metadata={"help": "stop when scales change less than this"})
 
@@ -98,6 +101,9 @@ class EqualizeCrossLayerPass(Pass):
     Options = EqualizeOptions
 
     def run(self, model: Model, ctx: PassContext) -> bool:
+        if self.options.when == "config" and not (ctx.config is not None
+                                                  and ctx.config.get("full_quant_param", "equalization")):  # fmt: skip
+            return False
         pairs = equalization_pairs(model)
         if not pairs:
             return False

@@ -158,6 +158,8 @@ class FoldQuantParamsPass(Pass):
         correction = self.options.bias_correction
         if self.options.use_config and ctx.config is not None:
             correction = ctx.config.bias_correction == "empirical"  # MindSpore's default is on
+            if ctx.config.bias_correction == "analytic":
+                ctx.warn("bias_correction=analytic is not implemented yet; no bias correction was applied")
         if correction:
             from qcompiler.bias_correction import correct_bias
 

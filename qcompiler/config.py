@@ -93,6 +93,7 @@ SCHEMA: list[ConfigKey] = [
        aliases={"true": "empirical", "false": "false", "TRUE": "empirical", "FALSE": "false",
                 "True": "empirical", "False": "false"}, help="correct the quantized layers' mean error"),
     _k(_F, "per_channel", "bool", True, help="per-output-channel weight scales"),
+    _k(_F, "equalization", "bool", False, help="data-free cross-layer equalization before quantizing"),
     _k(_F, "activation_symmetric", "bool", False, help="symmetric activation ranges"),
     _k(_F, "weight_symmetric", "bool", True, help="symmetric weight ranges"),
     _k(_F, "activation_signed", "bool", False, help="int8 (true) or uint8 (false, onnxruntime's fast path) activations"),

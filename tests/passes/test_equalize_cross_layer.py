@@ -49,3 +49,14 @@ def test_relu6_pairs_are_left_alone():
     entry = next(e for e in good_models() if e["name"] == "pt_mobilenetv2_tiny")
     res = qcompiler.compile(str(model_path(entry)), None, pipeline=FUSE + ",equalize-cross-layer")
     assert equalization_pairs(res.model) == [] and "equalized_pairs" not in res.context.state
+
+
+def test_config_key_turns_it_on_in_the_default_pipeline(tmp_path):
+    from qcompiler.quant_api import quantize
+
+    entry = next(e for e in good_models() if e["name"] == "pt_resnet_tiny")
+    data = [random_inputs(entry, seed=s)["input"] for s in range(4)]
+    opts = {"cache_dir": str(tmp_path / "c")}
+    on = quantize(str(model_path(entry)), None, calib_data=data, equalization=True, options=opts)
+    off = quantize(str(model_path(entry)), None, calib_data=data, options=opts)
+    assert on.context.state["equalized_pairs"] == 2 and "equalized_pairs" not in off.context.state
