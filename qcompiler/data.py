@@ -295,7 +295,8 @@ def as_calibration_set(data: Any, specs: list[InputSpec], config: Any = None) ->
         return from_config(config, specs)
     if isinstance(data, (str, os.PathLike)):
         params = config.data_preprocess_param if config is not None else None
-        input_type = params.input_type if params is not None else _guess_type(Path(data))
+        given = config is not None and ("data_preprocess_param", "input_type") in config.given
+        input_type = params.input_type if given else _guess_type(Path(data))
         return from_folders({"": os.fspath(data)} if len(specs) == 1 else _split_dirs(os.fspath(data)),
                             specs, params, input_type=input_type, size=size)  # fmt: skip
     if hasattr(data, "get_next"):

@@ -55,3 +55,31 @@ def test_iterables_and_arrays():
         from_iterable([np.zeros((1, 3, 4, 4), np.float32), np.zeros((2, 2), np.float32)], [SPEC])
     with pytest.raises(DataError, match="empty"):
         from_iterable([], [SPEC])
+
+
+def test_integer_inputs_from_an_npy_folder(tmp_path):
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    from qcompiler.quant_api import quantize
+
+    rng = np.random.default_rng(0)
+    g = h.make_graph([h.make_node("Gather", ["emb", "ids"], ["e"]), h.make_node("MatMul", ["e", "w"], ["y"])], "g",
+                     [h.make_tensor_value_info("ids", T.INT64, [1, 6])], [h.make_tensor_value_info("y", T.FLOAT, [1, 6, 8])],
+                     [nh.from_array(rng.standard_normal((50, 16)).astype(np.float32), "emb"),
+                      nh.from_array(rng.standard_normal((16, 8)).astype(np.float32), "w")])
+    src = tmp_path / "emb.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(src))
+    calib = tmp_path / "ids"
+    calib.mkdir()
+    for i in range(8):
+        np.save(calib / f"{i}.npy", rng.integers(0, 50, (1, 6)).astype(np.int64))
+    out = tmp_path / "q.onnx"
+    quantize(str(src), str(out), calib_data=str(calib), options={"cache_dir": str(tmp_path / "c")})
+    ids = np.load(calib / "3.npy")
+    got = ort.InferenceSession(str(out)).run(None, {"ids": ids})[0]
+    want = ort.InferenceSession(str(src)).run(None, {"ids": ids})[0]
+    assert np.abs(got - want).max() <= 0.05 * np.abs(want).max()
