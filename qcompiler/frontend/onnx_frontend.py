@@ -126,11 +126,17 @@ def check_structure(model: onnx.ModelProto, label: str) -> None:
     if "" not in domains and "ai.onnx" not in domains:
         raise ModelLoadError(f"{label}: the model imports no ONNX opset (opset_import lacks the "
                              "default domain)")  # fmt: skip
-    _check_graph(model.graph, label, domains, outer=set(), top=True)
+    _check_graph(model.graph, label, domains, outer=(), top=True)
 
 
-def _check_graph(graph: onnx.GraphProto, label: str, domains: set[str], outer: set[str],
-                 top: bool) -> None:  # fmt: skip
+def _defined_in(name: str, scopes: Sequence[set[str]]) -> bool:
+    return any(name in s for s in scopes)
+
+
+def _check_graph(graph: onnx.GraphProto, label: str, domains: set[str],
+                 outer: tuple[set[str], ...], top: bool) -> None:  # fmt: skip
+    """Check one graph; ``outer`` is the chain of enclosing scopes (never copied, so a model
+    with many control-flow bodies is checked in linear time)."""
     defined: dict[str, str] = {}
     for i in graph.input:
         defined.setdefault(i.name, "graph input")
@@ -157,17 +163,19 @@ def _check_graph(graph: onnx.GraphProto, label: str, domains: set[str], outer: s
                 raise ModelLoadError(f"{label}: {_node_label(node, idx)} output {out!r} redefines "
                                      f"a {defined[out]}")  # fmt: skip
             producers[out] = idx
-    known = set(defined) | set(producers) | outer
+    local = set(defined)
+    local.update(producers)
+    scopes = (*outer, local)
     for idx, node in enumerate(graph.node):
         for name in list(node.input) + _subgraph_reads(node):
-            if name and name not in known:
+            if name and not _defined_in(name, scopes):
                 raise ModelLoadError(f"{label}: {_node_label(node, idx)} reads {name!r}, which no "
                                      "node, initializer or graph input defines")  # fmt: skip
         for a in node.attribute:
             for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-                _check_graph(g, label, domains, known, top=False)
+                _check_graph(g, label, domains, scopes, top=False)
     for o in graph.output:
-        if o.name not in known:
+        if not _defined_in(o.name, scopes):
             raise ModelLoadError(f"{label}: graph output {o.name!r} is not produced by any node")
     _toposort(graph, producers, label)
 

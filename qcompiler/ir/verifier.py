@@ -39,17 +39,23 @@ def _check_constant(v: Value, problems: list[str]) -> None:
             problems.append(f"constant %{v.name}: values outside the {q.bits}-bit range [{lo}, {hi}]")
 
 
-def _verify_graph(g: Graph, visible: set[Value], names: dict[str, Value], problems: list[str]) -> None:  # noqa: E501
-    scope = set(visible)
+def _verify_graph(g: Graph, outer: tuple[dict[Value, None], ...], names: dict[str, Value],
+                  problems: list[str]) -> None:  # fmt: skip
+    """Check ``g``; ``outer`` is the chain of enclosing scopes (never copied: linear time)."""
+    local: dict[Value, None] = {}  # ordered, so messages come in a deterministic order
+    chain = (*outer, local)
+
+    def visible(v: Value) -> bool:
+        return any(v in s for s in chain)
 
     def define(v: Value, what: str) -> None:
         other = names.get(v.name)
         if other is not None and other is not v:
             problems.append(f"name {v.name!r} is defined twice ({what}); give values unique names")
         names[v.name] = v
-        if v in scope:
+        if visible(v):
             problems.append(f"value %{v.name} is defined twice ({what})")
-        scope.add(v)
+        local[v] = None
 
     for v in g.inputs:
         if v.type is None and g.parent is None:
@@ -70,7 +76,7 @@ def _verify_graph(g: Graph, visible: set[Value], names: dict[str, Value], proble
         for i, v in enumerate(op.inputs):
             if v is None:
                 continue
-            if v not in scope:
+            if not visible(v):
                 p = v.producer()
                 if p is not None and p.graph is None:
                     problems.append(f"{_where(op)} input {i} reads %{v.name}, whose producer was "
@@ -84,7 +90,7 @@ def _verify_graph(g: Graph, visible: set[Value], names: dict[str, Value], proble
         for sub in op.regions():
             if sub.parent is not op:
                 problems.append(f"{_where(op)}: nested graph {sub.name!r} has a wrong parent")
-            _verify_graph(sub, scope, names, problems)
+            _verify_graph(sub, chain, names, problems)
         for i, out in enumerate(op.outputs):
             if out.producer() is not op or out.index != i:
                 problems.append(f"{_where(op)} output {i} (%{out.name}) has a wrong producer")
@@ -93,7 +99,7 @@ def _verify_graph(g: Graph, visible: set[Value], names: dict[str, Value], proble
             define(out, f"output of {_where(op)}")
     if count != len(g):
         problems.append(f"graph {g.name!r}: op count {len(g)} but {count} ops linked")
-    for v in scope - visible:
+    for v in local:
         for user, idx in v._uses:
             if user.graph is None:
                 problems.append(f"%{v.name} is still used by removed {_where(user)} input {idx}; "
@@ -101,7 +107,7 @@ def _verify_graph(g: Graph, visible: set[Value], names: dict[str, Value], proble
             elif user.input(idx) is not v:
                 problems.append(f"%{v.name} lists a stale use by {_where(user)} input {idx}")
     for i, v in enumerate(g.outputs):
-        if v not in scope:
+        if not visible(v):
             problems.append(f"graph {g.name!r} output {i} (%{v.name}) is not defined in the graph")
         if g not in v._output_of:
             problems.append(f"graph {g.name!r} output %{v.name} does not know it is an output;"
@@ -115,7 +121,7 @@ def collect_problems(model: Model | Graph) -> list[str]:
     graph = model.graph if isinstance(model, Model) else model
     problems: list[str] = []
     with paused_gc():
-        _verify_graph(graph, set(), {}, problems)
+        _verify_graph(graph, (), {}, problems)
     if isinstance(model, Model):
         for op in graph.all_ops():
             want = model.opset_imports.get("" if op.domain == "ai.onnx" else op.domain)
