@@ -2,6 +2,7 @@
 
 Steps, each a named function: :func:`read_model` (bytes, external data, clear errors),
 :func:`check_structure` (domains, duplicate names, undefined inputs, cycles; sorts nodes),
+:func:`check_schemas` (onnx's checker: known ops, arities, attributes),
 :func:`bind_input_shapes` (``--input-shape``), :func:`infer_shapes` (onnx, symbolic dims),
 :func:`fold_shape_subgraphs` (Constant, ConstantOfShape and shape-only subgraphs, through
 onnx-graphsurgeon), and :func:`proto_to_ir`.  The caller's file and proto are never modified.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from qcompiler.ir.values import Value
 from qcompiler.utils import paused_gc
 
 __all__ = ["load_onnx", "proto_to_ir", "read_model", "check_structure", "bind_input_shapes",
-           "infer_shapes", "fold_shape_subgraphs", "type_from_proto", "OnnxFrontend"]  # fmt: skip
+           "check_schemas", "infer_shapes", "fold_shape_subgraphs", "type_from_proto", "OnnxFrontend"]  # fmt: skip
 
 _ONNX_DOMAINS = ("", "ai.onnx")
 
@@ -121,11 +123,16 @@ def _subgraph_reads(node: onnx.NodeProto) -> list[str]:
 
 
 def check_structure(model: onnx.ModelProto, label: str) -> None:
-    """Check domains, unique names, defined inputs and acyclicity; sort nodes in place."""
+    """Check domains, opsets, unique names, defined inputs and acyclicity; sort nodes in place."""
     domains = {op.domain for op in model.opset_import}
     if "" not in domains and "ai.onnx" not in domains:
         raise ModelLoadError(f"{label}: the model imports no ONNX opset (opset_import lacks the "
                              "default domain)")  # fmt: skip
+    newest = onnx.defs.onnx_opset_version()
+    for o in model.opset_import:
+        if o.domain in _ONNX_DOMAINS and o.version > newest:
+            raise ModelLoadError(f"{label}: the model imports ONNX opset {o.version}, newer than "
+                                 f"the newest this installation knows ({newest})")  # fmt: skip
     _check_graph(model.graph, label, domains, outer=(), top=True)
 
 
@@ -254,18 +261,53 @@ def bind_input_shapes(model: onnx.ModelProto, shapes: Mapping[str, Sequence[int]
             o.type.tensor_type.ClearField("shape")
 
 
-def infer_shapes(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
-    """onnx shape inference with data propagation; a model it cannot handle keeps its types."""
+def check_schemas(model: onnx.ModelProto, label: str) -> None:
+    """Run onnx's checker (ops known, input/output counts, attributes) on the input model.
+
+    A model the checker rejects could never be written, so it is reported here, naming the
+    input file, rather than when the output is written.
+    """
+    if model.ByteSize() >= 2**31 - 1:
+        return  # the checker needs a path for models over 2 GB; the writer checks the output
     try:
-        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False,
-                                                 data_prop=True)  # fmt: skip
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "Incompatible dimensions" in msg or "Inferred shape and existing shape differ" in msg:
-            raise ModelLoadError(f"{label}: shapes do not agree: {msg}") from e
-        return model
-    except ValueError:  # models over 2 GB
-        return model
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+        msg = lines[0] if lines else type(e).__name__
+        ctx = next((ln for ln in lines if ln.startswith("==> Context:")), "")
+        where = re.search(r"Name:\s*(\S*)\s+OpType:\s*(\S+)", ctx)
+        if where:  # name the node, as every other load error does
+            node = f"node {where.group(1)!r}" if where.group(1) else "a node"
+            msg = f"{node} ({where.group(2)}): {msg}"
+        raise ModelLoadError(f"{label}: invalid ONNX model: {msg}") from e
+
+
+#: Strict shape-inference errors that mean the model itself is wrong (not just that onnx
+#: cannot infer something, which is common for function ops and contrib ops).
+_FATAL_INFERENCE = ("Incompatible dimensions", "Inferred shape and existing shape differ",
+                    "Inferred elem type differs from existing elem type")  # fmt: skip
+
+
+def infer_shapes(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
+    """onnx shape inference with data propagation; a model it cannot handle keeps its types.
+
+    Shapes that contradict each other (an ``Add`` of ``[1,3]`` and ``[4]``, a bound input shape
+    a ``Reshape`` cannot take) are a :class:`ModelLoadError`.
+    """
+    for strict in (True, False):
+        try:
+            return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=strict,
+                                                     data_prop=True)  # fmt: skip
+        except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError,
+                RuntimeError) as e:  # fmt: skip
+            text = str(e).strip()
+            if any(p in text for p in _FATAL_INFERENCE):
+                detail = next((ln.strip() for ln in text.splitlines()
+                               if any(p in ln for p in _FATAL_INFERENCE)), text.splitlines()[0])  # fmt: skip
+                raise ModelLoadError(f"{label}: shapes do not agree: {' '.join(detail.split())}") from e
+        except ValueError:  # models over 2 GB
+            return model
+    return model
 
 
 _FOLDABLE_HEADS = {"ConstantOfShape", "Shape", "Size"}  # Constant nodes become constants on import
@@ -577,6 +619,7 @@ def load_onnx(
     with paused_gc():
         proto, label = read_model(source)
         check_structure(proto, label)
+        check_schemas(proto, label)
         bind_input_shapes(proto, input_shapes or {}, label)
         proto = infer_shapes(proto, label)
         if fold_shapes:
