@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from qcompiler import __version__
 from qcompiler.errors import QCompilerError
@@ -23,8 +24,15 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="bind the dims of an input (repeatable), e.g. x:1,3,48,192")  # fmt: skip
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``qcompiler: error:`` line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"qcompiler: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="qcompiler",
         description="Compile trained float models into quantized models for CPUs and MCUs.",
     )
