@@ -16,7 +16,7 @@ from typing import Any
 
 import onnx
 
-from qcompiler.errors import ModelLoadError, QCompilerError
+from qcompiler.errors import ModelLoadError, PipelineError, QCompilerError
 from qcompiler.ir import Model, verify
 from qcompiler.pass_base import PassContext
 from qcompiler.pass_manager import Instrumentation, PassManager, PassRecord
@@ -97,6 +97,17 @@ def load_model(source: Any, *, input_shapes=None, registry: Registry | None = No
     return frontend.load(path, input_shapes=shapes)
 
 
+def _print_ir_after(names: Sequence[str] | str, pipeline: Pipeline) -> frozenset[str]:
+    """Check ``--print-ir-after`` names against the pipeline (a typo would print nothing)."""
+    names = [names] if isinstance(names, str) else list(names)
+    known = pipeline.names()
+    for name in names:
+        if name != "all" and name not in known:
+            raise PipelineError(f"--print-ir-after {name!r}: no such pass in the pipeline "
+                                f"(passes: {', '.join(known) or 'none'}; or 'all')")  # fmt: skip
+    return frozenset(names)
+
+
 def _compile_mode(config: Any) -> str:
     if config is None:
         return "float"
@@ -137,11 +148,12 @@ def compile(  # noqa: A001 - the public name the issue fixes
     text = registry.pipeline_text(mode) if pipeline is None else pipeline
     parsed = parse_pipeline(text, registry)  # bad pipelines fail before any work is done
     emitter = registry.backend(backend) if output is not None else None  # so do unknown backends
+    print_after = _print_ir_after(print_ir_after, parsed)
     ir = load_model(model, input_shapes=input_shapes, registry=registry)
     ctx = PassContext(config=config, calib_data=calib_data, registry=registry,
                       options={"progress": progress, "target": target, "backend": backend,
                                "source": ir.meta.get("source"), **(options or {})})  # fmt: skip
-    instr = Instrumentation(time_passes=time_passes, print_ir_after=frozenset(print_ir_after),
+    instr = Instrumentation(time_passes=time_passes, print_ir_after=print_after,
                             dump_dir=os.fspath(dump_dir) if dump_dir else None,
                             verify_each=verify_each)  # fmt: skip
     manager = PassManager(parsed, instr)
