@@ -12,9 +12,10 @@ out, the rest in declaration order), so ``parse(str(p)) == p``.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 from qcompiler.errors import PipelineError
@@ -38,7 +39,9 @@ class PipelineEntry:
         return self.pass_cls.name
 
     def instantiate(self) -> Pass:
-        return self.pass_cls(replace(self.options))
+        """A fresh pass with its own deep copy of the options (a pass that changes a list
+        option cannot leak it into later runs of the same pipeline)."""
+        return self.pass_cls(copy.deepcopy(self.options))
 
     def __str__(self) -> str:
         default = self.pass_cls.Options()
