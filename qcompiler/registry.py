@@ -59,7 +59,9 @@ class Registry:
     def _results(self, hook_name: str):
         """Yield ``(result, plugin_label)`` for each implementation, in registration order."""
         hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # pluggy lists last-registered first
+        # get_hookimpls() is in registration order (pluggy *calls* them in reverse): entry-point
+        # plugins first, in discovery order, then extra plugins in the order given.
+        for impl in hook.get_hookimpls():
             label = _plugin_label(self.pm, impl.plugin, impl.plugin_name)
             try:
                 result = impl.function()
