@@ -38,3 +38,11 @@ def assert_close(got: list[np.ndarray], want: list[np.ndarray], rel: float = 1e-
 @pytest.fixture
 def ort_run():
     return run_ort
+
+
+@pytest.fixture(scope="session")
+def corpus() -> dict[str, dict]:
+    """The good (loadable) corpus models by name: manifest entries; ``corpus.model_path(e)``."""
+    from corpus import good_models
+
+    return {e["name"]: e for e in good_models()}
