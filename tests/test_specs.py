@@ -46,3 +46,31 @@ def test_plugin_spec_lists_every_hook():
     assert len(hooks) >= 9
     for name in hooks:
         assert f"`{name}()`" in text, name
+
+
+def test_plugin_spec_analysis_example_runs():
+    import types
+
+    text = (SPECS / "plugin-api.md").read_text()
+    code = re.search(r"## Analyses\n\n.*?```python\n(.*?)```", text, re.S).group(1)
+    plugin = types.ModuleType("spec_analysis_plugin")
+    exec(compile(code, "specs/plugin-api.md", "exec"), plugin.__dict__)
+    reg = load_registry([plugin])
+    assert reg.passes["report-convs"][1] == "spec_analysis_plugin"
+    src = model_path(next(e for e in good_models() if e["name"] == "pt_resnet_tiny"))
+    res = qcompiler.compile(str(src), None, pipeline="report-convs,eliminate-dead-code,report-convs", registry=reg)
+    import onnx
+
+    convs = sum(n.op_type == "Conv" for n in onnx.load(str(src)).graph.node)
+    assert convs > 0 and res.warnings == [f"{convs} convolutions"]
+
+
+def test_plugin_spec_pipeline_example_parses():
+    from qcompiler.driver import default_registry
+    from qcompiler.pipeline import parse_pipeline
+
+    text = (SPECS / "plugin-api.md").read_text()
+    example = re.search(r"declaration order\) and parsing it gives an equal pipeline:\n\n```\n(.*?)\n```", text,
+                        re.S).group(1)  # fmt: skip
+    p = parse_pipeline(example, default_registry())
+    assert str(p) == example and parse_pipeline(str(p), default_registry()) == p
