@@ -332,12 +332,15 @@ class Graph:
         value_map = {} if value_map is None else value_map
         g = Graph(self.name)
         g.doc_string = self.doc_string
+        g.meta = dict(self.meta)
         for v in self.inputs:
             nv = g.add_input(Value(v.name, v.type))
+            nv.meta = dict(v.meta)
             value_map[v] = nv
         for c in self.constants:
             nc = g.add_constant(c.const, c.name, elem=c.tensor_type.elem if c.tensor_type else None)
             nc.type = c.type
+            nc.meta = dict(c.meta)
             value_map[c] = nc
         for op in self:
             new = op.clone(value_map)

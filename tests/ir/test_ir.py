@@ -336,3 +336,21 @@ def test_printer_exact_text_and_stability():
     )
     assert print_model(m) == expected
     assert print_model(m.clone()) == expected
+
+
+def test_clone_keeps_meta_everywhere():
+    m, x, w, y, z = small_model()
+    x.meta["range"] = (0.0, 1.0)
+    w.meta["note"] = "weight"
+    y.meta["calib"] = 3
+    y.producer().meta["skip_quant"] = "user"
+    m.graph.meta["tag"] = "g"
+    m.meta["source"] = "s"
+    c = m.clone()
+    cx, cw = c.graph.inputs[0], next(iter(c.graph.constants))
+    cy = c.graph.first.output
+    assert (cx.meta, cw.meta, cy.meta, c.graph.first.meta, c.graph.meta, c.meta) == (
+        {"range": (0.0, 1.0)}, {"note": "weight"}, {"calib": 3}, {"skip_quant": "user"}, {"tag": "g"},
+        {"source": "s"})
+    cx.meta["range"] = (5.0, 6.0)
+    assert x.meta["range"] == (0.0, 1.0)  # copies, not shared dicts
