@@ -180,3 +180,31 @@ def test_shape_inference_gaps_are_not_errors():
     m = load_onnx(model_path(BY_NAME["opset21"]))
     verify(m)
     assert [op.op_type for op in m.graph][-1] == "HardSwish"
+
+
+def _bench_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("shape", ["chain", "branchy", "shuffled", "control-flow"])
+def test_bench_graphs_round_trip(shape, tmp_path):
+    """The synthetic graphs of bench/scale.py (small): sorted, scoped and saved correctly."""
+    bench = _bench_module()
+    proto = bench.SHAPES[shape](200)
+    src, dst = tmp_path / "in.onnx", tmp_path / "out.onnx"
+    src.write_bytes(proto.SerializeToString())
+    bench.run_once(src, dst)
+    feeds = {"x": np.linspace(-1, 1, 16, dtype=np.float32).reshape(1, 16)}
+    if shape == "control-flow":
+        feeds["cond"] = np.array(True)
+    onnx.checker.check_model(str(dst), full_check=True)
+    assert_close(run_ort(dst, feeds), run_ort(src, feeds))
+    got = onnx.load(str(dst))
+    assert len(got.graph.node) == len(proto.graph.node)
