@@ -216,3 +216,18 @@ def test_print_ir_after_all(work):
     assert [ln for ln in res.stderr.splitlines() if ln.startswith("// IR after")] == [
         "// IR after fold-constants", "// IR after eliminate-dead-code"]
     assert res.stdout == ""
+
+
+@pytest.mark.parametrize("name, macs", [
+    ("op_conv_grouped", (6 * 6 * 6) * (4 // 2 * 3 * 3)),      # out N*C*H*W x (Cin/group)*kh*kw
+    ("op_conv_depthwise", (4 * 8 * 8) * (1 * 3 * 3)),
+    ("op_conv_transpose", (4 * 8 * 8) * (6 * 2 * 2)),         # every input pixel x Cout*kh*kw
+    ("op_gemm", (2 * 10) * 16),                               # out M*N x K (transB=1)
+    ("op_matmul", (5 * 12) * 8),
+])  # fmt: skip
+def test_inspect_macs_by_hand(name, macs):
+    from qcompiler.inspect_model import layer_table
+
+    entry = next(e for e in good_models() if e["name"] == name)
+    rows = layer_table(qcompiler.load_model(model_path(entry)))
+    assert [r.macs for r in rows if r.macs] == [macs]
