@@ -124,6 +124,11 @@ def test_without_verify_each_the_final_check_still_refuses(reg, tmp_path):
     with pytest.raises(QCompilerError, match="ghost"):
         qcompiler.compile(MODEL, str(tmp_path / "o.onnx"), pipeline="breaks-ir", registry=reg)
     assert list(tmp_path.iterdir()) == []
+    old = tmp_path / "old.onnx"
+    old.write_bytes(b"previous output")
+    with pytest.raises(QCompilerError, match="ghost"):
+        qcompiler.compile(MODEL, str(old), pipeline="breaks-ir", registry=reg)
+    assert old.read_bytes() == b"previous output" and list(tmp_path.iterdir()) == [old]
 
 
 def test_crash_is_attributed_and_reproducer_written(reg, tmp_path):
