@@ -274,7 +274,9 @@ def _convert(key: ConfigKey, raw: Any, where: str) -> Any:
                 return c
         raise bad()
     if key.kind == "list":
-        items = text if isinstance(text, (list, tuple)) else str(text).strip().strip("[]").split(",")
+        if not isinstance(text, (str, list, tuple)):
+            raise bad()
+        items = text if isinstance(text, (list, tuple)) else text.strip().strip("[]").split(",")
         if not all(isinstance(t, str) for t in items):
             raise bad()
         return tuple(t.strip().strip("'\"").strip() for t in items if t.strip())
@@ -746,6 +748,8 @@ def _parse_sections(path: Path, text: str) -> dict[str, dict[str, Any]]:
                                        inline_comment_prefixes=None, strict=True,
                                        default_section="\x00")  # fmt: skip
     parser.optionxform = str  # type: ignore[assignment,method-assign]
+    # No multi-line values: an indented key is a key, not a continuation of the previous value.
+    text = "\n".join(line.strip() for line in text.splitlines())
     try:
         parser.read_string(text, source=str(path))
     except configparser.MissingSectionHeaderError:
