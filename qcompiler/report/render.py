@@ -54,15 +54,16 @@ def render_report(data: ReportData) -> str:
                            js=Markup(_asset("report.js")))  # fmt: skip
 
 
-def write_html(text: str, path: str | os.PathLike) -> str:
-    """Write ``text`` to ``path`` atomically (a temporary file renamed into place)."""
+def write_html(text: str, path: str | os.PathLike, *, what: str = "--report") -> str:
+    """Write ``text`` to ``path`` atomically (a temporary file renamed into place); errors
+    name the file as ``what PATH``."""
     path = Path(path)
     if path.is_dir():
-        raise QCompilerError(f"--report {path}: is a folder, expected an .html file name")
+        raise QCompilerError(f"{what} {path}: is a folder, expected a file name")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise QCompilerError(f"--report {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=folder)
+        raise QCompilerError(f"{what} {path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".qcompiler-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
@@ -72,7 +73,7 @@ def write_html(text: str, path: str | os.PathLike) -> str:
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise QCompilerError(f"--report {path}: cannot write: {e.strerror or e}") from None
+        raise QCompilerError(f"{what} {path}: cannot write: {e.strerror or e}") from None
     return str(path)
 
 
