@@ -239,7 +239,8 @@ def _rebase_calibrate_path(cfg: Any, folder: str) -> Any:
     parts = []
     for name, p in paths.items():
         rel = os.path.relpath(p, folder)
-        parts.append(f"{name}:{rel}" if name else rel)
+        where = p if rel.startswith("..") else rel  # relative only below the new file's folder
+        parts.append(f"{name}:{where}" if name else where)
     return cfg.replace(calibrate_path=",".join(parts))
 
 

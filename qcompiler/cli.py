@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -22,6 +23,15 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="the model file (.onnx)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME:D0,D1,...",
                    help="bind the dims of an input (repeatable), e.g. x:1,3,48,192")  # fmt: skip
+
+
+def _add_trial_args(p) -> None:
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="processes running the trials (default: one per core, at most 4)")  # fmt: skip
+    p.add_argument("--samples", type=int, default=32, metavar="N",
+                   help="calibration samples the trials are measured on (default 32)")  # fmt: skip
+    p.add_argument("--runtime", default="reference", choices=("reference", "onnxruntime"),
+                   help="measure the QDQ model as written (reference, default) or with onnxruntime's optimizations")  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dump-dir", help="write the IR after every pass into this folder")
     c.add_argument("--verify-each", action="store_true", help="verify the IR after every pass")
     c.add_argument("--quiet", action="store_true", help="print nothing on success")
+    c.add_argument("--report", metavar="FILE", help="also write the HTML quantization report to FILE")
+    sel = c.add_argument_group("automatic selection of the layers kept float")
+    sel.add_argument("--target-cosine", type=float, metavar="X",
+                     help="keep the fewest layers float for an output cosine similarity >= X (e.g. 0.995)")  # fmt: skip
+    sel.add_argument("--target-sqnr", type=float, metavar="DB", help="... for an output SQNR >= DB")
+    sel.add_argument("--save-config", metavar="FILE",
+                     help="where the chosen config goes (default: OUTPUT with suffix .selected.ini)")  # fmt: skip
+    _add_trial_args(sel)
 
     i = sub.add_parser("inspect", help="show ops, shapes, parameters and MACs per layer")
     _add_model_args(i)
@@ -62,20 +80,97 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("passes", help="list every registered pass, its plugin and options")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    for sp in (c, i, p):
+
+    r = sub.add_parser("report", help="quantize in memory and write the HTML quantization report")
+    _add_model_args(r)
+    r.add_argument("-o", "--output", required=True, help="the report file (.html)")
+    r.add_argument("--config", help="quantization config (MindSpore Lite INI or TOML)")
+    r.add_argument("--calib-data", help="calibration data folder (overrides calibrate_path)")
+    r.add_argument("--backend", default="onnx", help="backend whose summary (e.g. C arena and flash) to show")
+    r.add_argument("--target", default=None, help="target of the C backend")
+    r.add_argument("--analyze", action="store_true", help="add a per-layer sensitivity analysis")
+    r.add_argument("--mode", default="skip", choices=("skip", "only", "both"),
+                   help="with --analyze: keep one layer float at a time (skip), quantize one at a time (only), or both")  # fmt: skip
+    _add_trial_args(r)
+    r.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    a = sub.add_parser("analyze", help="per-layer sensitivity: which layers lose the accuracy")
+    _add_model_args(a)
+    a.add_argument("--config", help="quantization config (MindSpore Lite INI or TOML)")
+    a.add_argument("--calib-data", help="calibration data folder (overrides calibrate_path)")
+    a.add_argument("--mode", default="skip", choices=("skip", "only", "both"),
+                   help="keep one layer float at a time (skip, default), quantize one at a time (only), or both")  # fmt: skip
+    _add_trial_args(a)
+    a.add_argument("--top", type=int, default=None, metavar="N", help="print only the N most sensitive layers")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    a.add_argument("--report", metavar="FILE", help="also write the HTML report with the analysis to FILE")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
+    for sp in (c, i, p, r, a):
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks on errors")  # fmt: skip
     return parser
 
 
+def _config(args: argparse.Namespace):
+    if not (args.config or args.calib_data):
+        return None
+    from qcompiler.quant_api import config_from_cli
+
+    return config_from_cli(args.config, args.calib_data)
+
+
+def _trial_options(args: argparse.Namespace) -> dict:
+    from qcompiler.errors import QCompilerError as Err
+
+    if args.jobs is not None and args.jobs < 1:
+        raise Err(f"--jobs {args.jobs}: must be at least 1")
+    if args.samples < 1:
+        raise Err(f"--samples {args.samples}: must be at least 1")
+    return {"jobs": args.jobs, "samples": args.samples, "runtime": args.runtime, "input_shapes": args.input_shape,
+            "progress": not getattr(args, "quiet", False) and sys.stderr.isatty()}  # fmt: skip
+
+
+def _select(args: argparse.Namespace, config):
+    """``--target-cosine`` / ``--target-sqnr``: choose the layers to keep float, write the config."""
+    import os
+    from pathlib import Path
+
+    from qcompiler.analyze import select_float_layers
+    from qcompiler.report.render import check_output_path
+
+    if config is None:
+        raise QCompilerError("--target-cosine/--target-sqnr need a quantization config (--config) or --calib-data")
+    path = args.save_config or str(Path(args.output).with_suffix(".selected.ini"))
+    if args.config and os.path.abspath(path) == os.path.abspath(args.config):
+        raise QCompilerError(f"--save-config {path}: is the input config; choose another file")
+    check_output_path(path, "--save-config")
+    sel = select_float_layers(args.model, config, target_cosine=args.target_cosine, target_sqnr=args.target_sqnr,
+                              **_trial_options(args))  # fmt: skip
+    sel.write_config(path)
+    for w in sel.warnings:
+        print(f"qcompiler: warning: {w}", file=sys.stderr)
+    if not args.quiet:
+        kept = ", ".join(sel.skipped) if sel.skipped else "no layer"
+        state = "met" if sel.met else "NOT met"
+        print(f"target {sel.target_text()} {state}: {kept} kept float ({sel.final.describe()}; everything "
+              f"quantized: {sel.baseline.describe()}); wrote {path}")  # fmt: skip
+    return sel
+
+
 def _cmd_compile(args: argparse.Namespace) -> int:
     from qcompiler.driver import compile as run_compile
 
-    config = None
-    if args.config or args.calib_data:
-        from qcompiler.quant_api import config_from_cli
+    config = _config(args)
+    if args.report:
+        from qcompiler.report.render import check_output_path
 
-        config = config_from_cli(args.config, args.calib_data)
+        check_output_path(args.report, "--report")
+    selection = None
+    if args.target_cosine is not None or args.target_sqnr is not None:
+        selection = _select(args, config)
+        config = selection.config
+    elif args.save_config:
+        raise QCompilerError("--save-config needs --target-cosine or --target-sqnr")
     result = run_compile(
         args.model, args.output, pipeline=args.pipeline, input_shapes=args.input_shape,
         config=config, backend=args.backend, target=args.target, time_passes=args.time_passes,
@@ -87,6 +182,70 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if not args.quiet:
         summary = ", ".join(f"{k} {v}" for k, v in result.summary.items())
         print(f"wrote {', '.join(result.outputs)}" + (f" ({summary})" if summary else ""))
+    if args.report:
+        from qcompiler.report import write_report
+
+        write_report(result, args.report, source=args.model, selection=selection)
+        if not args.quiet:
+            print(f"wrote {args.report}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from qcompiler.driver import compile as run_compile
+    from qcompiler.report import write_report
+    from qcompiler.report.render import check_output_path
+
+    check_output_path(args.output, "-o")
+    config = _config(args)
+    sensitivity = None
+    if args.analyze:
+        from qcompiler.analyze import analyze
+
+        if config is None:
+            raise QCompilerError("--analyze needs a quantization config (--config) or --calib-data")
+        sensitivity = analyze(args.model, config, modes=args.mode, **_trial_options(args))
+    with tempfile.TemporaryDirectory(prefix="qcompiler-report-") as tmp:
+        # The backend's output is only measured (arena, flash...), then dropped.
+        out = os.path.join(tmp, "model.onnx" if args.backend == "onnx" else "model")
+        result = run_compile(args.model, out, input_shapes=args.input_shape, config=config, backend=args.backend,
+                             target=args.target, progress=not args.quiet and sys.stderr.isatty())  # fmt: skip
+        result.outputs = []
+    for w in result.warnings:
+        print(f"qcompiler: warning: {w}", file=sys.stderr)
+    write_report(result, args.output, source=args.model, sensitivity=sensitivity)
+    if not args.quiet:
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from qcompiler.analyze import analyze
+
+    config = _config(args)
+    if config is None:
+        raise QCompilerError("analyze needs a quantization config (--config q.ini) or --calib-data DIR")
+    if args.top is not None and args.top < 1:
+        raise QCompilerError(f"--top {args.top}: must be at least 1")
+    if args.report:
+        from qcompiler.report.render import check_output_path
+
+        check_output_path(args.report, "--report")
+    sens = analyze(args.model, config, modes=args.mode, **_trial_options(args))
+    if args.json:
+        print(json.dumps(sens.as_dict(), indent=1))
+    else:
+        sys.stdout.write(sens.format_table(args.top))
+    if args.report:
+        from qcompiler.driver import compile as run_compile
+        from qcompiler.report import write_report
+
+        result = run_compile(args.model, None, input_shapes=args.input_shape, config=config)
+        write_report(result, args.report, source=args.model, sensitivity=sens)
+        if not args.json:
+            print(f"wrote {args.report}")
     return 0
 
 
@@ -136,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    handler = {"compile": _cmd_compile, "inspect": _cmd_inspect, "passes": _cmd_passes}[args.command]
+    handler = {"compile": _cmd_compile, "inspect": _cmd_inspect, "passes": _cmd_passes, "report": _cmd_report,
+               "analyze": _cmd_analyze}[args.command]  # fmt: skip
     try:
         return handler(args)
     except QCompilerError as e:

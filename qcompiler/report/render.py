@@ -16,7 +16,7 @@ from qcompiler.errors import QCompilerError
 from qcompiler.report.charts import bar_chart, channel_ranges, cosine_chart, fmt, histogram
 from qcompiler.report.collect import ReportData
 
-__all__ = ["render_report", "write_html"]
+__all__ = ["render_report", "write_html", "check_output_path"]
 
 
 def _asset(name: str) -> str:
@@ -54,15 +54,22 @@ def render_report(data: ReportData) -> str:
                            js=Markup(_asset("report.js")))  # fmt: skip
 
 
+def check_output_path(path: str | os.PathLike, what: str) -> None:
+    """Raise a one-line error now if ``path`` cannot be written later (a folder, no such folder)."""
+    p = Path(path)
+    if p.is_dir():
+        raise QCompilerError(f"{what} {p}: is a folder, expected a file name")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise QCompilerError(f"{what} {p}: folder {folder} does not exist")
+
+
 def write_html(text: str, path: str | os.PathLike, *, what: str = "--report") -> str:
     """Write ``text`` to ``path`` atomically (a temporary file renamed into place); errors
     name the file as ``what PATH``."""
     path = Path(path)
-    if path.is_dir():
-        raise QCompilerError(f"{what} {path}: is a folder, expected a file name")
+    check_output_path(path, what)
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise QCompilerError(f"{what} {path}: folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=".qcompiler-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
