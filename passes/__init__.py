@@ -16,6 +16,7 @@ from qcompiler.passes.fold_quant_params import FoldQuantParamsPass
 from qcompiler.passes.fuse_conv_bn_act import FuseConvBnActPass
 from qcompiler.passes.honor_skip_nodes import HonorSkipNodesPass
 from qcompiler.passes.insert_fake_quant import InsertFakeQuantPass
+from qcompiler.passes.record_bn_stats import RecordBnStatisticsPass
 from qcompiler.passes.type_analysis import TypesAnalysis
 from qcompiler.passes.upgrade_opset import UpgradeOpsetPass
 from qcompiler.passes.weight_quant import WeightQuantPass
@@ -23,14 +24,14 @@ from qcompiler.quant_rules import BUILTIN_RULES
 
 BUILTIN_PASSES = [FoldConstantsPass, EliminateDeadCodePass, WeightQuantPass, FuseConvBnActPass,
                   UpgradeOpsetPass, HonorSkipNodesPass, InsertFakeQuantPass, CollectCalibrationPass,
-                  FoldQuantParamsPass, EqualizeCrossLayerPass]
+                  FoldQuantParamsPass, EqualizeCrossLayerPass, RecordBnStatisticsPass]
 
 #: Default pipeline per compile mode (``qcompiler compile`` without ``--pipeline``).
 DEFAULT_PIPELINES = {
     "float": "fold-constants,eliminate-dead-code",
     # onnxruntime fuses Relu and Clip into its integer convolutions; other activations stay
     # separate ops so the convolution before them still runs as QLinearConv.
-    "full-quant": "upgrade-opset,fold-constants,fuse-conv-bn-act{activations=[Relu,Clip]},"
+    "full-quant": "upgrade-opset,fold-constants,record-bn-statistics,fuse-conv-bn-act{activations=[Relu,Clip]},"
                   "equalize-cross-layer{when=config},honor-skip-nodes,"
                   "insert-fake-quant,collect-calibration,fold-quant-params,eliminate-dead-code",
     "weight-quant": "upgrade-opset,fold-constants,fuse-conv-bn-act{activations=[]},honor-skip-nodes,"

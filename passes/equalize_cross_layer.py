@@ -89,6 +89,9 @@ def _apply(op1: Op, op2: Op, s: np.ndarray) -> None:
         w2 = w2 * s.reshape(-1, *[1] * (w2.ndim - 1))
     op1.replace_input(1, g.add_constant(w1.astype(np.float32), op1.input(1).name + "_eq"))
     op2.replace_input(1, g.add_constant(w2.astype(np.float32), op2.input(1).name + "_eq"))
+    stats = op1.meta.get("bn_stats")  # record-bn-statistics: conv1's output channels scale by 1/s
+    if stats is not None and stats[0].shape == s.shape:
+        op1.meta["bn_stats"] = (stats[0] / s, stats[1] / s)
     b1 = op1.input(2)
     if b1 is not None and b1.is_constant:
         op1.replace_input(2, g.add_constant((np.asarray(b1.const, np.float64) / s).astype(np.float32),

@@ -8,13 +8,19 @@
   Weights of 4 bits or fewer are stored as int4/uint4 (two per byte) when the model's opset
   is 21 or later (``upgrade-opset{opset=21}``), else in int8.
 * Bias of Conv/ConvTranspose/Gemm (and their fused forms): int32 with scale ``s_in * s_w[c]``.
-* ``bias_correction``: each layer's per-channel mean output error on the calibration data
-  (quantized model vs float model) is subtracted from its bias (MindSpore's bias_correction).
+* ``bias_correction``: ``empirical`` subtracts each layer's per-channel mean output error on
+  the calibration data (quantized model vs float model) from its bias (MindSpore's
+  bias_correction); ``analytic`` subtracts the expected error ``e @ E[x]`` of its quantized
+  weight, with ``E[x]`` from BatchNormalization statistics (data-free, needs
+  ``record-bn-statistics`` before ``fuse-conv-bn-act``).  See ``qcompiler/bias_correction.py``.
+* Weights another pass already rounded (``adaround``) are taken from
+  ``ctx.state["adaround"]`` (weight name -> integers and QuantType) instead of rounded here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -32,7 +38,8 @@ _BIAS_LAYERS = ("Conv", "ConvTranspose", "Gemm")
 
 @dataclass
 class FoldOptions:
-    bias_correction: bool = field(default=False, metadata={"help": "correct each layer's mean output error"})
+    bias_correction: Literal["false", "empirical", "analytic"] = field(
+        default="false", metadata={"help": "correct each layer's mean output error: from calibration data or BN statistics"})
     use_config: bool = field(default=True, metadata={"help": "take bias_correction from the config"})
 
 
@@ -89,13 +96,17 @@ class FoldQuantParamsPass(Pass):
         fq.output.replace_all_uses_with(dq)
         g.remove(fq)
 
-    def _weight(self, g: Graph, fq: Op, opset: int) -> None:
+    def _weight(self, g: Graph, fq: Op, opset: int, ctx: PassContext) -> Value:
         w = fq.input(0)
         axis = fq.attr("axis", PER_TENSOR)
         axis = None if axis == PER_TENSOR else axis
-        q, qt = quantize_tensor(np.asarray(w.const, np.float32), fq.attr("bits", 8), axis=axis,
-                                symmetric=bool(fq.attr("symmetric", 1)), signed=bool(fq.attr("signed", 1)),
-                                narrow=bool(fq.attr("narrow_range", 0)))  # fmt: skip
+        rounded = ctx.state.get("adaround", {}).get(w.name)
+        if rounded is not None and rounded[0].shape == tuple(np.shape(w.const)):
+            q, qt = rounded
+        else:
+            q, qt = quantize_tensor(np.asarray(w.const, np.float32), fq.attr("bits", 8), axis=axis,
+                                    symmetric=bool(fq.attr("symmetric", 1)), signed=bool(fq.attr("signed", 1)),
+                                    narrow=bool(fq.attr("narrow_range", 0)))  # fmt: skip
         if qt.bits <= 4 and opset >= 21:
             # ONNX has 4-bit types from opset 21: two weights per byte in the file.
             storage = DType.INT4 if qt.signed else DType.UINT4
@@ -111,6 +122,7 @@ class FoldQuantParamsPass(Pass):
         dq.type = TensorType(DType.FLOAT32, w.shape)
         fq.output.replace_all_uses_with(dq)
         g.remove(fq)
+        return dq
 
     def _bias(self, g: Graph, op: Op) -> None:
         base = fused_base(op) or op.op_type
@@ -145,22 +157,30 @@ class FoldQuantParamsPass(Pass):
         fqs = [op for op in g if op.domain == "qcompiler" and op.op_type == "FakeQuant"]
         if not fqs:
             return False
+        float_weights = {}
         for fq in fqs:
             if fq.attr("role") == "weight":
-                self._weight(g, fq, model.opset_imports.get("", 1))
+                w = np.asarray(fq.input(0).const)
+                float_weights[self._weight(g, fq, model.opset_imports.get("", 1), ctx)] = w
             else:
                 self._activation(g, fq, ctx)
+        correction = self.options.bias_correction
+        if self.options.use_config and ctx.config is not None:
+            correction = ctx.config.bias_correction  # MindSpore's default is on (empirical)
+        if correction == "analytic":
+            from qcompiler.bias_correction import correct_bias_analytic
+
+            report = correct_bias_analytic(model, float_weights)
+            ctx.state["bias_correction"] = report
+            if not report:
+                ctx.warn("bias_correction=analytic corrected no layer: it needs BatchNormalization statistics "
+                         "(record-bn-statistics before fuse-conv-bn-act) for the layers' inputs")  # fmt: skip
         for op in list(g):
             self._bias(g, op)
         if any(q.quant is not None and q.quant.axis is not None for q in g.constants) and model.opset_imports.get("", 1) < 13:
             raise QCompilerError("fold-quant-params: per-channel weights need opset 13; run upgrade-opset{opset=13} "
                                  "before quantizing")  # fmt: skip
-        correction = self.options.bias_correction
-        if self.options.use_config and ctx.config is not None:
-            correction = ctx.config.bias_correction == "empirical"  # MindSpore's default is on
-            if ctx.config.bias_correction == "analytic":
-                ctx.warn("bias_correction=analytic is not implemented yet; no bias correction was applied")
-        if correction:
+        if correction == "empirical":
             from qcompiler.bias_correction import correct_bias
 
             correct_bias(model, ctx)

@@ -1,21 +1,34 @@
-"""Empirical bias correction (MindSpore's ``bias_correction``).
+"""Bias correction: empirical (MindSpore's ``bias_correction``) and analytic (data-free).
 
-For every quantized layer with an int32 bias, the per-output-channel mean of
-``y_quantized - y_float`` over the calibration data is measured at the layer's output (before
-its activation is quantized) and subtracted from the bias.  Both models run in onnxruntime
-with the layer outputs exposed; one pass over the data corrects all layers.
+*Empirical* (:func:`correct_bias`): for every quantized layer with an int32 bias, the
+per-output-channel mean of ``y_quantized - y_float`` over the calibration data is measured at
+the layer's output (before its activation is quantized) and subtracted from the bias.  Both
+models run in onnxruntime with the layer outputs exposed; one pass over the data corrects all
+layers.
+
+*Analytic* (:func:`correct_bias_analytic`, Nagel et al. 2019, section 4.2): quantizing a
+weight ``W`` to ``W + e`` shifts the layer's expected output by ``e @ E[x]``.  ``E[x]``, the
+expected input per channel, comes from the BatchNormalization statistics of the layer before
+(``record-bn-statistics``): its pre-activation output is taken as ``N(B, scale^2)`` per
+channel, and the mean of ReLU / Clip of a normal variable has a closed form
+(:func:`clipped_normal_mean`).  Expectations propagate through Add (sum), Concat (joined),
+pooling, reshapes and quantize/dequantize pairs; a layer whose input expectation is unknown
+(e.g. the first layer, reading the model input) is left as it is.  The float bias is
+corrected before it is quantized.  No data is needed.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import onnx
 
-from qcompiler.ir import Model, Op
+from qcompiler.ir import Model, Op, Value
 from qcompiler.ir.qc_ops import fused_base
 from qcompiler.pass_base import PassContext
 
-__all__ = ["correct_bias"]
+__all__ = ["correct_bias", "correct_bias_analytic", "expected_channels", "clipped_normal_mean"]
 
 
 def _bias_layers(model: Model) -> list[Op]:
@@ -129,4 +142,142 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = 32, values_p
     for c in consts:
         c.const = biases[c.name]
     ctx.state["bias_correction"] = report
+    return report
+
+
+# -- analytic (data-free) -----------------------------------------------------------------------
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + _erf(np.asarray(x, np.float64) / math.sqrt(2.0)).astype(np.float64))
+
+
+def _pdf(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    return np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def clipped_normal_mean(mu: np.ndarray, sigma: np.ndarray, lo: float = -np.inf, hi: float = np.inf) -> np.ndarray:
+    """``E[clip(z, lo, hi)]`` for ``z ~ N(mu, sigma^2)`` elementwise (ReLU: ``lo=0``)."""
+    mu, sigma = np.broadcast_arrays(np.asarray(mu, np.float64), np.asarray(sigma, np.float64))
+    out = np.clip(mu, lo, hi).astype(np.float64)  # sigma == 0
+    pos = sigma > 0
+    m, s = mu[pos], sigma[pos]
+    a = (lo - m) / s if np.isfinite(lo) else np.full_like(m, -np.inf)
+    b = (hi - m) / s if np.isfinite(hi) else np.full_like(m, np.inf)
+    ca, cb = _cdf(a), _cdf(b)
+    pa = np.where(np.isfinite(a), _pdf(np.where(np.isfinite(a), a, 0.0)), 0.0)
+    pb = np.where(np.isfinite(b), _pdf(np.where(np.isfinite(b), b, 0.0)), 0.0)
+    val = m * (cb - ca) + s * (pa - pb)
+    if np.isfinite(lo):
+        val = val + lo * ca
+    if np.isfinite(hi):
+        val = val + hi * (1.0 - cb)
+    out[pos] = val
+    return out
+
+
+_PASS_THROUGH = {"DequantizeLinear", "QuantizeLinear", "FakeQuant", "Identity", "Dropout", "Flatten",
+                 "GlobalAveragePool", "AveragePool", "Squeeze", "Unsqueeze"}  # fmt: skip
+
+
+def _activation_bounds(op: Op) -> tuple[float, float] | None:
+    act = op.attr("activation") if fused_base(op) else None
+    if act is None:
+        return -np.inf, np.inf
+    if act == "Relu":
+        return 0.0, np.inf
+    if act == "Clip":
+        return float(op.attr("act_alpha", -np.inf)), float(op.attr("act_beta", np.inf))
+    return None  # other activations: no closed form here
+
+
+def expected_channels(v: Value | None, _depth: int = 0) -> np.ndarray | None:
+    """Per-channel (axis 1) expected value of ``v`` from recorded BatchNormalization statistics,
+    or ``None`` when it cannot be derived."""
+    from qcompiler.passes.record_bn_stats import BN_STATS
+
+    if v is None or _depth > 64:
+        return None
+    if v.is_constant:
+        c = np.asarray(v.const, np.float64)
+        return c.reshape(-1) if c.ndim <= 1 else None
+    p = v.producer()
+    if p is None:
+        return None
+    base = fused_base(p) or p.op_type
+    if base in ("Conv", "Gemm", "MatMul", "ConvTranspose"):
+        stats = p.meta.get(BN_STATS)
+        bounds = _activation_bounds(p)
+        if stats is None or bounds is None:
+            return None
+        return clipped_normal_mean(stats[0], stats[1], *bounds)
+    if p.op_type in _PASS_THROUGH or (p.op_type == "Reshape" and v.shape is not None and v.shape.rank == 2):
+        return expected_channels(p.input(0), _depth + 1)
+    if p.op_type == "Relu":
+        q = p.input(0).producer() if p.input(0) is not None else None
+        if q is not None and (fused_base(q) or q.op_type) in ("Conv", "Gemm") and _activation_bounds(q) == (-np.inf, np.inf):
+            stats = q.meta.get(BN_STATS)
+            return None if stats is None else clipped_normal_mean(stats[0], stats[1], 0.0)
+        return None
+    if p.op_type in ("Add", "Sub"):
+        a, b = (expected_channels(p.input(i), _depth + 1) for i in range(2))
+        if a is None or b is None or (a.size != b.size and 1 not in (a.size, b.size)):
+            return None
+        return a + b if p.op_type == "Add" else a - b
+    if p.op_type == "Concat" and p.attr("axis", 0) == 1:
+        parts = [expected_channels(x, _depth + 1) for x in p.inputs]
+        return None if any(x is None for x in parts) else np.concatenate(parts)
+    return None
+
+
+def _output_shift(op: Op, eps: np.ndarray, ex: np.ndarray) -> np.ndarray | None:
+    """``e @ E[x]`` per output channel of a layer whose weight error is ``eps``, in bias units."""
+    base = fused_base(op) or op.op_type
+    if base == "Conv":
+        o, ig = eps.shape[0], eps.shape[1]
+        groups = int(op.attr("group", 1))
+        if ex.size != ig * groups or o % groups:
+            return None
+        per_o = ex.reshape(groups, ig)[np.arange(o) // (o // groups)]
+        return (eps.reshape(o, ig, -1).sum(axis=2) * per_o).sum(axis=1)
+    if base == "Gemm":
+        if op.attr("transA", 0) or eps.ndim != 2:
+            return None
+        m = eps if op.attr("transB", 0) else eps.T
+        if m.shape[1] != ex.size:
+            return None
+        return float(op.attr("alpha", 1.0)) / float(op.attr("beta", 1.0)) * (m @ ex)
+    return None
+
+
+def correct_bias_analytic(model: Model, float_weights: dict[Value, np.ndarray]) -> dict[str, float]:
+    """Subtract ``e @ E[x]`` from the float bias of every layer whose quantized weight is in
+    ``float_weights`` (DequantizeLinear output -> the float weight it replaced) and whose
+    input expectation is known.  Returns layer name -> mean absolute correction."""
+    from qcompiler.quant_math import dequantize
+
+    g = model.graph
+    report: dict[str, float] = {}
+    for op in list(g):
+        base = fused_base(op) or op.op_type
+        w, b = op.input(1), op.input(2)
+        if base not in ("Conv", "Gemm") or w not in float_weights or b is None or not b.is_constant:
+            continue
+        dq = w.producer()
+        qc = dq.input(0)
+        if qc.quant is None or not qc.is_constant:
+            continue
+        ex = expected_channels(op.input(0))
+        if ex is None:
+            continue
+        wf = np.asarray(float_weights[w], np.float64)
+        eps = dequantize(np.asarray(qc.const), qc.quant).astype(np.float64) - wf
+        shift = _output_shift(op, eps, ex)
+        bias = np.asarray(b.const, np.float64)
+        if shift is None or bias.ndim != 1 or shift.size != bias.size:
+            continue
+        op.replace_input(2, g.add_constant((bias - shift).astype(np.float32), b.name + "_bc"))
+        report[op.name or op.outputs[0].name] = float(np.abs(shift).mean())
     return report
