@@ -8,6 +8,7 @@ third-party plugin uses.
 from __future__ import annotations
 
 from qcompiler.hookspecs import hookimpl
+from qcompiler.passes.absorb_high_bias import AbsorbHighBiasPass
 from qcompiler.passes.collect_calibration import CollectCalibrationPass
 from qcompiler.passes.eliminate_dead_code import EliminateDeadCodePass
 from qcompiler.passes.equalize_cross_layer import EqualizeCrossLayerPass
@@ -24,7 +25,8 @@ from qcompiler.quant_rules import BUILTIN_RULES
 
 BUILTIN_PASSES = [FoldConstantsPass, EliminateDeadCodePass, WeightQuantPass, FuseConvBnActPass,
                   UpgradeOpsetPass, HonorSkipNodesPass, InsertFakeQuantPass, CollectCalibrationPass,
-                  FoldQuantParamsPass, EqualizeCrossLayerPass, RecordBnStatisticsPass]
+                  FoldQuantParamsPass, EqualizeCrossLayerPass, RecordBnStatisticsPass,
+                  AbsorbHighBiasPass]
 
 #: Default pipeline per compile mode (``qcompiler compile`` without ``--pipeline``).
 DEFAULT_PIPELINES = {
@@ -32,7 +34,7 @@ DEFAULT_PIPELINES = {
     # onnxruntime fuses Relu and Clip into its integer convolutions; other activations stay
     # separate ops so the convolution before them still runs as QLinearConv.
     "full-quant": "upgrade-opset,fold-constants,record-bn-statistics,fuse-conv-bn-act{activations=[Relu,Clip]},"
-                  "equalize-cross-layer{when=config},honor-skip-nodes,"
+                  "equalize-cross-layer{when=config},absorb-high-bias{when=config},honor-skip-nodes,"
                   "insert-fake-quant,collect-calibration,fold-quant-params,eliminate-dead-code",
     "weight-quant": "upgrade-opset,fold-constants,fuse-conv-bn-act{activations=[]},honor-skip-nodes,"
                     "weight-quant,eliminate-dead-code",

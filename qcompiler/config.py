@@ -16,8 +16,9 @@ Sections (MindSpore Lite's keys, plus qcompiler's extensions marked *ext*):
   min_quant_weight_channel, skip_quant_node, debug_info_save_path; *ext*: weight_bit_num,
   activation_bit_num (so W4A8 is expressible).
 * ``[mixed_bit_weight_quant_param]``: init_scale, auto_tune.
-* ``[full_quant_param]``: activation_quant_method, bias_correction; *ext*: per_channel,
-  equalization, activation_symmetric, weight_symmetric, activation_signed, weight_signed,
+* ``[full_quant_param]``: activation_quant_method, bias_correction (empirical, analytic or
+  false; true = empirical); *ext*: per_channel, equalization, bias_absorption, adaround,
+  adaround_iterations, activation_symmetric, weight_symmetric, activation_signed, weight_signed,
   narrow_range, reduce_range, is_full_quantize, quantizable_op_type, skip_op_type,
   skip_quant_scope, percentile, num_bins.
 * ``[data_preprocess_param]``: calibrate_path, calibrate_size, input_type, image_to_format,
@@ -138,6 +139,9 @@ SCHEMA: tuple[ConfigKey, ...] = (
        aliases=_BOOL_ALIASES, help="correct the quantized layers' mean output error (true = empirical)"),
     _k(_F, "per_channel", "bool", True, help="per-output-channel weight scales"),
     _k(_F, "equalization", "bool", False, help="data-free cross-layer equalization before quantizing"),
+    _k(_F, "bias_absorption", "bool", False, help="move bias a ReLU never clips into the next layer (calibration data)"),
+    _k(_F, "adaround", "bool", False, help="learn each weight's rounding on the calibration data (AdaRound)"),
+    _k(_F, "adaround_iterations", "int", 1000, low=1, high=1000000, help="AdaRound optimizer steps per layer"),
     _k(_F, "activation_symmetric", "bool", False, help="symmetric activation ranges"),
     _k(_F, "weight_symmetric", "bool", True, help="symmetric weight ranges"),
     # uint8 activations by default: onnxruntime fuses QLinearConv only for uint8 activations.
@@ -367,6 +371,9 @@ class FullQuantParam(_Section):
     bias_correction: str
     per_channel: bool
     equalization: bool
+    bias_absorption: bool
+    adaround: bool
+    adaround_iterations: int
     activation_symmetric: bool
     weight_symmetric: bool
     activation_signed: bool
