@@ -60,3 +60,14 @@ def test_per_tensor_int8_equalization_and_bias_correction(tmp_path, reference, c
     assert base_drop > 0.05, base_drop  # the model is the hard case it is meant to be
     assert drop <= base_drop / 3, (drop, base_drop)
     assert snr >= base_sqnr + 6.0, (snr, base_sqnr)
+
+
+def test_w4a8_per_channel_adaround(tmp_path, reference):
+    rtn_drop, rtn_sqnr = measure(tmp_path, reference, "rtn", weight_bit_num=4, bias_correction="false")
+    drop, snr = measure(tmp_path, reference, "ada", weight_bit_num=4, bias_correction="false", adaround=True,
+                        adaround_iterations=300)
+    # Round-to-nearest (with qcompiler's MSE-clipped 4-bit ranges) loses about 1 point on this model,
+    # not the 5+ of ImageNet MobileNets; AdaRound must still keep the drop within 1.5 points and
+    # cut the output noise.
+    assert drop <= 0.015, drop
+    assert snr >= rtn_sqnr + 2.0, (snr, rtn_sqnr)
