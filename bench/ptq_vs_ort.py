@@ -10,6 +10,13 @@ recommends on x86 without VNNI), then onnxruntime runs each result with one thre
 row: output SQNR against the float model (dB), top-1 accuracy (digits only), quantization wall
 time (median of --repeat runs, statistics cache off), file size, and the median one-thread
 latency of the result (the float model's on its own row).
+
+A second table (``--methods``; ``--methods-only`` skips the first) compares the accuracy
+methods on the digits CNN and the depthwise-heavy MobileNetV2-style digits model
+(``tests/models/train_mbv2_digits.py``): per-tensor int8 and W4A8 per-channel, onnxruntime's
+best setting (the better of MinMax and Entropy by SQNR) against qcompiler with
+cross-layer equalization + bias correction (empirical or analytic) + bias absorption, and with
+AdaRound; "leads" means higher SQNR and top-1 at least as high.
 """
 
 from __future__ import annotations
@@ -88,10 +95,74 @@ def models():
         yield name, model_path(e), "input", data[:64], data[64:], None
 
 
+#: Rows of the methods table: (setting, onnxruntime keys, qcompiler variants (name, keys)).
+METHOD_ROWS = [
+    ("int8 per-tensor", {"per_channel": False, "weight_type": QuantType.QInt8, "reduce_range": True},
+     [("qc-plain", {"per_channel": False, "bias_correction": "false"}),
+      ("qc-eq+bc", {"per_channel": False, "equalization": True, "bias_absorption": True, "bias_correction": "empirical"}),
+      ("qc-eq+abc", {"per_channel": False, "equalization": True, "bias_absorption": True, "bias_correction": "analytic"})]),
+    ("W4A8 per-channel", {"per_channel": True, "weight_type": QuantType.QInt4, "reduce_range": False},
+     [("qc-rtn", {"weight_bit_num": 4, "bias_correction": "false"}),
+      ("qc-adaround", {"weight_bit_num": 4, "adaround": True, "bias_correction": "empirical"})]),
+]
+
+
+def method_models():
+    digits_x = np.load(ROOT / "tests" / "data" / "digits_test_x.npy")
+    digits_y = np.load(ROOT / "tests" / "data" / "digits_test_y.npy")
+    calib = [c[None] for c in np.load(ROOT / "tests" / "data" / "digits_calib_x.npy")]
+    evalx = [x[None] for x in digits_x]
+    yield "digits_mbv2", ROOT / "tests/models/onnx/digits_mbv2.onnx", calib, evalx, digits_y
+    yield "digits_cnn", ROOT / "examples/digits/digits_cnn.onnx", calib, evalx, digits_y
+
+
+def methods_table(tmp: Path) -> None:
+    print(f"\n{'model':<12} {'setting':<17} {'tool':<12} {'SQNR dB':>8} {'top-1':>7} {'time s':>7}")
+    leads = []
+    for name, path, calib, evalx, evaly in method_models():
+        ref = run(path, "input", evalx)
+        print(f"{name:<12} {'float':<17} {'':<12} {'':>8} {np.mean(ref.argmax(1) == evaly):>7.3f}")
+        for setting, ort_keys, variants in METHOD_ROWS:
+            results = {}
+            best_ort = None
+            for method in (CalibrationMethod.MinMax, CalibrationMethod.Entropy):
+                out = tmp / f"m_{name}_{setting[:4]}_{method.name}.onnx"
+                t0 = time.perf_counter()
+                quantize_static(str(path), str(out), Reader("input", calib), quant_format=QuantFormat.QDQ,
+                                activation_type=QuantType.QUInt8, calibrate_method=method, **ort_keys)
+                t = time.perf_counter() - t0
+                got = run(out, "input", evalx)
+                r = (sqnr(ref, got), float(np.mean(got.argmax(1) == evaly)), t)
+                if best_ort is None or r[0] > best_ort[0]:
+                    best_ort = r
+            results["ort-best"] = best_ort
+            for tool, keys in variants:
+                out = tmp / f"m_{name}_{setting[:4]}_{tool}.onnx"
+                t0 = time.perf_counter()
+                quantize(str(path), str(out), calib_data=calib, options={"cache_dir": str(tmp / f"mc_{tool}")}, **keys)
+                t = time.perf_counter() - t0
+                got = run(out, "input", evalx)
+                results[tool] = (sqnr(ref, got), float(np.mean(got.argmax(1) == evaly)), t)
+            for tool, (s, a, t) in results.items():
+                print(f"{name:<12} {setting:<17} {tool:<12} {s:>8.2f} {a:>7.3f} {t:>7.2f}")
+            best = variants[-1][0] if setting.startswith("W4") else variants[1][0]
+            lead = results[best][0] > best_ort[0] and results[best][1] >= best_ort[1]
+            leads.append(lead)
+            print(f"{name:<12} {setting:<17} {best} leads onnxruntime: {'yes' if lead else 'NO'}")
+    print(f"qcompiler's methods lead onnxruntime's best setting in {sum(leads)}/{len(leads)} rows")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--methods", action="store_true", help="also print the accuracy-methods table")
+    ap.add_argument("--methods-only", action="store_true", help="print only the accuracy-methods table")
     args = ap.parse_args()
+    if args.methods or args.methods_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            methods_table(Path(tmp))
+        if args.methods_only:
+            return
     print(f"{'model':<20} {'method':<8} {'weights':<11} {'tool':<10} {'SQNR dB':>8} {'top-1':>7} {'time s':>7} "
           f"{'bytes':>8} {'run us':>8}")
     wins = []
