@@ -50,7 +50,7 @@ class AdaRoundOptions:
     reg_weight: float = field(default=10.0, metadata={"help": "weight of the rounding regularizer (lambda; the reconstruction term is 1 at round-to-nearest)"})
     learning_rate: float = field(default=0.05, metadata={"help": "Adam step size on V"})
     max_samples: int = field(default=256, metadata={"help": "calibration samples used"})
-    max_positions: int = field(default=4096, metadata={"help": "input patches per sample and layer (random subset)"})
+    max_positions: int = field(default=32768, metadata={"help": "input patches per layer over all samples (random subsets)"})
     use_config: bool = field(default=True, metadata={"help": "take iterations from the config"})
 
     def __post_init__(self) -> None:
@@ -124,11 +124,13 @@ def adaround_layer(w_rows: np.ndarray, scale_rows: np.ndarray, zp_rows: np.ndarr
     base = np.floor(w / s) + z
     frac = w / s + z - base
 
-    def recon(q: np.ndarray) -> float:
-        d = (np.clip(q, qmin, qmax) - z) * s - w
-        return float(np.einsum("grk,gkl,grl->", d, h, d))
+    def quad(d: np.ndarray) -> float:
+        return float(np.sum((d @ h) * d))
 
-    power = max(float(np.einsum("grk,gkl,grl->", w, h, w)), 1e-30)
+    def recon(q: np.ndarray) -> float:
+        return quad((np.clip(q, qmin, qmax) - z) * s - w)
+
+    power = max(quad(w), 1e-30)
     rtn = recon(np.round(w / s) + z)
     # V with h(V) = frac: sigmoid(V) = (frac - gamma) / (zeta - gamma)
     p = np.clip((frac - _GAMMA) / (_ZETA - _GAMMA), 1e-4, 1 - 1e-4)
@@ -138,15 +140,19 @@ def adaround_layer(w_rows: np.ndarray, scale_rows: np.ndarray, zp_rows: np.ndarr
     warm = int(0.2 * iterations)
     norm = max(rtn, 1e-12 * power)
     n_w = w.size
+    # The loop runs in float32 (BLAS matmuls per group); the errors above are float64.
+    h32, s32, z32, w32, base32 = (a.astype(np.float32) for a in (h, s, z, w, base))
+    v = v.astype(np.float32)
+    m1, m2 = np.zeros_like(v), np.zeros_like(v)
     for t in range(1, iterations + 1):
         sig = 1.0 / (1.0 + np.exp(-v))
         hr = sig * (_ZETA - _GAMMA) + _GAMMA
         hs = np.clip(hr, 0.0, 1.0)
-        q = base + hs
+        q = base32 + hs
         inside = (q >= qmin) & (q <= qmax)
-        d = (np.clip(q, qmin, qmax) - z) * s - w
-        grad_wt = 2.0 * np.einsum("grk,gkl->grl", d, h) / norm  # d loss / d W~
-        grad_h = grad_wt * s * inside
+        d = (np.clip(q, qmin, qmax) - z32) * s32 - w32
+        grad_wt = (2.0 / norm) * (d @ h32)  # d loss / d W~
+        grad_h = grad_wt * s32 * inside
         if t > warm and reg_weight > 0:
             beta = 20.0 + (2.0 - 20.0) * (t - warm) / max(iterations - warm, 1)
             a = 2.0 * hs - 1.0
@@ -155,7 +161,7 @@ def adaround_layer(w_rows: np.ndarray, scale_rows: np.ndarray, zp_rows: np.ndarr
         m1 = b1 * m1 + (1 - b1) * grad_v
         m2 = b2 * m2 + (1 - b2) * grad_v * grad_v
         v = v - lr * (m1 / (1 - b1**t)) / (np.sqrt(m2 / (1 - b2**t)) + eps)
-    q = np.clip(base + (v >= 0), qmin, qmax)
+    q = np.clip(base + (v >= 0), qmin, qmax)  # base is float64
     # Never worse than round-to-nearest on the data it was fitted on.
     rtn_q = np.clip(np.round(w / s) + z, qmin, qmax)
     final = recon(q)
@@ -195,6 +201,7 @@ class AdaRoundPass(Pass):
         if not layers:
             return False
         data = calibration_set(model, ctx, self.name)
+        per_sample = max(1, -(-opts.max_positions // max(1, min(len(data), opts.max_samples))))
         rng = np.random.default_rng(0)
         def source(op: Op) -> str:  # FakeQuant is the identity and vanishes when lowered
             v = op.input(0)
@@ -213,9 +220,9 @@ class AdaRoundPass(Pass):
                     pt = conv_patches(x, *geom)
                 else:
                     pt = x.reshape(-1, x.shape[-1])[None]
-                if pt.shape[1] > opts.max_positions:
-                    pt = pt[:, rng.choice(pt.shape[1], opts.max_positions, replace=False)]
-                xx = np.einsum("gpk,gpl->gkl", pt, pt, dtype=np.float64) if pt.shape[0] > 1 else (pt[0].T @ pt[0])[None].astype(np.float64)
+                if pt.shape[1] > per_sample:
+                    pt = pt[:, rng.choice(pt.shape[1], per_sample, replace=False)]
+                xx = (pt.transpose(0, 2, 1) @ pt).astype(np.float64)
                 hs[k] = xx if hs[k] is None else hs[k] + xx
                 counts[k] += pt.shape[1]
         t_data = time.perf_counter() - t0
