@@ -15,6 +15,11 @@ ops) becomes an integer constant with a :class:`~qcompiler.ir.QuantType` followe
   model on the calibration data.
 * A weight is quantized only when it has more than ``min_quant_weight_size`` elements and more
   than ``min_quant_weight_channel`` output channels (MindSpore's thresholds).
+* ``block_size`` (config ``weight_block_size``; 0 = off): 2-D MatMul/Gemm weights get one
+  scale per ``block_size`` weights along the reduction axis K (symmetric, int4 storage up to 4
+  bits), read through ``DequantizeLinear`` with ``block_size`` (opset 21; the model is
+  raised).  onnxruntime fuses such a ``DequantizeLinear`` + ``MatMul`` into ``MatMulNBits``,
+  its kernel for 4-bit transformer weights.  Other layers keep per-channel scales.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from qcompiler.errors import DataError
 from qcompiler.ir import DType, Model, Op, QuantType, TensorType, Value
 from qcompiler.ir.qc_ops import fused_base
 from qcompiler.pass_base import Pass, PassContext
-from qcompiler.quant_math import dequantize, quantize_tensor
+from qcompiler.quant_math import dequantize, quantize_blocked, quantize_tensor
 
 __all__ = ["WeightQuantPass", "quantize_weight", "weight_channel_axis", "choose_mixed_bits"]
 
@@ -45,7 +50,12 @@ class WeightQuantOptions:
     init_scale: float = field(default=0.02, metadata={"help": "mixed bits: relative error per layer"})  # noqa: E501
     auto_tune: bool = field(default=False, metadata={"help": "mixed bits: search init_scale"})
     target_cosine: float = field(default=0.995, metadata={"help": "auto_tune's output cosine similarity"})  # noqa: E501
+    block_size: int = field(default=0, metadata={"help": "MatMul/Gemm: one scale per this many weights along K (0: off)"})  # noqa: E501
     use_config: bool = field(default=True, metadata={"help": "take values from the quantization config"})  # noqa: E501
+
+    def __post_init__(self) -> None:
+        if self.block_size and (self.block_size < 16 or self.block_size & (self.block_size - 1)):
+            raise ValueError(f"block_size={self.block_size} must be 0 or a power of two >= 16")
 
 
 def weight_channel_axis(op: Op) -> tuple[int, int | None] | None:
@@ -134,6 +144,39 @@ def _apply(model: Model, plan: list[tuple[Op, int, int | None, int]]) -> None:
             model.graph.remove_constant(c)
 
 
+def _block_axis(op: Op) -> int | None:
+    """The reduction axis K of a 2-D MatMul/Gemm weight (blocked quantization), else ``None``."""
+    base = fused_base(op) or (op.op_type if op.domain in ("", "ai.onnx") else None)
+    w = op.input(1)
+    if base not in ("MatMul", "Gemm") or w is None or not w.is_constant or np.ndim(w.const) != 2:
+        return None
+    if base == "Gemm":
+        return 1 if op.attr("transB", 0) else 0
+    return 0
+
+
+def _apply_blocked(model: Model, plan: list[tuple[Op, int, int]], bits: int, block: int) -> None:
+    done: dict[Value, Value] = {}
+    for op, index, axis in plan:
+        w = op.input(index)
+        if w not in done:
+            g = w.graph()
+            q, scale, qt = quantize_blocked(np.asarray(w.const, np.float32), bits, axis=axis, block_size=block)
+            if bits <= 4:
+                qt = QuantType(DType.INT4, qt.scale, qt.zero_point, bits=bits, axis=axis, narrow_range=True,
+                               block_size=block)  # fmt: skip
+            qc = g.add_constant(q, w.name + "_quant", elem=qt)
+            sc = g.add_constant(scale.astype(np.float32), w.name + "_scale")
+            b = g.builder(before=g.first)
+            dq = b.create("DequantizeLinear", [qc, sc], {"axis": axis, "block_size": block}).output
+            dq.type = TensorType(DType.FLOAT32, w.shape)
+            done[w] = dq
+        op.replace_input(index, done[w])
+    for c in list(model.graph.constants):
+        if not c.has_uses():
+            model.graph.remove_constant(c)
+
+
 def _output_cosine(float_model: Model, quant_model: Model, samples: list[dict]) -> float:
     import onnxruntime as ort
 
@@ -162,7 +205,7 @@ def _options_from_config(opts: WeightQuantOptions, config) -> WeightQuantOptions
         min_quant_weight_size=common.min_quant_weight_size,
         min_quant_weight_channel=common.min_quant_weight_channel,
         init_scale=mixed.init_scale, auto_tune=mixed.auto_tune, target_cosine=opts.target_cosine,
-        use_config=False,
+        block_size=common.weight_block_size, use_config=False,
     )  # fmt: skip
 
 
@@ -180,6 +223,19 @@ class WeightQuantPass(Pass):
         cands = _candidates(model, opts)
         if not cands:
             return False
+        if opts.block_size and 0 < opts.bits <= 8:
+            blocked = [(op, i, _block_axis(op)) for op, i, _ in cands if _block_axis(op) is not None]
+            if blocked:
+                if model.opset_imports.get("", 1) < 21:
+                    from qcompiler.passes.upgrade_opset import UpgradeOpsetPass, UpgradeOptions
+
+                    UpgradeOpsetPass(UpgradeOptions(opset=21)).run(model, ctx)
+                    return self.run(model, ctx)  # the ops are new objects after the conversion
+                _apply_blocked(model, blocked, opts.bits, opts.block_size)
+                ctx.state["blocked_weights"] = len(blocked)
+                cands = _candidates(model, opts)  # what is left (blocked weights are no longer float)
+                if not cands:
+                    return True
         if opts.bits > 0:
             plan = [(op, i, axis, opts.bits) for op, i, axis in cands]
         else:

@@ -14,7 +14,8 @@ Sections (MindSpore Lite's keys, plus qcompiler's extensions marked *ext*):
 
 * ``[common_quant_param]``: quant_type, bit_num, min_quant_weight_size,
   min_quant_weight_channel, skip_quant_node, debug_info_save_path; *ext*: weight_bit_num,
-  activation_bit_num (so W4A8 is expressible).
+  activation_bit_num (so W4A8 is expressible), weight_block_size (weight-only: blocked
+  MatMul/Gemm scales, onnxruntime's MatMulNBits).
 * ``[mixed_bit_weight_quant_param]``: init_scale, auto_tune.
 * ``[full_quant_param]``: activation_quant_method, bias_correction (empirical, analytic or
   false; true = empirical); *ext*: per_channel, equalization, bias_absorption, adaround,
@@ -126,6 +127,8 @@ SCHEMA: tuple[ConfigKey, ...] = (
     _k(_C, "bit_num", "int", 8, low=0, high=16, help="bits; WEIGHT_QUANT [0, 16] (0 = mixed bit), FULL_QUANT [1, 8]"),
     _k(_C, "weight_bit_num", "int", None, low=0, high=16, help="weight bits, overriding bit_num (ranges as bit_num)"),
     _k(_C, "activation_bit_num", "int", None, low=1, high=16, help="activation bits, overriding bit_num (ranges as bit_num)"),
+    _k(_C, "weight_block_size", "int", 0, low=0, high=4096,
+       help="MatMul/Gemm weights: one scale per this many weights along K (0: per channel; a power of two >= 16)"),
     _k(_C, "min_quant_weight_size", "int", 0, low=0, high=65535, help="weight-quant: quantize weights with more elements"),
     _k(_C, "min_quant_weight_channel", "int", 16, low=0, high=65535, help="weight-quant: quantize weights with more channels"),
     _k(_C, "skip_quant_node", "list", (), help="node names or globs kept float"),
@@ -349,6 +352,7 @@ class CommonQuantParam(_Section):
     bit_num: int
     weight_bit_num: int | None
     activation_bit_num: int | None
+    weight_block_size: int
     min_quant_weight_size: int
     min_quant_weight_channel: int
     skip_quant_node: tuple[str, ...]
@@ -540,6 +544,9 @@ class QuantConfig:
             v = getattr(c, name)
             if v is not None and not lo <= v <= hi:
                 raise ConfigError(f"{where}{name}={v}: must be an integer in [{lo}, {hi}] for {qt}")
+        bs = c.weight_block_size
+        if bs and (bs < 16 or bs & (bs - 1)):
+            raise ConfigError(f"{where}weight_block_size={bs}: must be 0 or a power of two >= 16 (32, 64, 128...)")
         dwhere = f"{self.source}: [data_preprocess_param] "
         mean, std = d.normalize_mean, d.normalize_std
         for name, vec in (("normalize_mean", mean), ("normalize_std", std)):

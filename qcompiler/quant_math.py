@@ -11,7 +11,8 @@ import numpy as np
 
 from qcompiler.ir import DType, QuantType
 
-__all__ = ["qrange", "storage_type", "scale_zero_point", "quantize_tensor", "quantize_bias", "dequantize"]
+__all__ = ["qrange", "storage_type", "scale_zero_point", "quantize_tensor", "quantize_blocked", "quantize_bias",
+           "dequantize", "dequantize_blocked"]
 
 
 def storage_type(bits: int, signed: bool) -> DType:
@@ -115,6 +116,43 @@ def quantize_tensor(w: np.ndarray, bits: int, *, axis: int | None, symmetric: bo
     qt = QuantType(storage, tuple(scale.tolist()), tuple(zp.tolist()), bits=bits, axis=axis,
                    narrow_range=narrow)  # fmt: skip
     return q, qt
+
+
+def quantize_blocked(w: np.ndarray, bits: int, *, axis: int, block_size: int) -> tuple[np.ndarray, np.ndarray, QuantType]:
+    """Symmetric signed ``bits``-bit quantization with one scale per ``block_size`` consecutive
+    elements along ``axis`` (ONNX DequantizeLinear-21 ``block_size``; onnxruntime's
+    MatMulNBits layout for a MatMul weight ``[K, N]`` blocked along K).
+
+    Returns ``(q, scale, qt)``: ``q`` like ``w``; ``scale`` with ``w``'s shape except
+    ``ceil(shape[axis] / block_size)`` along ``axis``; ``qt`` carries ``axis`` and
+    ``block_size`` (its scale tuple is ``scale`` flattened).  A last, shorter block is allowed.
+    """
+    w = np.asarray(w, dtype=np.float32)
+    axis %= w.ndim
+    k = w.shape[axis]
+    nb = -(-k // block_size)
+    moved = np.moveaxis(w, axis, -1)  # [..., K]
+    padded = np.zeros((*moved.shape[:-1], nb * block_size), np.float32)
+    padded[..., :k] = moved
+    rows = padded.reshape(-1, block_size)  # one row per block
+    scale, _ = _channel_params(rows, bits, True, True, True, search=bits <= 6)
+    scale = scale.astype(np.float32)
+    qmin, qmax = qrange(bits, True, True)
+    q = np.clip(np.round(rows / scale[:, None]), qmin, qmax).reshape(padded.shape)[..., :k]
+    storage = storage_type(bits, True)
+    q = np.moveaxis(q, -1, axis).astype(storage.numpy())
+    scale_arr = np.moveaxis(scale.reshape(*moved.shape[:-1], nb), -1, axis)
+    qt = QuantType(storage, tuple(scale_arr.reshape(-1).tolist()), (0,) * scale_arr.size, bits=bits, axis=axis,
+                   narrow_range=True, block_size=block_size)  # fmt: skip
+    return q, scale_arr, qt
+
+
+def dequantize_blocked(q: np.ndarray, scale: np.ndarray, axis: int, block_size: int) -> np.ndarray:
+    """``q * scale`` with each scale repeated over its block along ``axis`` (zero point 0)."""
+    axis %= q.ndim
+    rep = np.repeat(np.asarray(scale, np.float32), block_size, axis=axis)
+    rep = np.take(rep, np.arange(q.shape[axis]), axis=axis)
+    return q.astype(np.float32) * rep
 
 
 def dequantize(q: np.ndarray, qt: QuantType) -> np.ndarray:

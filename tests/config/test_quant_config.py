@@ -29,6 +29,7 @@ RANGES = {
     "bit_num": ("16", 16, "17", W),
     "weight_bit_num": (0, 0, -1, W),
     "activation_bit_num": (1, 1, 0, W),
+    "weight_block_size": ("32", 32, "24", {}),
     "min_quant_weight_size": ("65535", 65535, "65536", {}),
     "min_quant_weight_channel": (0, 0, -1, {}),
     "skip_quant_node": ("conv1, fc*", ("conv1", "fc*"), ["a", 3], {}),
