@@ -10,6 +10,7 @@ from __future__ import annotations
 from qcompiler.hookspecs import hookimpl
 from qcompiler.passes.absorb_high_bias import AbsorbHighBiasPass
 from qcompiler.passes.adaround import AdaRoundPass
+from qcompiler.passes.choose_layer_bits import ChooseLayerBitsPass
 from qcompiler.passes.collect_calibration import CollectCalibrationPass
 from qcompiler.passes.eliminate_dead_code import EliminateDeadCodePass
 from qcompiler.passes.equalize_cross_layer import EqualizeCrossLayerPass
@@ -27,7 +28,7 @@ from qcompiler.quant_rules import BUILTIN_RULES
 BUILTIN_PASSES = [FoldConstantsPass, EliminateDeadCodePass, WeightQuantPass, FuseConvBnActPass,
                   UpgradeOpsetPass, HonorSkipNodesPass, InsertFakeQuantPass, CollectCalibrationPass,
                   FoldQuantParamsPass, EqualizeCrossLayerPass, RecordBnStatisticsPass,
-                  AbsorbHighBiasPass, AdaRoundPass]
+                  AbsorbHighBiasPass, AdaRoundPass, ChooseLayerBitsPass]
 
 #: Default pipeline per compile mode (``qcompiler compile`` without ``--pipeline``).
 DEFAULT_PIPELINES = {
@@ -36,7 +37,7 @@ DEFAULT_PIPELINES = {
     # separate ops so the convolution before them still runs as QLinearConv.
     "full-quant": "upgrade-opset,fold-constants,record-bn-statistics,fuse-conv-bn-act{activations=[Relu,Clip]},"
                   "equalize-cross-layer{when=config},absorb-high-bias{when=config},honor-skip-nodes,"
-                  "insert-fake-quant,collect-calibration,adaround{when=config},fold-quant-params,eliminate-dead-code",
+                  "insert-fake-quant,collect-calibration,choose-layer-bits{when=config},adaround{when=config},fold-quant-params,eliminate-dead-code",
     "weight-quant": "upgrade-opset,fold-constants,fuse-conv-bn-act{activations=[]},honor-skip-nodes,"
                     "weight-quant,eliminate-dead-code",
 }

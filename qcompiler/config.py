@@ -145,6 +145,8 @@ SCHEMA: tuple[ConfigKey, ...] = (
     _k(_F, "bias_absorption", "bool", False, help="move bias a ReLU never clips into the next layer (calibration data)"),
     _k(_F, "adaround", "bool", False, help="learn each weight's rounding on the calibration data (AdaRound)"),
     _k(_F, "adaround_iterations", "int", 1000, low=1, high=1000000, help="AdaRound optimizer steps per layer"),
+    _k(_F, "layer_bits_search", "bool", False, help="upgrade the most sensitive layers to 8 bits (or float weights) within size_budget"),
+    _k(_F, "size_budget", "float", 1.25, low=1, high=8, help="layer_bits_search: weight bytes allowed relative to the configured bits"),
     _k(_F, "activation_symmetric", "bool", False, help="symmetric activation ranges"),
     _k(_F, "weight_symmetric", "bool", True, help="symmetric weight ranges"),
     # uint8 activations by default: onnxruntime fuses QLinearConv only for uint8 activations.
@@ -378,6 +380,8 @@ class FullQuantParam(_Section):
     bias_absorption: bool
     adaround: bool
     adaround_iterations: int
+    layer_bits_search: bool
+    size_budget: float
     activation_symmetric: bool
     weight_symmetric: bool
     activation_signed: bool

@@ -43,6 +43,8 @@ RANGES = {
     "bias_absorption": ("true", True, "absorb", {}),
     "adaround": ("on", True, "learned", {}),
     "adaround_iterations": ("1", 1, "0", {}),
+    "layer_bits_search": ("false", False, "some", {}),
+    "size_budget": ("1.5", 1.5, "0.9", {}),
     "activation_symmetric": (True, True, "sym", {}),
     "weight_symmetric": ("false", False, 1.5, {}),
     "activation_signed": ("true", True, "int8", {}),
