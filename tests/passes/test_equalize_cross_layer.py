@@ -60,3 +60,19 @@ def test_config_key_turns_it_on_in_the_default_pipeline(tmp_path):
     on = quantize(str(model_path(entry)), None, calib_data=data, equalization=True, options=opts)
     off = quantize(str(model_path(entry)), None, calib_data=data, options=opts)
     assert on.context.state["equalized_pairs"] == 2 and "equalized_pairs" not in off.context.state
+
+
+def test_mobilenetv2_digits_float_outputs_kept_through_equalization_and_absorption(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    src = root / "tests" / "models" / "onnx" / "digits_mbv2.onnx"
+    calib = [{"input": c[None]} for c in np.load(root / "tests" / "data" / "digits_calib_x.npy")]
+    test_x = np.load(root / "tests" / "data" / "digits_test_x.npy")[:64]
+    out = tmp_path / "eq.onnx"
+    res = qcompiler.compile(str(src), str(out), pipeline="fold-constants,record-bn-statistics,"
+                            "fuse-conv-bn-act{activations=[Relu,Clip]},equalize-cross-layer,absorb-high-bias",
+                            calib_data=calib, verify_each=True)  # fmt: skip
+    assert res.context.state["equalized_pairs"] == 9  # expand->dw->project chains (the stem also feeds a residual Add)
+    for x in test_x:
+        assert_close(run_ort(out, {"input": x[None]}), run_ort(src, {"input": x[None]}))
