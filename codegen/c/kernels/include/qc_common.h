@@ -1,0 +1,133 @@
+/* qcompiler C kernel library: shared types and inline helpers.
+ *
+ * Conventions (see specs/c-api.md):
+ * - Quantized activations are int8 everywhere; a uint8 tensor of the ONNX model is stored as
+ *   int8 with its zero point moved down by 128 (q_s8 = q_u8 - 128), which represents the same
+ *   real values.
+ * - Requantization is fixed point: y = zp_out + ((acc * mult + 2^(shift-1)) >> shift) with
+ *   mult in [2^30, 2^31) and 1 <= shift <= 62, computed in 64 bits (rounds half up).
+ * - Float epilogues (activations that are not a clamp) compute real = acc * scale in float,
+ *   apply the activation and quantize with round-half-to-even, as onnxruntime does.
+ * - Tensors are dense, row-major (ONNX layout, NCHW for images). No kernel allocates.
+ */
+#ifndef QC_COMMON_H
+#define QC_COMMON_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define QC_MAX_DIMS 6
+
+#if defined(__GNUC__)
+#define QC_ALIGNED(n) __attribute__((aligned(n)))
+#define QC_UNUSED __attribute__((unused))
+#else
+#define QC_ALIGNED(n)
+#define QC_UNUSED
+#endif
+
+/* Fused activations of an int8 kernel's epilogue. RELU and CLIP are folded into qmin/qmax and
+ * keep the fixed-point path; the others compute in float. */
+enum {
+    QC_ACT_NONE = 0,
+    QC_ACT_LEAKY_RELU = 1,
+    QC_ACT_HARD_SIGMOID = 2,
+    QC_ACT_HARD_SWISH = 3,
+    QC_ACT_SIGMOID = 4,
+    QC_ACT_TANH = 5,
+    QC_ACT_SILU = 6
+};
+
+typedef struct {
+    const int32_t *mult;  /* Q31 multipliers, one per channel or one */
+    const int32_t *shift; /* right shifts, same length */
+    int32_t per_channel;  /* 1: index mult/shift/fscale by output channel */
+    int32_t out_zp;       /* output zero point (int8 domain) */
+    int32_t qmin, qmax;   /* output clamp, fused ReLU/Clip included */
+    int32_t act;          /* QC_ACT_NONE: fixed point; otherwise float epilogue */
+    const float *fscale;  /* float epilogue: real = acc * fscale[c] */
+    float alpha, beta;    /* activation parameters */
+    float out_scale;      /* float epilogue: output scale */
+} qc_requant_t;
+
+static inline int32_t qc_clamp_i32(int32_t v, int32_t lo, int32_t hi) {
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* round(x * mult / 2^shift), half up, in 64-bit arithmetic. */
+static inline int32_t qc_mulq(int32_t x, int32_t mult, int32_t shift) {
+    int64_t p = (int64_t)x * (int64_t)mult + ((int64_t)1 << (shift - 1));
+    return (int32_t)(p >> shift);
+}
+
+static inline float qc_act_f32(float x, int32_t act, float alpha, float beta) {
+    switch (act) {
+    case QC_ACT_LEAKY_RELU: return x >= 0.0f ? x : x * alpha;
+    case QC_ACT_HARD_SIGMOID: {
+        float y = alpha * x + beta;
+        return y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
+    }
+    case QC_ACT_HARD_SWISH: {
+        float y = x / 6.0f + 0.5f;
+        y = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
+        return x * y;
+    }
+    case QC_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case QC_ACT_TANH: return tanhf(x);
+    case QC_ACT_SILU: return x / (1.0f + expf(-x));
+    default: return x;
+    }
+}
+
+/* Quantize a real value: round half to even (rintf in the default rounding mode), clamp. */
+static inline int8_t qc_quantize_one(float x, float scale, int32_t zp, int32_t qmin, int32_t qmax) {
+    float q = rintf(x / scale) + (float)zp;
+    if (!(q >= (float)qmin)) q = (float)qmin; /* also catches NaN */
+    if (q > (float)qmax) q = (float)qmax;
+    return (int8_t)q;
+}
+
+static inline int8_t qc_requant(int32_t acc, int32_t ch, const qc_requant_t *rq) {
+    int32_t c = rq->per_channel ? ch : 0;
+    if (rq->act == QC_ACT_NONE) {
+        int32_t v = qc_mulq(acc, rq->mult[c], rq->shift[c]) + rq->out_zp;
+        return (int8_t)qc_clamp_i32(v, rq->qmin, rq->qmax);
+    }
+    return qc_quantize_one(qc_act_f32((float)acc * rq->fscale[c], rq->act, rq->alpha, rq->beta),
+                           rq->out_scale, rq->out_zp, rq->qmin, rq->qmax);
+}
+
+/* An N-d index walk over `dims` (row-major) keeping up to three strided offsets in step. */
+typedef struct {
+    int32_t ndim;
+    int32_t dims[QC_MAX_DIMS];
+    int32_t idx[QC_MAX_DIMS];
+} qc_walk_t;
+
+static inline void qc_walk_init(qc_walk_t *w, int32_t ndim, const int32_t *dims) {
+    int32_t i;
+    w->ndim = ndim;
+    for (i = 0; i < ndim; ++i) {
+        w->dims[i] = dims[i];
+        w->idx[i] = 0;
+    }
+}
+
+/* Advance every dimension but the last; update offsets o[k] += strides[k][d]. Returns 0 at
+ * the end. `ns` offsets with their strides (ns <= 3). */
+static inline int qc_walk_next(qc_walk_t *w, int32_t ns, int32_t *o, const int32_t *const *strides) {
+    int32_t d, k;
+    for (d = w->ndim - 2; d >= 0; --d) {
+        if (++w->idx[d] < w->dims[d]) {
+            for (k = 0; k < ns; ++k) o[k] += strides[k][d];
+            return 1;
+        }
+        w->idx[d] = 0;
+        for (k = 0; k < ns; ++k) o[k] -= strides[k][d] * (w->dims[d] - 1);
+    }
+    return 0;
+}
+
+#endif /* QC_COMMON_H */
