@@ -56,8 +56,12 @@ void qc_lut_s8(const int8_t *x, int8_t *y, int32_t n, const int8_t *table);
 void qc_requant_s8(const int8_t *x, int8_t *y, int32_t n, int32_t zi, int32_t zo, int32_t mult,
                    int32_t shift, int32_t qmin, int32_t qmax);
 
+/* Pooling over [n][c][h][w] -> [n][c][oh][ow]: tap (ky, kx) of output (oy, ox) reads
+ * (oy*sh - pt + ky*dh, ox*sw - pl + kx*dw); ceil_mode is in oh/ow. pb/pr, the end pads, matter
+ * only to average pooling with count_include_pad: taps inside [-pt, h + pb) x [-pl, w + pr) are
+ * counted, taps past them (the extra window ceil_mode adds) are not, as onnxruntime does. */
 typedef struct {
-    int32_t n, c, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, count_include_pad;
+    int32_t n, c, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, count_include_pad, pb, pr;
 } qc_pool_params_t;
 /* Max pooling keeps the input's parameters; requant (mult=0: none) when the output differs. */
 void qc_maxpool_s8(const int8_t *x, int8_t *y, const qc_pool_params_t *p, int32_t zi, int32_t zo,
