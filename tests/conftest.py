@@ -11,6 +11,9 @@ import onnxruntime as ort
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "models"))
+# The report tests' helpers (report_helpers, report_models) are imported by name; one conftest
+# for the whole tree, since two modules named conftest would shadow each other.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "report"))
 
 
 def run_ort(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -46,3 +49,34 @@ def corpus() -> dict[str, dict]:
     from corpus import good_models
 
     return {e["name"]: e for e in good_models()}
+
+
+# ---- report and analysis tests: compiled models shared by the session ----
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("calibration-cache"))
+
+
+@pytest.fixture(scope="session")
+def digits_result(cache_dir):
+    """The digits CNN quantized with its example config (100 calibration samples)."""
+    import qcompiler
+    from report_helpers import DIGITS, DIGITS_INI
+    from qcompiler.quant_api import config_from_cli
+
+    return qcompiler.compile(str(DIGITS), None, config=config_from_cli(str(DIGITS_INI), None),
+                             options={"cache_dir": cache_dir})  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def hard_model():
+    from report_models import hard_layer_calib, hard_layer_model
+
+    return hard_layer_model(), hard_layer_calib()
+
+
+@pytest.fixture
+def cli_env(monkeypatch, cache_dir):
+    monkeypatch.setenv("QCOMPILER_CACHE_DIR", cache_dir)
+    return cache_dir

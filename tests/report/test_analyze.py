@@ -7,7 +7,7 @@ import json
 import math
 
 import pytest
-from conftest import DIGITS, DIGITS_INI
+from report_helpers import DIGITS, DIGITS_INI
 
 from qcompiler.analyze import analyze, measure, select_float_layers
 from qcompiler.config import load_config

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import DIGITS, DIGITS_INI
+from report_helpers import DIGITS, DIGITS_INI
 
 from qcompiler.report import collect_report_data, render_report, write_report
 from qcompiler.report.advice import make_advice

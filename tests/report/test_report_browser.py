@@ -7,7 +7,7 @@ import os
 
 import pytest
 from chromium import CHROMIUM, load_page
-from conftest import DIGITS, nonblank_png
+from report_helpers import DIGITS, nonblank_png
 
 from qcompiler.report import write_report
 
@@ -88,7 +88,7 @@ def _tiny_data():
 
 def test_500_layer_report_loads_fast_and_is_small(tmp_path, cache_dir):
     import qcompiler
-    from models import deep_calib, deep_model
+    from report_models import deep_calib, deep_model
 
     from qcompiler.analyze import quantized_layers
 
