@@ -1,0 +1,365 @@
+"""float32 rules: every op the C backend supports, on float buffers (skip nodes, ops left
+float by the quantizer, whole float models). Dequantized inputs are materialized on demand by
+:meth:`Lowerer.f32`; a following QuantizeLinear quantizes the result."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qcompiler.ir import Op
+from qcompiler.ir.qc_ops import fused_base
+
+from .lower import Lowerer, unsupported
+from .movement import lower_movement
+from .program import View, c_float
+from .shapes import POOL_FIELDS, bcast_strides, conv_geometry, pool_geometry, reduce_layout, resize_tables
+
+__all__ = ["FLOAT_RULES", "softmax_layout"]
+
+_ACT_CODES = {"LeakyRelu": 1, "HardSigmoid": 2, "HardSwish": 3, "Sigmoid": 4, "Tanh": 5, "Silu": 6}
+_INF = "INFINITY"
+
+
+def _act_args(op: Op) -> str:
+    """``lo, hi, act, alpha, beta`` of a fused activation."""
+    if fused_base(op) is None:
+        return f"-{_INF}, {_INF}, 0, 0.0f, 0.0f"
+    a = op.attr("activation")
+    al, be = float(op.attr("act_alpha", 0.0)), float(op.attr("act_beta", 0.0))
+    if a == "Relu":
+        return f"0.0f, {_INF}, 0, 0.0f, 0.0f"
+    if a == "Clip":
+        return f"{c_float(al)}, {c_float(be)}, 0, 0.0f, 0.0f"
+    if a == "HardSwish":
+        al, be = 1.0 / 6.0, 0.5
+    return f"-{_INF}, {_INF}, {_ACT_CODES[a]}, {c_float(al)}, {c_float(be)}"
+
+
+def conv(lw: Lowerer, op: Op) -> None:
+    base = fused_base(op) or op.op_type
+    x = lw.f32(op.input(0))
+    w = lw.const_of(op.input(1))
+    if w is None:
+        raise unsupported(op, "weights must be constant")
+    g = conv_geometry(op, x.shape, w.shape, lw.shape(op.output), transpose=base == "ConvTranspose")
+    if g is None:
+        raise unsupported(op, f"only 1-D and 2-D convolutions are supported (input {list(x.shape)})")
+    wn = lw.p.const(np.asarray(w, np.float32).reshape(-1), "float", "w")
+    b = lw.const_of(op.input(2)) if len(op.inputs) > 2 and op.input(2) is not None else None
+    bn = lw.p.const(np.asarray(b, np.float32).reshape(-1), "float", "b") if b is not None else "NULL"
+    body = ", ".join(f".{k} = {g[k]}" for k in ("n", "cin", "h", "w", "cout", "oh", "ow", "kh", "kw", "sh",
+                                                 "sw", "dh", "dw", "pt", "pl", "group")) + ", .x_zp = 0"
+    cp = lw.p.struct("qc_conv_params_t", body, "cp")
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    fn = "qc_convtranspose_f32" if base == "ConvTranspose" else "qc_conv_f32"
+    lw.p.add(f"{fn}({P(x)}, {wn}, {bn}, {cp}, {_act_args(op)}, {P(y)});", [x], [y], [fn], op=op.name,
+             what=g["kernel"] + " float", macs=g["macs"])
+
+
+def matmul(lw: Lowerer, op: Op) -> None:
+    base = fused_base(op) or op.op_type
+    a, b = lw.f32(op.input(0)), lw.f32(op.input(1))
+    yshape = lw.shape(op.output)
+    P = lw.p.ptr
+    c_arg, cm, cn, alpha, beta = "NULL", 0, 0, 1.0, 0.0
+    if base == "Gemm":
+        ta, tb = int(op.attr("transA", 0)), int(op.attr("transB", 0))
+        alpha, beta = float(op.attr("alpha", 1.0)), float(op.attr("beta", 1.0))
+        m, k = (a.shape[1], a.shape[0]) if ta else a.shape
+        n = b.shape[0] if tb else b.shape[1]
+        am, ak = (1, m) if ta else (k, 1)
+        bk, bn = (1, k) if tb else (n, 1)
+        batch, abs_, bbs = 1, 0, 0
+        reads = [a, b]
+        if len(op.inputs) > 2 and op.input(2) is not None:
+            c = lw.f32(op.input(2))
+            cm, cn = bcast_strides(c.shape, [m, n])
+            c_arg = P(c)
+            reads.append(c)
+    else:
+        ash = list(a.shape) if len(a.shape) > 1 else [1] + list(a.shape)
+        bsh = list(b.shape) if len(b.shape) > 1 else list(b.shape) + [1]
+        m, k = ash[-2:]
+        n = bsh[-1]
+        am, ak, bk, bn = k, 1, n, 1
+        ybatch = list(np.broadcast_shapes(tuple(ash[:-2]), tuple(bsh[:-2])))
+        batch = int(np.prod(ybatch, dtype=np.int64)) if ybatch else 1
+
+        def bstride(shape, size):
+            pb = list(shape[:-2])
+            if int(np.prod(pb, dtype=np.int64)) == 1:
+                return 0
+            if [1] * (len(ybatch) - len(pb)) + pb == ybatch:
+                return size
+            raise unsupported(op, f"batch broadcast {list(a.shape)} x {list(b.shape)} is not supported")
+
+        abs_, bbs = bstride(ash, m * k), bstride(bsh, k * n)
+        reads = [a, b]
+    y = lw.out_view(op.output, "f32")
+    lw.p.add(f"qc_matmul_f32({P(a)}, {P(b)}, {P(y)}, {batch}, {m}, {k}, {n}, {abs_}, {am}, {ak}, {bbs}, "
+             f"{bk}, {bn}, {c_float(alpha)}, {c_arg}, {cm}, {cn}, {c_float(beta)}, {_act_args(op)});",
+             reads, [y], ["qc_matmul_f32"], op=op.name, what=f"{base} float",
+             macs=batch * m * n * k)  # fmt: skip
+
+
+_BINARY = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 4, "Max": 5, "Min": 6, "PRelu": 7, "Sum": 0}
+
+
+def binary(lw: Lowerer, op: Op) -> None:
+    ins = [v for v in op.inputs if v is not None]
+    code = _BINARY[op.op_type]
+    if len(ins) == 1:
+        x = lw.f32(ins[0])
+        y = lw.out_view(op.output, "f32")
+        lw.copy(x, y, op.op_type)
+        return
+    if len(ins) != 2:
+        raise unsupported(op, "only two inputs are supported")
+    a, b = lw.f32(ins[0]), lw.f32(ins[1])
+    yshape = lw.shape(op.output)
+    dims = list(yshape) or [1]
+    y = lw.out_view(op.output, "f32")
+    d, s1, s2 = (lw.p.const(t, "int32_t", "i") for t in (dims, bcast_strides(a.shape, dims),
+                                                          bcast_strides(b.shape, dims)))
+    P = lw.p.ptr
+    same = tuple(a.shape) == tuple(yshape) and a.buf.kind == "arena"
+    lw.p.add(f"qc_binary_f32({code}, {P(a)}, {P(b)}, {P(y)}, {len(dims)}, {d}, {s1}, {s2});", [a, b], [y],
+             ["qc_binary_f32"], op=op.name, what=op.op_type, inplace=(a.buf, y.buf) if same else None)
+
+
+_UNARY = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Exp": 3, "Log": 4, "Sqrt": 5, "Neg": 6, "Abs": 7, "Erf": 8,
+          "LeakyRelu": 9, "HardSigmoid": 10, "HardSwish": 11, "Clip": 12, "Gelu": 13, "Mish": 15,
+          "Silu": 16, "Reciprocal": 17, "Softplus": 18, "Floor": 19, "Ceil": 20, "Identity": 21,
+          "Elu": 22, "Selu": 23, "Sin": 24, "Cos": 25, "Round": 26, "Sign": 27}  # fmt: skip
+
+
+def unary(lw: Lowerer, op: Op) -> None:
+    t = op.op_type
+    code = _UNARY[t]
+    alpha, beta = 0.0, 0.0
+    if t == "LeakyRelu":
+        alpha = float(op.attr("alpha", 0.01))
+    elif t == "HardSigmoid":
+        alpha, beta = float(op.attr("alpha", 0.2)), float(op.attr("beta", 0.5))
+    elif t == "Elu":
+        alpha = float(op.attr("alpha", 1.0))
+    elif t == "Selu":
+        alpha = float(op.attr("alpha", 1.67326319217681884765625))
+        beta = float(op.attr("gamma", 1.05070102214813232421875))
+    elif t == "Gelu" and op.attr("approximate", "none") == "tanh":
+        code = 14
+    elif t == "Clip":
+        lo, hi = op.attr("min", -np.inf), op.attr("max", np.inf)
+        for i, default in ((1, -np.inf), (2, np.inf)):
+            if len(op.inputs) > i and op.input(i) is not None:
+                c = lw.const_of(op.input(i))
+                if c is None:
+                    raise unsupported(op, "Clip bounds must be constants")
+                if i == 1:
+                    lo = float(c.reshape(-1)[0])
+                else:
+                    hi = float(c.reshape(-1)[0])
+        alpha, beta = float(lo), float(hi)
+    x = lw.f32(op.input(0))
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    lw.p.add(f"qc_unary_f32({code}, {P(x)}, {P(y)}, {x.size}, {c_float(alpha)}, {c_float(beta)});", [x], [y],
+             ["qc_unary_f32"], op=op.name, what=t, inplace=(x.buf, y.buf))
+
+
+def pool(lw: Lowerer, op: Op) -> None:
+    if len(op.outputs) > 1 and op.outputs[1].has_uses():
+        raise unsupported(op, "MaxPool indices are not supported")
+    x = lw.f32(op.input(0))
+    y = lw.out_view(op.outputs[0], "f32")
+    P = lw.p.ptr
+    if op.op_type in ("GlobalAveragePool", "GlobalMaxPool"):
+        nc, r = x.shape[0] * x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64))
+        code = 0 if op.op_type == "GlobalAveragePool" else 2
+        lw.p.add(f"qc_reduce_f32({code}, {P(x)}, {P(y)}, {nc}, {r}, 1);", [x], [y], ["qc_reduce_f32"],
+                 op=op.name, what=op.op_type)
+        return
+    g = pool_geometry(op, x.shape, lw.shape(op.outputs[0]))
+    if g is None:
+        raise unsupported(op, "only 1-D and 2-D pooling is supported")
+    body = ", ".join(f".{k} = {g[k]}" for k in POOL_FIELDS)
+    pp = lw.p.struct("qc_pool_params_t", body, "pp")
+    fn = "qc_maxpool_f32" if op.op_type == "MaxPool" else "qc_avgpool_f32"
+    lw.p.add(f"{fn}({P(x)}, {P(y)}, {pp});", [x], [y], [fn], op=op.name, what=op.op_type)
+
+
+def softmax_layout(lw: Lowerer, op: Op, shape) -> tuple[int, int] | None:
+    rank = len(shape)
+    opset = lw.g.opset() or 13
+    if opset < 13:
+        axis = int(op.attr("axis", 1)) % rank
+        return int(np.prod(shape[:axis], dtype=np.int64)), int(np.prod(shape[axis:], dtype=np.int64))
+    axis = int(op.attr("axis", -1)) % rank
+    if axis != rank - 1:
+        return None
+    return int(np.prod(shape[:-1], dtype=np.int64)), int(shape[-1])
+
+
+def softmax(lw: Lowerer, op: Op) -> None:
+    x = lw.f32(op.input(0))
+    layout = softmax_layout(lw, op, x.shape)
+    if layout is None:
+        raise unsupported(op, "softmax over an axis other than the last is not supported")
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    lw.p.add(f"qc_softmax_f32({P(x)}, {P(y)}, {layout[0]}, {layout[1]}, {int(op.op_type == 'LogSoftmax')});",
+             [x], [y], ["qc_softmax_f32"], op=op.name, what=op.op_type)
+
+
+_REDUCE = {"ReduceMean": 0, "ReduceSum": 1, "ReduceMax": 2, "ReduceMin": 3, "ReduceProd": 4,
+           "ReduceSumSquare": 5, "ReduceL2": 6}  # fmt: skip
+
+
+def reduce(lw: Lowerer, op: Op) -> None:
+    x = lw.f32(op.input(0))
+    layout = reduce_layout(lw, op, x.shape)
+    if layout is None:
+        raise unsupported(op, "only reductions over adjacent constant axes are supported")
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    lw.p.add(f"qc_reduce_f32({_REDUCE[op.op_type]}, {P(x)}, {P(y)}, {layout[0]}, {layout[1]}, {layout[2]});",
+             [x], [y], ["qc_reduce_f32"], op=op.name, what=op.op_type)
+
+
+def _affine(lw: Lowerer, op: Op, x: View, y: View, scale, bias, axis: int = 1) -> None:
+    """y = x * scale[c] + bias[c] along ``axis`` (in place on y after the first step)."""
+    P = lw.p.ptr
+    shp = [1] * len(x.shape)
+    shp[axis] = x.shape[axis]
+    dims = list(x.shape)
+    d = lw.p.const(dims, "int32_t", "i")
+    sx = lw.p.const(bcast_strides(x.shape, dims), "int32_t", "i")
+    sc = lw.p.const(bcast_strides(shp, dims), "int32_t", "i")
+    cur = x
+    for code, vec in ((2, scale), (0, bias)):
+        if vec is None:
+            continue
+        name = lw.p.const(np.broadcast_to(np.asarray(vec, np.float32).reshape(-1), (x.shape[axis],)), "float", "f")
+        cb = lw.p.new_buf("const", x.shape[axis] * 4, label=name)
+        lw.p.add(f"qc_binary_f32({code}, {P(cur)}, {P(cb, 'f32')}, {P(y)}, {len(dims)}, {d}, {sx}, {sc});",
+                 [cur, cb], [y], ["qc_binary_f32"], op=op.name, what=op.op_type + " affine",
+                 inplace=(cur.buf, y.buf) if cur is x and x.buf.kind == "arena" else None)
+        cur = y
+    if cur is x:
+        lw.copy(x, y, op.op_type)
+
+
+def batchnorm(lw: Lowerer, op: Op) -> None:
+    if len(op.outputs) > 1 and any(o.has_uses() for o in op.outputs[1:]):
+        raise unsupported(op, "training-mode BatchNormalization is not supported")
+    x = lw.f32(op.input(0))
+    gamma, beta, mean, var = (lw.const_of(op.input(i)) for i in range(1, 5))
+    if any(t is None for t in (gamma, beta, mean, var)):
+        raise unsupported(op, "BatchNormalization parameters must be constants")
+    eps = np.float32(op.attr("epsilon", 1e-5))
+    s = (gamma.astype(np.float32) / np.sqrt(var.astype(np.float32) + eps)).astype(np.float32)
+    t = (beta.astype(np.float32) - mean.astype(np.float32) * s).astype(np.float32)
+    y = lw.out_view(op.outputs[0], "f32")
+    _affine(lw, op, x, y, s, t)
+
+
+def layernorm(lw: Lowerer, op: Op) -> None:
+    if len(op.outputs) > 1 and any(o.has_uses() for o in op.outputs[1:]):
+        raise unsupported(op, "LayerNormalization's Mean/InvStdDev outputs are not supported")
+    x = lw.f32(op.input(0))
+    rank = len(x.shape)
+    axis = int(op.attr("axis", -1)) % rank
+    rows, n = int(np.prod(x.shape[:axis], dtype=np.int64)), int(np.prod(x.shape[axis:], dtype=np.int64))
+    names = []
+    for i in (1, 2):
+        if len(op.inputs) > i and op.input(i) is not None:
+            c = lw.const_of(op.input(i))
+            if c is None:
+                raise unsupported(op, "scale and bias must be constants")
+            names.append(lw.p.const(np.broadcast_to(c.astype(np.float32), x.shape[axis:]).reshape(-1), "float", "f"))
+        else:
+            names.append("NULL")
+    y = lw.out_view(op.outputs[0], "f32")
+    P = lw.p.ptr
+    lw.p.add(f"qc_layernorm_f32({P(x)}, {names[0]}, {names[1]}, {P(y)}, {rows}, {n}, "
+             f"{c_float(float(op.attr('epsilon', 1e-5)))});", [x], [y], ["qc_layernorm_f32"], op=op.name,
+             what="LayerNormalization")  # fmt: skip
+
+
+def groupnorm(lw: Lowerer, op: Op) -> None:
+    x = lw.f32(op.input(0))
+    n, c = x.shape[:2]
+    groups = c if op.op_type == "InstanceNormalization" else int(op.attr("num_groups"))
+    hw = int(np.prod(x.shape[2:], dtype=np.int64))
+    scale, bias = lw.const_of(op.input(1)), lw.const_of(op.input(2))
+    if scale is None or bias is None:
+        raise unsupported(op, "scale and bias must be constants")
+    if scale.size == groups and groups != c:  # opset-18 GroupNormalization: per group
+        scale, bias = np.repeat(scale, c // groups), np.repeat(bias, c // groups)
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    lw.p.add(f"qc_layernorm_f32({P(x)}, NULL, NULL, {P(y)}, {n * groups}, {c // groups * hw}, "
+             f"{c_float(float(op.attr('epsilon', 1e-5)))});", [x], [y], ["qc_layernorm_f32"], op=op.name,
+             what=op.op_type)  # fmt: skip
+    _affine(lw, op, y, y, scale, bias)
+
+
+def resize(lw: Lowerer, op: Op) -> None:
+    x = lw.f32(op.input(0))
+    yshape = lw.shape(op.output)
+    t = resize_tables(lw, op, x.shape, yshape)
+    if t is None:
+        raise unsupported(op, "only nearest/linear resizing of the two last axes is supported")
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    nc, h, w, oh, ow = x.shape[0] * x.shape[1], x.shape[2], x.shape[3], yshape[2], yshape[3]
+    if t["mode"] == "nearest":
+        hi, wi = lw.p.const(t["hi"], "int32_t", "i"), lw.p.const(t["wi"], "int32_t", "i")
+        lw.p.add(f"qc_resize_nearest_f32({P(x)}, {P(y)}, {nc}, {h}, {w}, {oh}, {ow}, {hi}, {wi});", [x], [y],
+                 ["qc_resize_nearest_f32"], op=op.name, what="Resize nearest")
+        return
+    names = [lw.p.const(t[k], "float" if k in ("hf", "wf") else "int32_t", "r")
+             for k in ("h0", "h1", "hf", "w0", "w1", "wf")]  # fmt: skip
+    lw.p.add(f"qc_resize_linear_f32({P(x)}, {P(y)}, {nc}, {h}, {w}, {oh}, {ow}, {', '.join(names)});", [x], [y],
+             ["qc_resize_linear_f32"], op=op.name, what="Resize linear")
+
+
+def movement(lw: Lowerer, op: Op) -> None:
+    if not lower_movement(lw, op, int8=False):
+        raise unsupported(op, "all inputs are constants (run the fold-constants pass)")
+
+
+def cast(lw: Lowerer, op: Op) -> None:
+    to = int(op.attr("to"))
+    if to != 1:
+        raise unsupported(op, "only casts to float32 are supported")
+    x = lw.f32(op.input(0))
+    lw.define(op.output, x.reshaped(lw.shape(op.output)))
+
+
+def constant(lw: Lowerer, op: Op) -> None:
+    v = op.attr("value", None)
+    if v is None:
+        raise unsupported(op, "only tensor constants are supported")
+    lw.define(op.output, np.asarray(v))
+
+
+FLOAT_RULES = {
+    "Conv": conv, "qcompiler.ConvAct": conv, "ConvTranspose": conv, "qcompiler.ConvTransposeAct": conv,
+    "Gemm": matmul, "qcompiler.GemmAct": matmul, "MatMul": matmul, "qcompiler.MatMulAct": matmul,
+    "MaxPool": pool, "AveragePool": pool, "GlobalAveragePool": pool, "GlobalMaxPool": pool,
+    "Softmax": softmax, "LogSoftmax": softmax, "BatchNormalization": batchnorm,
+    "LayerNormalization": layernorm, "InstanceNormalization": groupnorm, "GroupNormalization": groupnorm,
+    "Resize": resize, "Upsample": resize, "Cast": cast, "Constant": constant,
+}  # fmt: skip
+for _t in _BINARY:
+    FLOAT_RULES[_t] = binary
+for _t in _UNARY:
+    FLOAT_RULES.setdefault(_t, unary)
+FLOAT_RULES["Identity"] = movement
+for _t in _REDUCE:
+    FLOAT_RULES[_t] = reduce
+for _t in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Transpose", "Slice", "Split",
+           "Concat", "Pad", "Gather", "Expand", "Tile", "DepthToSpace", "SpaceToDepth"):
+    FLOAT_RULES[_t] = movement

@@ -1,0 +1,303 @@
+"""Data-movement ops, for int8 and float tensors alike: views without a copy
+(Reshape/Flatten/Squeeze/Unsqueeze/Identity/Dropout), and strided copies (Transpose, Slice,
+Split, Concat, Pad, Expand, Tile, DepthToSpace, SpaceToDepth) or a gather (Gather with constant
+indices). In the int8 form a piece whose input has other quantization parameters than the
+output is requantized while it is copied."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qcompiler.ir import Op
+
+from .fixedpoint import quantize_multiplier
+from .lower import Deq, Lowerer, QConst, unsupported
+from .program import CTYPES, View, c_float
+from .shapes import axes_of, bcast_strides, strides_of
+
+__all__ = ["lower_movement", "ALIAS_OPS"]
+
+ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
+
+
+def _simplify(dims, ss, ds):
+    """Drop unit dims and merge dims contiguous in both source and destination."""
+    d2, s2, t2 = [], [], []
+    for d, s, t in zip(dims, ss, ds):
+        if d == 1:
+            continue
+        if d2 and s2[-1] == s * d and t2[-1] == t * d:
+            d2[-1] *= d
+            s2[-1], t2[-1] = s, t
+            continue
+        d2.append(d)
+        s2.append(s)
+        t2.append(t)
+    if not d2:
+        return [1], [0], [0]
+    return d2, s2, t2
+
+
+def _slice_params(lw: Lowerer, op: Op, shape):
+    rank = len(shape)
+    if len(op.inputs) > 1:
+        vals = [lw.const_of(op.input(i)) if len(op.inputs) > i and op.input(i) is not None else None
+                for i in range(1, 5)]  # fmt: skip
+        starts, ends, axes, steps = vals
+        if starts is None or ends is None or (len(op.inputs) > 3 and op.input(3) is not None and axes is None):
+            return None
+        starts, ends = starts.reshape(-1).tolist(), ends.reshape(-1).tolist()
+        axes = axes.reshape(-1).tolist() if axes is not None else list(range(len(starts)))
+        steps = steps.reshape(-1).tolist() if steps is not None else [1] * len(starts)
+    else:
+        starts, ends = list(op.attr("starts")), list(op.attr("ends"))
+        axes = list(op.attr("axes", range(len(starts))))
+        steps = [1] * len(starts)
+    begin = [0] * rank
+    step = [1] * rank
+    for s, e, a, k in zip(starts, ends, axes, steps):
+        a = int(a) % rank
+        n = shape[a]
+        s = int(s)
+        if s < 0:
+            s += n
+        k = int(k)
+        s = min(max(s, 0), n) if k > 0 else min(max(s, -1), n - 1)
+        begin[a], step[a] = s, k
+    return begin, step
+
+
+def _pieces(lw: Lowerer, op: Op, in_shapes, out_shapes):
+    """Per output: (fill value or None, [(input index, src_off, src_strides, dims, dst_off,
+    dst_strides)]). None if unsupported."""
+    t = op.op_type
+    xs = strides_of(in_shapes[0]) if in_shapes else []
+    if t == "Transpose":
+        perm = op.attr("perm", None)
+        perm = list(perm) if perm is not None else list(range(len(in_shapes[0])))[::-1]
+        y = out_shapes[0]
+        return [(None, [(0, 0, [xs[p] for p in perm], list(y), 0, strides_of(y))])]
+    if t == "Slice":
+        sp = _slice_params(lw, op, in_shapes[0])
+        if sp is None:
+            return None
+        begin, step = sp
+        y = out_shapes[0]
+        off = sum(b * s for b, s in zip(begin, xs))
+        return [(None, [(0, off, [s * k for s, k in zip(xs, step)], list(y), 0, strides_of(y))])]
+    if t == "Split":
+        axis = int(op.attr("axis", 0)) % len(in_shapes[0])
+        res, pos = [], 0
+        for y in out_shapes:
+            res.append((None, [(0, pos * xs[axis], xs, list(y), 0, strides_of(y))]))
+            pos += y[axis]
+        return res
+    if t == "Concat":
+        y = out_shapes[0]
+        axis = int(op.attr("axis")) % len(y)
+        ys = strides_of(y)
+        pieces, pos = [], 0
+        for i, s in enumerate(in_shapes):
+            if int(np.prod(s, dtype=np.int64)) == 0:
+                continue
+            pieces.append((i, 0, strides_of(s), list(s), pos * ys[axis], ys))
+            pos += s[axis]
+        return [(None, pieces)]
+    if t == "Pad":
+        mode = op.attr("mode", "constant")
+        if mode != "constant":
+            return None
+        x = in_shapes[0]
+        rank = len(x)
+        if len(op.inputs) > 1 and op.input(1) is not None:
+            pads = lw.const_of(op.input(1))
+            if pads is None:
+                return None
+            pads = pads.reshape(-1).tolist()
+            value = 0.0
+            if len(op.inputs) > 2 and op.input(2) is not None:
+                c = lw.const_of(op.input(2))
+                if c is None:
+                    return None
+                value = float(c.reshape(-1)[0]) if c.size else 0.0
+            axes = axes_of(lw, op, rank, 3) if len(op.inputs) > 3 and op.input(3) is not None else None
+        else:
+            pads, value, axes = list(op.attr("pads")), float(op.attr("value", 0.0)), None
+        if axes:
+            full = [0] * (2 * rank)
+            for j, a in enumerate(axes):
+                full[a], full[a + rank] = pads[j], pads[j + len(axes)]
+            pads = full
+        y = out_shapes[0]
+        ys = strides_of(y)
+        soff = doff = 0
+        dims = []
+        for a in range(rank):
+            b, e = int(pads[a]), int(pads[a + rank])
+            if b >= 0:
+                doff += b * ys[a]
+            else:
+                soff += -b * xs[a]
+            dims.append(x[a] + min(b, 0) + min(e, 0))
+        pieces = [(0, soff, xs, dims, doff, ys)] if min(dims) > 0 else []
+        return [(value, pieces)]
+    if t == "Expand":
+        y = out_shapes[0]
+        return [(None, [(0, 0, bcast_strides(in_shapes[0], y), list(y), 0, strides_of(y))])]
+    if t == "Tile":
+        reps = lw.const_of(op.input(1))
+        if reps is None:
+            return None
+        x = in_shapes[0]
+        y = out_shapes[0]
+        dims, ss = [], []
+        for r, d, s in zip(reps.reshape(-1).tolist(), x, xs):
+            dims += [int(r), int(d)]
+            ss += [0, s]
+        ds = strides_of(dims)
+        return [(None, [(0, 0, ss, dims, 0, ds)])]
+    if t in ("DepthToSpace", "SpaceToDepth"):
+        b = int(op.attr("blocksize"))
+        n, c, h, w = in_shapes[0]
+        if t == "DepthToSpace":
+            if op.attr("mode", "DCR") == "DCR":
+                shp, perm = [n, b, b, c // (b * b), h, w], [0, 3, 4, 1, 5, 2]
+            else:
+                shp, perm = [n, c // (b * b), b, b, h, w], [0, 1, 4, 2, 5, 3]
+        else:
+            shp, perm = [n, c, h // b, b, w // b, b], [0, 3, 5, 1, 2, 4]
+        st = strides_of(shp)
+        dims = [shp[p] for p in perm]
+        return [(None, [(0, 0, [st[p] for p in perm], dims, 0, strides_of(dims))])]
+    return None
+
+
+def _gather(lw: Lowerer, op: Op, x: View, y: View) -> bool:
+    idx = lw.const_of(op.input(1))
+    if idx is None:
+        return False
+    axis = int(op.attr("axis", 0)) % len(x.shape)
+    n_axis = x.shape[axis]
+    idx = np.where(idx < 0, idx + n_axis, idx).astype(np.int64).reshape(-1)
+    outer = int(np.prod(x.shape[:axis], dtype=np.int64))
+    inner = int(np.prod(x.shape[axis + 1 :], dtype=np.int64))
+    name = lw.p.const(idx, "int32_t", "i")
+    P = lw.p.ptr
+    lw.p.add(f"qc_gather({P(x)}, {P(y)}, {outer}, {n_axis}, {inner}, {name}, {idx.size}, "
+             f"{CTYPES[x.et][1]});", [x], [y], ["qc_gather"], op=op.name, what="Gather")  # fmt: skip
+    return True
+
+
+def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
+    t = op.op_type
+    data_inputs = list(op.inputs) if t == "Concat" else [op.input(0)]
+    if t == "Dropout" and len(op.outputs) > 1 and op.outputs[1].has_uses():
+        raise unsupported(op, "the Dropout mask output is not supported")
+    outs = [op.outputs[0]] if t in ALIAS_OPS else list(op.outputs)
+    P = lw.p.ptr
+    if int8:
+        xs = [lw.qin(v) for v in data_inputs]
+        oqs = []
+        for o in outs:
+            if o.is_graph_output or len(o.uses()) != 1:
+                return False
+            q = o.users()[0]
+            if not q.is_a("QuantizeLinear"):
+                return False
+            prm = lw.q_params(q)
+            if prm is None:
+                return False
+            oqs.append((q, prm))
+        if any(x is None for x in xs):
+            return False
+        if t in ALIAS_OPS:
+            x, (qop, prm) = xs[0], oqs[0]
+            lw.absorbed.add(qop)
+            yshape = lw.shape(qop.output)
+            if x.q == prm:
+                lw.define(qop.output, View(x.buf, yshape, "s8", prm, x.off))
+            else:
+                y = lw.out_view(qop.output, "s8", prm)
+                lw.requant(x, y, op.name)
+            return True
+        if t == "Gather":
+            (qop, prm) = oqs[0]
+            y = lw.emit_q_output(qop, prm)
+            if not _gather(lw, op, xs[0], y):
+                raise unsupported(op, "Gather needs constant indices")
+            if xs[0].q != prm:
+                lw.requant(View(y.buf, y.shape, "s8", xs[0].q, y.off), y, op.name)
+            return True
+        plan = _pieces(lw, op, [x.shape for x in xs], [lw.shape(o) for o in outs])
+        if plan is None:
+            return False
+        for (qop, prm), (fill, pieces) in zip(oqs, plan):
+            y = lw.emit_q_output(qop, prm)
+            if fill is not None:
+                v = lw.p.const([prm.quantize(fill)], "int8_t", "k")
+                lw.p.add(f"qc_fill({P(y)}, {y.size}, {v}, 1);", [], [y], ["qc_fill"], op=op.name,
+                         what="Pad fill")
+            for (i, soff, ss, dims, doff, ds) in pieces:
+                x = xs[i]
+                dims, ss, ds = _simplify(dims, ss, ds)
+                if len(dims) > 6:
+                    raise unsupported(op, "more than 6 strided dimensions")
+                cd, cs, ct = (lw.p.const(a, "int32_t", "i") for a in (dims, ss, ds))
+                src = View(x.buf, x.shape, "s8", x.q, x.off + soff)
+                if x.q == prm:
+                    lw.p.add(f"qc_strided_copy({P(x.buf, 's8')}, {x.off + soff}, {cs}, {P(y.buf, 's8')}, "
+                             f"{y.off + doff}, {ct}, {len(dims)}, {cd}, 1);", [x], [y],
+                             ["qc_strided_copy"], op=op.name, what=t)  # fmt: skip
+                else:
+                    m, s = quantize_multiplier(x.q.scale / prm.scale)
+                    lw.p.add(f"qc_strided_requant_s8({P(src)}, {cs}, {P(y.buf, 's8')}, {y.off + doff}, "
+                             f"{ct}, {len(dims)}, {cd}, {x.q.zp}, {prm.zp}, {m}, {s});", [x], [y],
+                             ["qc_strided_requant_s8"], op=op.name, what=t + " requantized")  # fmt: skip
+        return True
+
+    # ---- float (and any virtual value) --------------------------------------------------------
+    if t in ALIAS_OPS:
+        x, o = op.input(0), outs[0]
+        r = lw.repr.get(x)
+        yshape = lw.shape(o)
+        if r is None and x.const is not None:
+            r = np.asarray(x.const)
+        if isinstance(r, QConst):
+            r = r.real()
+        if isinstance(r, np.ndarray):
+            lw.define(o, r.reshape(yshape))
+        elif isinstance(r, Deq):
+            lw.define(o, Deq(r.src.reshaped(yshape)))
+        elif isinstance(r, View):
+            lw.define(o, r.reshaped(yshape))
+        else:
+            raise unsupported(op, "input is not available")
+        return True
+    consts = [lw.const_of(v) for v in data_inputs]
+    if all(c is not None for c in consts) and t != "Gather":
+        return False  # constant folding is the frontend's job; report it as unsupported
+    xs = [lw.f32(v) for v in data_inputs]
+    if t == "Gather":
+        y = lw.out_view(outs[0], "f32")
+        if not _gather(lw, op, xs[0], y):
+            raise unsupported(op, "Gather needs constant indices")
+        return True
+    plan = _pieces(lw, op, [x.shape for x in xs], [lw.shape(o) for o in outs])
+    if plan is None:
+        raise unsupported(op, "this form of the op is not supported by the C backend")
+    for o, (fill, pieces) in zip(outs, plan):
+        y = lw.out_view(o, "f32")
+        if fill is not None:
+            v = lw.p.const([fill], "float", "f")
+            lw.p.add(f"qc_fill({P(y)}, {y.size}, {v}, 4);", [], [y], ["qc_fill"], op=op.name, what="Pad fill")
+        for (i, soff, ss, dims, doff, ds) in pieces:
+            x = xs[i]
+            dims, ss, ds = _simplify(dims, ss, ds)
+            if len(dims) > 6:
+                raise unsupported(op, "more than 6 strided dimensions")
+            cd, cs, ct = (lw.p.const(a, "int32_t", "i") for a in (dims, ss, ds))
+            lw.p.add(f"qc_strided_copy({P(x.buf, 'f32')}, {x.off + soff}, {cs}, {P(y.buf, 'f32')}, "
+                     f"{y.off + doff}, {ct}, {len(dims)}, {cd}, 4);", [x], [y], ["qc_strided_copy"],
+                     op=op.name, what=t)  # fmt: skip
+    _ = c_float
+    return True

@@ -1,0 +1,100 @@
+"""The static memory plan: every activation and scratch buffer gets a constant offset in one
+arena, from liveness over the schedule.
+
+1. Lifetimes: a buffer lives from the first step that touches it to the last.
+2. In place: an elementwise step whose input dies there writes over it (the two buffers
+   become one group), when sizes match.
+3. Greedy by size (TFLite Micro's GreedyMemoryPlanner, best fit): groups in decreasing size,
+   each at the lowest-waste gap among the groups already placed whose lifetimes overlap.
+
+Reported beside the arena: the lower bound (the largest sum of live group sizes at any step)
+and a naive plan (every buffer its own region).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .program import Buf, Program
+
+__all__ = ["plan_arena", "ArenaPlan", "ALIGN"]
+
+ALIGN = 16
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+@dataclass
+class ArenaPlan:
+    size: int
+    lower_bound: int
+    naive: int
+    groups: int
+    inplace: int
+
+
+def plan_arena(prog: Program, *, inplace: bool = True) -> ArenaPlan:
+    bufs = [b for b in prog.bufs if b.kind in ("arena", "scratch")]
+    for b in bufs:
+        b.first = b.last = -1
+    for i, st in enumerate(prog.steps):
+        for b in st.reads + st.writes:
+            if b.kind in ("arena", "scratch"):
+                if b.first < 0:
+                    b.first = i
+                b.last = i
+    live = [b for b in bufs if b.first >= 0]
+    parent: dict[int, Buf] = {b.id: b for b in live}
+
+    def find(b: Buf) -> Buf:
+        while parent[b.id] is not b:
+            parent[b.id] = parent[parent[b.id].id]
+            b = parent[b.id]
+        return b
+
+    members: dict[int, list[Buf]] = {b.id: [b] for b in live}
+    merged = 0
+    if inplace:
+        for i, st in enumerate(prog.steps):
+            if st.inplace is None:
+                continue
+            a, o = st.inplace
+            if a.kind != "arena" or o.kind != "arena" or a.id not in parent or o.id not in parent:
+                continue
+            ra, ro = find(a), find(o)
+            if ra is ro or len(members[ro.id]) != 1 or o.first != i:
+                continue
+            if max(m.last for m in members[ra.id]) != i:
+                continue  # the input is read later
+            if max(m.nbytes for m in members[ra.id]) < o.nbytes:
+                continue
+            parent[ro.id] = ra
+            members[ra.id] += members.pop(ro.id)
+            merged += 1
+    groups = []
+    for rid, ms in members.items():
+        groups.append((max(m.nbytes for m in ms), min(m.first for m in ms), max(m.last for m in ms), ms))
+    groups.sort(key=lambda g: (-g[0], g[1], g[3][0].id))
+    placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
+    arena = 0
+    for size, first, last, ms in groups:
+        asz = _align(size)
+        busy = sorted((o, s) for o, s, f, l in placed if not (l < first or f > last))
+        best, best_waste, prev_end = None, None, 0
+        for o, s in busy:
+            gap = o - prev_end
+            if gap >= asz and (best_waste is None or gap - asz < best_waste):
+                best, best_waste = prev_end, gap - asz
+            prev_end = max(prev_end, _align(o + s))
+        offset = best if best is not None else prev_end
+        placed.append((offset, asz, first, last))
+        for m in ms:
+            m.offset = offset
+        arena = max(arena, offset + asz)
+    bound = 0
+    for i in range(len(prog.steps)):
+        bound = max(bound, sum(size for size, f, l, _ in groups if f <= i <= l))
+    naive = sum(_align(b.nbytes) for b in live)
+    return ArenaPlan(arena, bound, naive, len(groups), merged)

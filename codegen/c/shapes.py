@@ -1,0 +1,223 @@
+"""Shape arithmetic of the C lowering: broadcast strides, conv/pool geometry (auto_pad, 1-D as
+2-D), reduction layouts and Resize index/weight tables (computed in float32 as onnxruntime
+does)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qcompiler.ir import Op
+
+__all__ = ["strides_of", "bcast_strides", "conv_geometry", "pool_geometry", "reduce_layout",
+           "resize_tables", "axes_of", "POOL_FIELDS"]  # fmt: skip
+
+
+def strides_of(shape) -> list[int]:
+    st, acc = [], 1
+    for d in reversed(list(shape)):
+        st.append(acc)
+        acc *= int(d)
+    return st[::-1]
+
+
+def bcast_strides(shape, out_shape) -> list[int]:
+    """Element strides of a tensor of ``shape`` read at each index of ``out_shape``
+    (numpy broadcasting: 0 where the tensor repeats)."""
+    shape, out_shape = list(shape), list(out_shape) or [1]
+    st = strides_of(shape)
+    res = [0] * len(out_shape)
+    for i in range(1, len(shape) + 1):
+        if shape[-i] != 1:
+            res[-i] = st[-i]
+    return res
+
+
+def _pads_same(auto_pad: str, in_sz, out_sz, k, s, d) -> tuple[int, int]:
+    total = max(0, (out_sz - 1) * s + (k - 1) * d + 1 - in_sz)
+    return (total // 2, total - total // 2) if auto_pad == "SAME_UPPER" else (total - total // 2, total // 2)
+
+
+def _spatial(op: Op, n: int, key: str, default: int) -> list[int]:
+    v = op.attr(key, None)
+    return [int(t) for t in v] if v is not None else [default] * n
+
+
+def conv_geometry(op: Op, xshape, wshape, yshape, transpose: bool = False) -> dict | None:
+    if len(xshape) not in (3, 4) or len(wshape) != len(xshape):
+        return None
+    nsp = len(xshape) - 2
+    group = int(op.attr("group", 1))
+    ks = [int(t) for t in wshape[2:]]
+    st = _spatial(op, nsp, "strides", 1)
+    dl = _spatial(op, nsp, "dilations", 1)
+    pads = op.attr("pads", None)
+    pads = [int(t) for t in pads] if pads is not None else [0] * (2 * nsp)
+    auto = op.attr("auto_pad", "NOTSET")
+    insp, outsp = list(xshape[2:]), list(yshape[2:])
+    if not transpose and auto in ("SAME_UPPER", "SAME_LOWER"):
+        for i in range(nsp):
+            pads[i], pads[i + nsp] = _pads_same(auto, insp[i], outsp[i], ks[i], st[i], dl[i])
+    if not transpose and auto == "VALID":
+        pads = [0] * (2 * nsp)
+    if transpose and (auto in ("SAME_UPPER", "SAME_LOWER") or op.attr("output_shape", None) is not None):
+        outpad = _spatial(op, nsp, "output_padding", 0)
+        for i in range(nsp):
+            total = st[i] * (insp[i] - 1) + outpad[i] + (ks[i] - 1) * dl[i] + 1 - outsp[i]
+            if auto == "SAME_UPPER":
+                pads[i], pads[i + nsp] = total // 2, total - total // 2
+            else:
+                pads[i], pads[i + nsp] = total - total // 2, total // 2
+    if transpose and auto == "VALID":
+        pads = [0] * (2 * nsp)
+    if nsp == 1:
+        ks, st, dl = [1] + ks, [1] + st, [1] + dl
+        pads = [0, pads[0], 0, pads[1]]
+        insp, outsp = [1] + insp, [1] + outsp
+    cin = int(xshape[1])
+    cout = int(wshape[1]) * group if transpose else int(wshape[0])
+    n = int(xshape[0])
+    if transpose:
+        macs = n * cin * insp[0] * insp[1] * (cout // group) * ks[0] * ks[1]
+    else:
+        macs = n * cout * outsp[0] * outsp[1] * (cin // group) * ks[0] * ks[1]
+    kind = "ConvTranspose" if transpose else "Conv"
+    return dict(n=n, cin=cin, h=insp[0], w=insp[1], cout=cout, oh=outsp[0], ow=outsp[1], kh=ks[0],
+                kw=ks[1], sh=st[0], sw=st[1], dh=dl[0], dw=dl[1], pt=pads[0], pl=pads[1],
+                group=group, macs=macs,
+                kernel=f"{kind} {ks[0]}x{ks[1]}/{st[0]} {cin}->{cout}" + (f" g{group}" if group > 1 else ""))
+
+
+def pool_geometry(op: Op, xshape, yshape) -> dict | None:
+    if len(xshape) not in (3, 4):
+        return None
+    nsp = len(xshape) - 2
+    ks = op.attr("kernel_shape", None)
+    if ks is None:
+        return None
+    ks = [int(t) for t in ks]
+    st = _spatial(op, nsp, "strides", 1)
+    dl = _spatial(op, nsp, "dilations", 1)
+    pads = op.attr("pads", None)
+    pads = [int(t) for t in pads] if pads is not None else [0] * (2 * nsp)
+    auto = op.attr("auto_pad", "NOTSET")
+    insp, outsp = list(xshape[2:]), list(yshape[2:])
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        for i in range(nsp):
+            pads[i], pads[i + nsp] = _pads_same(auto, insp[i], outsp[i], ks[i], st[i], dl[i])
+    if nsp == 1:
+        ks, st, dl, pads, insp, outsp = [1] + ks, [1] + st, [1] + dl, [0, pads[0], 0, pads[1]], [1] + insp, [1] + outsp
+    return dict(n=int(xshape[0]), c=int(xshape[1]), h=insp[0], w=insp[1], oh=outsp[0], ow=outsp[1],
+                kh=ks[0], kw=ks[1], sh=st[0], sw=st[1], dh=dl[0], dw=dl[1], pt=pads[0], pl=pads[1],
+                count_include_pad=int(op.attr("count_include_pad", 0)), pb=pads[2], pr=pads[3])
+
+
+#: qc_pool_params_t fields, in order
+POOL_FIELDS = ("n", "c", "h", "w", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl",
+               "count_include_pad", "pb", "pr")
+
+
+def axes_of(lw, op: Op, rank: int, input_index: int = 1) -> list[int] | None:
+    """Axes from the ``axes`` attribute or the constant input (opset 13/18 forms)."""
+    axes = op.attr("axes", None)
+    if axes is None and len(op.inputs) > input_index and op.input(input_index) is not None:
+        c = lw.const_of(op.input(input_index))
+        if c is None:
+            return None
+        axes = c.reshape(-1).tolist()
+    if axes is None:
+        return []
+    return sorted(int(a) % rank for a in axes)
+
+
+def reduce_layout(lw, op: Op, shape) -> tuple[int, int, int] | None:
+    """``[outer][r][inner]`` for a reduction over a contiguous run of axes."""
+    rank = len(shape)
+    axes = axes_of(lw, op, rank)
+    if axes is None:
+        return None
+    if not axes:
+        if op.attr("noop_with_empty_axes", 0):
+            return None
+        axes = list(range(rank))
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        return None
+    outer = int(np.prod(shape[: axes[0]], dtype=np.int64))
+    r = int(np.prod(shape[axes[0] : axes[-1] + 1], dtype=np.int64))
+    inner = int(np.prod(shape[axes[-1] + 1 :], dtype=np.int64))
+    return outer, r, inner
+
+
+def _scales_sizes(lw, op: Op, rank: int):
+    scales = sizes = None
+    if op.op_type == "Upsample" or (op.op_type == "Resize" and len(op.inputs) == 2):
+        s = op.attr("scales", None)
+        if s is None and len(op.inputs) > 1:
+            c = lw.const_of(op.input(1))
+            s = None if c is None else c.reshape(-1).tolist()
+        scales = s
+    else:
+        if len(op.inputs) > 2 and op.input(2) is not None:
+            c = lw.const_of(op.input(2))
+            if c is None:
+                return None, None, False
+            scales = c.reshape(-1).tolist() if c.size else None
+        if len(op.inputs) > 3 and op.input(3) is not None:
+            c = lw.const_of(op.input(3))
+            if c is None:
+                return None, None, False
+            sizes = c.reshape(-1).tolist() if c.size else None
+    return scales, sizes, True
+
+
+def resize_tables(lw, op: Op, xshape, yshape) -> dict | None:
+    """Source indices (nearest) or neighbours and weights (linear) for the two last axes."""
+    if len(xshape) != 4 or tuple(xshape[:2]) != tuple(yshape[:2]) or op.attr("axes", None) is not None:
+        return None
+    if op.attr("antialias", 0):
+        return None
+    legacy = op.op_type == "Upsample" or (lw.g.opset() or 13) < 11
+    mode = op.attr("mode", "nearest")
+    if mode not in ("nearest", "linear", "bilinear"):
+        return None
+    ctm = "asymmetric" if legacy else op.attr("coordinate_transformation_mode", "half_pixel")
+    nmode = "floor" if legacy else op.attr("nearest_mode", "round_prefer_floor")
+    scales, sizes, ok = _scales_sizes(lw, op, 4)
+    if not ok:
+        return None
+    f32 = np.float32
+    out = {"mode": "nearest" if mode == "nearest" else "linear"}
+    for ax, key in ((2, "h"), (3, "w")):
+        n_in, n_out = int(xshape[ax]), int(yshape[ax])
+        scale = f32(scales[ax]) if scales is not None else f32(n_out) / f32(n_in)
+        o = np.arange(n_out, dtype=f32)
+        if ctm == "half_pixel":
+            x = (o + f32(0.5)) / scale - f32(0.5)
+        elif ctm == "pytorch_half_pixel":
+            x = (o + f32(0.5)) / scale - f32(0.5) if n_out > 1 else np.zeros(n_out, f32)
+        elif ctm == "align_corners":
+            x = o * (f32(n_in - 1) / f32(n_out - 1)) if n_out > 1 else np.zeros(n_out, f32)
+        elif ctm == "asymmetric":
+            x = o / scale
+        elif ctm == "tf_half_pixel_for_nn":
+            x = (o + f32(0.5)) / scale
+        else:
+            return None
+        x = x.astype(f32)
+        if out["mode"] == "nearest":
+            if nmode == "round_prefer_floor":
+                i = np.where(x == np.floor(x) + f32(0.5), np.floor(x), np.round(x))
+            elif nmode == "round_prefer_ceil":
+                i = np.floor(x + f32(0.5))
+            elif nmode == "floor":
+                i = np.floor(x)
+            elif nmode == "ceil":
+                i = np.ceil(x)
+            else:
+                return None
+            out[key + "i"] = np.clip(i, 0, n_in - 1).astype(np.int32)
+        else:
+            x = np.clip(x, f32(0), f32(n_in - 1))
+            i0 = np.floor(x).astype(np.int32)
+            i1 = np.minimum(i0 + 1, n_in - 1).astype(np.int32)
+            out[key + "0"], out[key + "1"], out[key + "f"] = i0, i1, (x - i0.astype(f32)).astype(f32)
+    return out
