@@ -80,9 +80,14 @@ def matmul(lw: Lowerer, op: Op) -> None:
     else:
         ash = list(a.shape) if len(a.shape) > 1 else [1] + list(a.shape)
         bsh = list(b.shape) if len(b.shape) > 1 else list(b.shape) + [1]
-        m, k = ash[-2:]
-        n = bsh[-1]
-        am, ak, bk, bn = k, 1, n, 1
+        ta, tb = int(op.attr("transA", 0)), int(op.attr("transB", 0))
+        if op.attr("transBatchA", 0) or op.attr("transBatchB", 0):
+            raise unsupported(op, "transBatchA/transBatchB are not supported")
+        alpha = float(op.attr("alpha", 1.0))
+        m, k = (ash[-1], ash[-2]) if ta else (ash[-2], ash[-1])
+        n = bsh[-2] if tb else bsh[-1]
+        am, ak = (1, m) if ta else (k, 1)
+        bk, bn = (1, k) if tb else (n, 1)
         ybatch = list(np.broadcast_shapes(tuple(ash[:-2]), tuple(bsh[:-2])))
         batch = int(np.prod(ybatch, dtype=np.int64)) if ybatch else 1
 
@@ -204,10 +209,20 @@ def softmax_layout(lw: Lowerer, op: Op, shape) -> tuple[int, int] | None:
 def softmax(lw: Lowerer, op: Op) -> None:
     x = lw.f32(op.input(0))
     layout = softmax_layout(lw, op, x.shape)
-    if layout is None:
-        raise unsupported(op, "softmax over an axis other than the last is not supported")
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
+    if layout is None:  # an inner axis: move it last, normalize, move it back
+        from .movement import permute_copy
+
+        axis = int(op.attr("axis", -1)) % len(x.shape)
+        perm = [d for d in range(len(x.shape)) if d != axis] + [axis]
+        tmp = lw.p.new_view([x.shape[d] for d in perm], "f32", label=op.name + "_t")
+        permute_copy(lw, x, perm, tmp, op.name)
+        lw.p.add(f"qc_softmax_f32({P(tmp)}, {P(tmp)}, {tmp.size // x.shape[axis]}, {x.shape[axis]}, "
+                 f"{int(op.op_type == 'LogSoftmax')});", [tmp], [tmp], ["qc_softmax_f32"], op=op.name,
+                 what=op.op_type)  # fmt: skip
+        permute_copy(lw, tmp, [perm.index(d) for d in range(len(perm))], y, op.name)
+        return
     lw.p.add(f"qc_softmax_f32({P(x)}, {P(y)}, {layout[0]}, {layout[1]}, {int(op.op_type == 'LogSoftmax')});",
              [x], [y], ["qc_softmax_f32"], op=op.name, what=op.op_type)
 
@@ -352,6 +367,7 @@ FLOAT_RULES = {
     "Softmax": softmax, "LogSoftmax": softmax, "BatchNormalization": batchnorm,
     "LayerNormalization": layernorm, "InstanceNormalization": groupnorm, "GroupNormalization": groupnorm,
     "Resize": resize, "Upsample": resize, "Cast": cast, "Constant": constant,
+    "com.microsoft.FusedMatMul": matmul, "com.microsoft.Gelu": unary,
 }  # fmt: skip
 for _t in _BINARY:
     FLOAT_RULES[_t] = binary

@@ -92,7 +92,9 @@ def conv(lw: Lowerer, op: Op) -> bool:
     x, w, oq = lw.qin(op.input(0)), lw.qconst(op.input(1)), lw.out_q(op)
     if x is None or oq is None or not _signed_weight(w) or len(x.shape) not in (3, 4):
         return False
-    if w.axis not in (None, 0):
+    if w.axis not in (None, 1 if base == "ConvTranspose" else 0):
+        return False
+    if base == "ConvTranspose" and w.axis is not None and int(op.attr("group", 1)) != 1:
         return False
     act, alpha, beta = _activation(op)
     qop, out_q = oq
@@ -352,7 +354,7 @@ def _unary_fn(lw: Lowerer, op: Op):
         return np.tanh
     if t == "Erf":
         return _erf
-    if t == "Gelu":
+    if t == "Gelu":  # also com.microsoft.Gelu (exact form)
         if op.attr("approximate", "none") == "tanh":
             return lambda x: f32(0.5) * x * (f32(1) + np.tanh(f32(0.7978845608) * (x + f32(0.044715) * x**3)))
         return lambda x: f32(0.5) * x * (f32(1) + _erf(x / f32(math.sqrt(2))))
@@ -458,12 +460,23 @@ def softmax(lw: Lowerer, op: Op) -> bool:
     from .float_rules import softmax_layout
 
     layout = softmax_layout(lw, op, x.shape)
-    if layout is None:
-        return False
-    rows, n = layout
     qop, out_q = oq
     y = lw.emit_q_output(qop, out_q)
     P = lw.p.ptr
+    if layout is None:  # an inner axis: move it last (int8 copies are exact), normalize, move back
+        from .movement import permute_copy
+
+        axis = int(op.attr("axis", -1)) % len(x.shape)
+        perm = [d for d in range(len(x.shape)) if d != axis] + [axis]
+        t1 = lw.p.new_view([x.shape[d] for d in perm], "s8", x.q, label=op.name + "_t")
+        t2 = lw.p.new_view(t1.shape, "s8", out_q, label=op.name + "_u")
+        permute_copy(lw, x, perm, t1, op.name)
+        lw.p.add(f"qc_softmax_s8({P(t1)}, {P(t2)}, {t1.size // x.shape[axis]}, {x.shape[axis]}, "
+                 f"{c_float(x.q.scale)}, {x.q.zp}, {c_float(out_q.scale)}, {out_q.zp});", [t1], [t2],
+                 ["qc_softmax_s8"], op=op.name, what="Softmax")  # fmt: skip
+        permute_copy(lw, t2, [perm.index(d) for d in range(len(perm))], y, op.name)
+        return True
+    rows, n = layout
     lw.p.add(f"qc_softmax_s8({P(x)}, {P(y)}, {rows}, {n}, {c_float(x.q.scale)}, {x.q.zp}, "
              f"{c_float(out_q.scale)}, {out_q.zp});", [x], [y], ["qc_softmax_s8"], op=op.name,
              what="Softmax")  # fmt: skip
@@ -511,6 +524,7 @@ INT8_RULES = {
     "MaxPool": pool, "AveragePool": pool, "GlobalAveragePool": pool, "ReduceMean": reduce_mean,
     "Softmax": softmax, "Resize": resize, "Upsample": resize,
 }  # fmt: skip
+INT8_RULES["com.microsoft.Gelu"] = lambda lw, op: unary(lw, op)
 for _t in ("Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Erf", "Gelu", "Exp",
            "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Softplus", "Mish", "Elu", "Selu", "Softsign", "Sin",
            "Cos", "Floor", "Ceil", "Sign", "Round"):

@@ -109,10 +109,62 @@ class Lowerer:
         self.op_counts: dict[str, int] = {}
         self.int8_ops = 0
         self.float_ops = 0
+        self.shapes: dict[Value, tuple[int, ...]] = {}
 
     # ---- values ----------------------------------------------------------------------------
     def shape(self, v: Value) -> tuple[int, ...]:
-        return _shape(v)
+        known = self.shapes.get(v)
+        if known is not None:
+            return known
+        try:
+            return _shape(v)
+        except BackendError:
+            op = v.producer()
+            if op is None:
+                raise
+        from .nodeinfer import infer_shapes
+
+        ins = []
+        for x in op.inputs:
+            if x is None:
+                ins.append(None)
+                continue
+            c = self.const_of(x)
+            if c is not None and c.dtype.kind in "iub":
+                ins.append(np.asarray(c))
+                continue
+            dt = x.type.dtype if isinstance(x.type, TensorType) and isinstance(x.type.elem, DType) else DType.FLOAT32
+            ins.append((self.shape(x), int(dt)))
+        for out, shp in zip(op.outputs, infer_shapes(op, ins, dict(self.model.opset_imports))):
+            if shp is not None:
+                self.shapes[out] = shp
+        if v not in self.shapes:
+            raise BackendError(f"C backend: value '{v.name}' has no static shape "
+                               f"(give input shapes with --input-shape)")  # fmt: skip
+        return self.shapes[v]
+
+    def try_fold(self, op: Op) -> bool:
+        """Compute ``op`` now when every input is known at compile time."""
+        if op.op_type == "Shape" and op.domain in ("", "ai.onnx"):
+            shp = np.asarray(self.shape(op.input(0)), dtype=np.int64)
+            start, end = op.attr("start", 0), op.attr("end", None)
+            self.repr[op.output] = shp[start:end] if end is not None else shp[start:]
+            return True
+        if op.op_type == "Size" and op.domain in ("", "ai.onnx"):
+            self.repr[op.output] = np.asarray(int(np.prod(self.shape(op.input(0)), dtype=np.int64)), np.int64)
+            return True
+        consts = [self.const_of(x) if x is not None else None for x in op.inputs]
+        if not op.inputs or any(c is None for c, x in zip(consts, op.inputs) if x is not None):
+            return False
+        from .nodeinfer import evaluate
+
+        try:
+            outs = evaluate(op, consts, dict(self.model.opset_imports))
+        except Exception as e:  # noqa: BLE001
+            raise unsupported(op, f"could not compute it from its constant inputs ({e})") from None
+        for v, arr in zip(op.outputs, outs):
+            self.repr[v] = arr
+        return True
 
     def const_of(self, v: Value | None) -> np.ndarray | None:
         """The constant array of ``v`` (float32 for a dequantized constant), else None."""
@@ -343,6 +395,8 @@ class Lowerer:
                 continue
             if op.is_a("QuantizeLinear"):
                 self.lower_q(op)
+                continue
+            if op.op_type != "Constant" and self.try_fold(op):
                 continue
             key = op.op_type if op.domain in ("", "ai.onnx") else f"{op.domain}.{op.op_type}"
             self.op_counts[key] = self.op_counts.get(key, 0) + 1

@@ -15,7 +15,7 @@ from .lower import Deq, Lowerer, QConst, unsupported
 from .program import CTYPES, View, c_float
 from .shapes import axes_of, bcast_strides, strides_of
 
-__all__ = ["lower_movement", "ALIAS_OPS"]
+__all__ = ["lower_movement", "ALIAS_OPS", "permute_copy"]
 
 ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
 
@@ -106,28 +106,13 @@ def _pieces(lw: Lowerer, op: Op, in_shapes, out_shapes):
     if t == "Pad":
         mode = op.attr("mode", "constant")
         if mode != "constant":
-            return None
+            return "gather-pad"
         x = in_shapes[0]
         rank = len(x)
-        if len(op.inputs) > 1 and op.input(1) is not None:
-            pads = lw.const_of(op.input(1))
-            if pads is None:
-                return None
-            pads = pads.reshape(-1).tolist()
-            value = 0.0
-            if len(op.inputs) > 2 and op.input(2) is not None:
-                c = lw.const_of(op.input(2))
-                if c is None:
-                    return None
-                value = float(c.reshape(-1)[0]) if c.size else 0.0
-            axes = axes_of(lw, op, rank, 3) if len(op.inputs) > 3 and op.input(3) is not None else None
-        else:
-            pads, value, axes = list(op.attr("pads")), float(op.attr("value", 0.0)), None
-        if axes:
-            full = [0] * (2 * rank)
-            for j, a in enumerate(axes):
-                full[a], full[a + rank] = pads[j], pads[j + len(axes)]
-            pads = full
+        spec = _pad_spec(lw, op, rank)
+        if spec is None:
+            return None
+        pads, value = spec
         y = out_shapes[0]
         ys = strides_of(y)
         soff = doff = 0
@@ -170,6 +155,56 @@ def _pieces(lw: Lowerer, op: Op, in_shapes, out_shapes):
         dims = [shp[p] for p in perm]
         return [(None, [(0, 0, [st[p] for p in perm], dims, 0, strides_of(dims))])]
     return None
+
+
+def _pad_spec(lw: Lowerer, op: Op, rank: int):
+    """(pads as [begin..., end...] over all axes, constant value) of a Pad node."""
+    if len(op.inputs) > 1 and op.input(1) is not None:
+        pads = lw.const_of(op.input(1))
+        if pads is None:
+            return None
+        pads = pads.reshape(-1).tolist()
+        value = 0.0
+        if len(op.inputs) > 2 and op.input(2) is not None:
+            c = lw.const_of(op.input(2))
+            if c is None:
+                return None
+            value = float(c.reshape(-1)[0]) if c.size else 0.0
+        axes = axes_of(lw, op, rank, 3) if len(op.inputs) > 3 and op.input(3) is not None else None
+    else:
+        pads, value, axes = list(op.attr("pads")), float(op.attr("value", 0.0)), None
+    if axes:
+        full = [0] * (2 * rank)
+        for j, a in enumerate(axes):
+            full[a], full[a + rank] = pads[j], pads[j + len(axes)]
+        pads = full
+    return [int(t) for t in pads], value
+
+
+def _gather_pad(lw: Lowerer, op: Op, x: View, y: View) -> None:
+    """reflect / edge / wrap padding: one gather per padded axis."""
+    rank = len(x.shape)
+    spec = _pad_spec(lw, op, rank)
+    if spec is None:
+        raise unsupported(op, "pads must be constants")
+    pads, _ = spec
+    mode = op.attr("mode", "constant")
+    axes = [a for a in range(rank) if pads[a] or pads[a + rank]]
+    cur = x
+    P = lw.p.ptr
+    for j, a in enumerate(axes):
+        idx = _pad_indices(cur.shape[a], pads[a], pads[a + rank], mode)
+        shape = list(cur.shape)
+        shape[a] = len(idx)
+        dst = y if j == len(axes) - 1 else lw.p.new_view(shape, x.et, x.q, label=op.name + "_pad")
+        outer = int(np.prod(cur.shape[:a], dtype=np.int64))
+        inner = int(np.prod(cur.shape[a + 1 :], dtype=np.int64))
+        name = lw.p.const(idx, "int32_t", "i")
+        lw.p.add(f"qc_gather({P(cur)}, {P(dst)}, {outer}, {cur.shape[a]}, {inner}, {name}, {len(idx)}, "
+                 f"{CTYPES[x.et][1]});", [cur], [dst], ["qc_gather"], op=op.name, what=f"Pad {mode}")  # fmt: skip
+        cur = dst
+    if not axes:
+        lw.copy(x, y, "Pad")
 
 
 def _gather(lw: Lowerer, op: Op, x: View, y: View) -> bool:
@@ -231,6 +266,13 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
         plan = _pieces(lw, op, [x.shape for x in xs], [lw.shape(o) for o in outs])
         if plan is None:
             return False
+        if plan == "gather-pad":
+            (qop, prm) = oqs[0]
+            y = lw.emit_q_output(qop, prm)
+            _gather_pad(lw, op, xs[0], View(y.buf, y.shape, "s8", xs[0].q, y.off))
+            if xs[0].q != prm:
+                lw.requant(View(y.buf, y.shape, "s8", xs[0].q, y.off), y, op.name)
+            return True
         for (qop, prm), (fill, pieces) in zip(oqs, plan):
             y = lw.emit_q_output(qop, prm)
             if fill is not None:
@@ -285,6 +327,9 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
     plan = _pieces(lw, op, [x.shape for x in xs], [lw.shape(o) for o in outs])
     if plan is None:
         raise unsupported(op, "this form of the op is not supported by the C backend")
+    if plan == "gather-pad":
+        _gather_pad(lw, op, xs[0], lw.out_view(outs[0], "f32"))
+        return True
     for o, (fill, pieces) in zip(outs, plan):
         y = lw.out_view(o, "f32")
         if fill is not None:
@@ -301,3 +346,25 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
                      op=op.name, what=t)  # fmt: skip
     _ = c_float
     return True
+
+
+def permute_copy(lw: Lowerer, x: View, perm: list[int], y: View, name: str = "") -> None:
+    """y = transpose(x, perm) (same element type, no requantization)."""
+    xs = strides_of(x.shape)
+    dims, ss, ds = _simplify([x.shape[p] for p in perm], [xs[p] for p in perm], strides_of(y.shape))
+    cd, cs, ct = (lw.p.const(a, "int32_t", "i") for a in (dims, ss, ds))
+    P = lw.p.ptr
+    lw.p.add(f"qc_strided_copy({P(x.buf, x.et)}, {x.off}, {cs}, {P(y.buf, y.et)}, {y.off}, {ct}, {len(dims)}, "
+             f"{cd}, {CTYPES[x.et][1]});", [x], [y], ["qc_strided_copy"], op=name, what="transpose")  # fmt: skip
+
+
+def _pad_indices(n: int, b: int, e: int, mode: str) -> np.ndarray:
+    """Source index of each output position of one axis padded by (b, e) in ``mode``."""
+    i = np.arange(-b, n + e)
+    if mode == "edge":
+        return np.clip(i, 0, n - 1)
+    if mode == "wrap":
+        return np.mod(i, n)
+    period = 2 * (n - 1) if n > 1 else 1  # reflect: mirror without repeating the edge
+    i = np.mod(i, period) if n > 1 else np.zeros_like(i)
+    return np.where(i >= n, period - i, i)
