@@ -319,6 +319,11 @@ def variants() -> list[Variant]:
                 ["qemu-aarch64", "-cpu", "cortex-a53"], ("aarch64-linux-gnu-gcc", "qemu-aarch64")),
         Variant("cortex-m", "m4-dsp", "arm-none-eabi-gcc", M4_FLAGS, M4_RUN,
                 ("arm-none-eabi-gcc", "qemu-system-arm"), M4_LD, [HARNESS / "startup_m4.c"]),
+        # the SMLAD inline assembly with r7 kept as frame pointer, and the C path it replaces
+        Variant("cortex-m", "m4-dsp-Os-fp", "arm-none-eabi-gcc", [*M4_FLAGS, "-Os", "-fno-omit-frame-pointer"],
+                M4_RUN, ("arm-none-eabi-gcc", "qemu-system-arm"), M4_LD, [HARNESS / "startup_m4.c"]),
+        Variant("cortex-m", "m4-dsp-O0", "arm-none-eabi-gcc", [*M4_FLAGS, "-O0"], M4_RUN,
+                ("arm-none-eabi-gcc", "qemu-system-arm"), M4_LD, [HARNESS / "startup_m4.c"]),
         Variant("cortex-m", "m3-nodsp", "arm-none-eabi-gcc", ["-mcpu=cortex-m3", "-mthumb"],
                 ["qemu-system-arm", "-M", "mps2-an385", "-nographic", "-monitor", "none", "-semihosting",
                  "-kernel"], ("arm-none-eabi-gcc", "qemu-system-arm"), M4_LD, [HARNESS / "startup_m4.c"]),

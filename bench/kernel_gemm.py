@@ -1,0 +1,168 @@
+"""qc_gemm_s8: the reference kernel against the target-optimized ones.
+
+    python bench/kernel_gemm.py [--no-host] [--no-qemu] [--shapes 784x16x9,49x128x1152]
+
+prints, for conv-like shapes (M output pixels, N output channels, K = cin*kh*kw; the conv
+kernel's layout sm = 1, sn = M), the median time per MAC on this machine of the reference and
+the x86 variants (x86-avx2; x86-avx512vnni when the CPU has avx512_vnni), called through ctypes,
+and the instructions per MAC of one qc_gemm_s8 call (epilogue included) counted by the qemu
+TCG plugin (bench/qemu_count.py): AArch64 reference vs arm-neon with SDOT (-cpu max) and
+without (-cpu cortex-a53), Cortex-M4 (mps2-an386) reference vs cortex-m (SXTB16/SMLAD).
+Every build is -O2; the counted kernels are built with QC_NOIPA=__attribute__((noipa)). The
+programs are tests/codegen's kernel driver; the cases are written by its test module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "codegen"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import test_target_kernels as tk  # noqa: E402  (cases, builds, harness paths)
+from qemu_count import count_instructions, function_ranges  # noqa: E402
+
+SHAPES = [(784, 16, 9), (784, 16, 27), (784, 32, 144), (196, 64, 288), (196, 128, 576),
+          (49, 128, 1152), (1, 256, 1024)]
+NOIPA = "-DQC_NOIPA=__attribute__((noipa))"
+
+
+class _Rq(ctypes.Structure):
+    _fields_ = [("mult", ctypes.c_void_p), ("shift", ctypes.c_void_p), ("per_channel", ctypes.c_int32),
+                ("out_zp", ctypes.c_int32), ("qmin", ctypes.c_int32), ("qmax", ctypes.c_int32),
+                ("act", ctypes.c_int32), ("fscale", ctypes.c_void_p), ("alpha", ctypes.c_float),
+                ("beta", ctypes.c_float), ("out_scale", ctypes.c_float)]
+
+
+def _case(M: int, N: int, K: int, seed: int = 0) -> tk.Case:
+    rng = np.random.default_rng(seed)
+    layout = "fc" if M == 1 else "conv"
+    return tk._gemm_case(rng, M, N, K, layout, tk._rand_rq(rng, N, K, per_channel=True))
+
+
+def _shared(src: Path, flags: list[str], out: Path) -> ctypes.CDLL:
+    tk._cc(["gcc", "-O2", "-shared", "-fPIC", *flags, "-I", str(tk.KERNELS / "include"), str(src),
+            "-o", str(out)])
+    return ctypes.CDLL(str(out))
+
+
+def host_times(shapes, work: Path) -> list[str]:
+    """Median ns/MAC of each host variant, one row per shape."""
+    libs = {"reference": _shared(tk.KERNELS / "reference" / "qc_gemm_s8.c", [], work / "ref.so"),
+            "avx2": _shared(tk.KERNELS / "x86-avx2" / "qc_gemm_s8.c", ["-mavx2", "-mfma"], work / "avx2.so")}
+    if "avx512_vnni" in tk._cpu_flags():
+        libs["vnni"] = _shared(tk.KERNELS / "x86-avx512vnni" / "qc_gemm_s8.c", tk.AVX512, work / "vnni.so")
+    rows = ["host (ns/MAC, median of 7; speedup against the reference)",
+            f"{'M x N x K':>16} " + " ".join(f"{n:>18}" for n in libs)]
+    for M, N, K in shapes:
+        c = _case(M, N, K)
+        a, w = c.operands
+        rq = c.rq
+        crq = _Rq(rq.mult.ctypes.data, rq.shift.ctypes.data, rq.per_channel, rq.out_zp, rq.qmin, rq.qmax,
+                  rq.act, rq.fscale.ctypes.data, rq.alpha, rq.beta, rq.out_scale)
+        out = np.zeros(M * N, np.int8)
+        sm, sn = c.dims[3], c.dims[4]
+        times = {}
+        outs = {}
+        for name, lib in libs.items():
+            f = lib.qc_gemm_s8
+            f.restype = None
+            args = (a.ctypes.data, w.ctypes.data, c.bias.ctypes.data, M, N, K, ctypes.byref(crq),
+                    out.ctypes.data, sm, sn)
+            f.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int32] * 3 + [ctypes.c_void_p] * 2 + \
+                [ctypes.c_int32] * 2
+            reps = max(1, int(3e7 / (M * N * K)))
+            samples = []
+            for _ in range(7):
+                t = time.perf_counter()
+                for _ in range(reps):
+                    f(*args)
+                samples.append((time.perf_counter() - t) / reps)
+            times[name] = float(np.median(samples)) * 1e9 / (M * N * K)
+            outs[name] = out.copy()
+        assert all((o == outs["reference"]).all() for o in outs.values()), "outputs differ"
+        ref = times["reference"]
+        rows.append(f"{f'{M}x{N}x{K}':>16} " + " ".join(
+            f"{t:8.3f} ({ref / t:5.1f}x)" for t in times.values()))
+    return rows
+
+
+def _bench_exe(v: tk.Variant, kernel: Path, work: Path, tag: str) -> Path:
+    exe = work / f"{v.target}-{v.name}-{tag}{'.elf' if v.cc.startswith('arm-none') else ''}"
+    inc = ["-I", str(tk.KERNELS / "include")]
+    flags = ["-O2", "-std=c99", *v.flags, "-DQC_DRIVER_BENCH", NOIPA, *inc]
+    srcs = [tk.HARNESS / "kernel_driver.c", kernel, tk.kernel_source("reference", "qc_dwconv_s8"),
+            *v.extra_sources]
+    tk._cc([v.cc, *flags, *map(str, srcs), "-o", str(exe), *v.ldflags, "-lm"])
+    return exe
+
+
+def qemu_counts(shapes, work: Path) -> list[str]:
+    """Instructions per MAC of one qc_gemm_s8 call under qemu, reference vs target."""
+    wanted = {("arm-neon", "dotprod"): "aarch64-linux-gnu-nm", ("arm-neon", "a53"): "aarch64-linux-gnu-nm",
+              ("cortex-m", "m4-dsp"): "arm-none-eabi-nm"}
+    cols = []
+    for v in tk.variants():
+        nm = wanted.get((v.target, v.name))
+        if nm is None:
+            continue
+        missing = [t for t in (*v.tools, nm) if shutil.which(t) is None]
+        if missing:
+            cols.append((f"{v.target}/{v.name}", None, f"missing {', '.join(missing)}"))
+            continue
+        ref = _bench_exe(v, tk.KERNELS / "reference" / "qc_gemm_s8.c", work, "ref")
+        tgt = _bench_exe(v, tk.KERNELS / v.target / "qc_gemm_s8.c", work, "target")
+        cols.append((f"{v.target}/{v.name}", (v, nm, ref, tgt), ""))
+    rows = ["qemu (instructions per MAC of one qc_gemm_s8 call: reference / target)",
+            f"{'M x N x K':>16} " + " ".join(f"{name:>22}" for name, _, _ in cols)]
+    for M, N, K in shapes:
+        d = work / f"{M}x{N}x{K}"
+        d.mkdir(exist_ok=True)
+        (d / "cases.bin").write_bytes(tk.serialize([_case(M, N, K)]))
+        cells = []
+        for name, info, why in cols:
+            if info is None:
+                cells.append(f"{why:>22}")
+                continue
+            v, nm, ref, tgt = info
+            per = []
+            for exe in (ref, tgt):
+                n = count_instructions([*v.run, str(exe)], function_ranges(exe, ["qc_gemm_s8"], nm=nm),
+                                       cwd=d)["qc_gemm_s8"]
+                per.append(n / (M * N * K))
+            cells.append(f"{per[0]:9.3f} / {per[1]:6.3f}")
+        rows.append(f"{f'{M}x{N}x{K}':>16} " + " ".join(cells))
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--no-host", action="store_true", help="skip the host timings")
+    p.add_argument("--no-qemu", action="store_true", help="skip the qemu instruction counts")
+    p.add_argument("--shapes", help="MxNxK,... (default: %s)" % ",".join("x".join(map(str, s)) for s in SHAPES))
+    args = p.parse_args(argv)
+    shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")] if args.shapes else SHAPES
+    with tempfile.TemporaryDirectory(prefix="kernel_gemm-") as tmp:
+        work = Path(tmp)
+        if not args.no_host:
+            print("\n".join(host_times(shapes, work)), flush=True)
+        if not args.no_qemu:
+            print("\n".join(qemu_counts(shapes, work)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except subprocess.CalledProcessError as e:  # pragma: no cover
+        sys.exit(f"kernel_gemm: {e}")

@@ -1,0 +1,165 @@
+/* qc_gemm_s8, Cortex-M with the DSP extension (Armv7E-M: M4, M7, M33/M55 with DSP):
+ * bit-identical to kernels/reference/qc_gemm_s8.c.
+ *
+ * Tiles of 2 rows x 2 columns, 4 values of K per 32-bit load: SXTB16 splits a word of 4 int8
+ * into int16 pairs (bytes 0,2 and, rotated by 8, bytes 1,3); a and w split the same way, so
+ * SMLAD (two 16x16 products added to an int32) pairs them up without re-ordering. Per 4
+ * values of K: 4 loads, 8 SXTB16, 8 SMLAD for 16 MACs (1.25 instructions per MAC plus the
+ * loop). The K % 4 tail and the requantization are scalar (qc_requant's arithmetic). Without
+ * __ARM_FEATURE_DSP (Cortex-M0/M3, a host) this file is the portable reference loop. */
+#include "qc_kernels.h"
+
+#ifndef QC_NOIPA
+#define QC_NOIPA /* the benchmark defines it as __attribute__((noipa)) */
+#endif
+
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+#include <arm_acle.h>
+
+#define QC_FORCE_INLINE static inline __attribute__((always_inline))
+
+/* 4 int8 as one word (unaligned loads are fine on Armv7E-M; LDR, never LDRD/LDM). */
+QC_FORCE_INLINE int8x4_t qc_ld4(const int8_t *p) {
+    int8x4_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* bytes 1 and 3 as int16 pairs: SXTB16 with its rotation (__sxtb16(__ror(x, 8)) is two
+ * instructions with GCC 12) */
+QC_FORCE_INLINE int16x2_t qc_sxtb16_ror8(int8x4_t x) {
+    int16x2_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+#if defined(__OPTIMIZE__) && !defined(QC_NO_ASM)
+#define QC_SMLAD_ASM 1
+/* 4 values of K of a 2 x 2 tile, 20 instructions for 16 MACs: rows a, a + K and w, w + K,
+ * both pointers post-incremented by 4. 13 registers (GCC's C version of the same spills). */
+QC_FORCE_INLINE void qc_step2x2(const int8_t **pa, const int8_t **pw, int32_t K, int32_t *c00,
+                                int32_t *c01, int32_t *c10, int32_t *c11) {
+    int32_t t0, t1, t2, t3, t4, t5;
+    __asm__("ldr %[t0], [%[pa], %[K]]\n\t"      /* a1 */
+            "ldr %[t1], [%[pa]], #4\n\t"        /* a0 */
+            "sxtb16 %[t2], %[t0]\n\t"           /* a1 bytes 0, 2 */
+            "sxtb16 %[t0], %[t0], ror #8\n\t"   /* a1 bytes 1, 3 */
+            "sxtb16 %[t3], %[t1]\n\t"           /* a0 bytes 0, 2 */
+            "sxtb16 %[t1], %[t1], ror #8\n\t"   /* a0 bytes 1, 3 */
+            "ldr %[t4], [%[pw], %[K]]\n\t"      /* w1 */
+            "sxtb16 %[t5], %[t4]\n\t"
+            "sxtb16 %[t4], %[t4], ror #8\n\t"
+            "smlad %[c01], %[t3], %[t5], %[c01]\n\t"
+            "smlad %[c01], %[t1], %[t4], %[c01]\n\t"
+            "smlad %[c11], %[t2], %[t5], %[c11]\n\t"
+            "smlad %[c11], %[t0], %[t4], %[c11]\n\t"
+            "ldr %[t4], [%[pw]], #4\n\t"        /* w0 */
+            "sxtb16 %[t5], %[t4]\n\t"
+            "sxtb16 %[t4], %[t4], ror #8\n\t"
+            "smlad %[c00], %[t3], %[t5], %[c00]\n\t"
+            "smlad %[c00], %[t1], %[t4], %[c00]\n\t"
+            "smlad %[c10], %[t2], %[t5], %[c10]\n\t"
+            "smlad %[c10], %[t0], %[t4], %[c10]"
+            : [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4),
+              [t5] "=&r"(t5), [c00] "+r"(*c00), [c01] "+r"(*c01), [c10] "+r"(*c10),
+              [c11] "+r"(*c11), [pa] "+r"(*pa), [pw] "+r"(*pw)
+            : [K] "r"(K)
+            : "memory");
+}
+#endif
+
+/* One MR x NR tile (MR, NR in 1, 2): s[i * 2 + j] = a[i] . w[j] over K. The second row of each
+ * operand is addressed as [first + K] so that two pointers, K and the end stay in registers. */
+QC_FORCE_INLINE void qc_tile(const int8_t *a, const int8_t *w, int32_t K, int MR, int NR,
+                             int32_t *s) {
+    const int8_t *pa = a, *pw = w, *pend = a + (K & ~3);
+    int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, k;
+#if defined(QC_SMLAD_ASM)
+    if (MR == 2 && NR == 2) {
+        while (pend - pa >= 8) {
+            qc_step2x2(&pa, &pw, K, &c00, &c01, &c10, &c11);
+            qc_step2x2(&pa, &pw, K, &c00, &c01, &c10, &c11);
+        }
+        if (pa != pend) qc_step2x2(&pa, &pw, K, &c00, &c01, &c10, &c11);
+    } else
+#endif
+    while (pa != pend) {
+        int8x4_t x0 = qc_ld4(pa), y;
+        int16x2_t a0e = __sxtb16(x0), a0o = qc_sxtb16_ror8(x0), a1e = 0, a1o = 0, we, wo;
+        if (MR == 2) {
+            int8x4_t x1 = qc_ld4(pa + K);
+            a1e = __sxtb16(x1);
+            a1o = qc_sxtb16_ror8(x1);
+        }
+        pa += 4;
+        y = qc_ld4(pw);
+        we = __sxtb16(y);
+        wo = qc_sxtb16_ror8(y);
+        c00 = __smlad(a0o, wo, __smlad(a0e, we, c00));
+        if (MR == 2) c10 = __smlad(a1o, wo, __smlad(a1e, we, c10));
+        if (NR == 2) {
+            y = qc_ld4(pw + K);
+            we = __sxtb16(y);
+            wo = qc_sxtb16_ror8(y);
+            c01 = __smlad(a0o, wo, __smlad(a0e, we, c01));
+            if (MR == 2) c11 = __smlad(a1o, wo, __smlad(a1e, we, c11));
+        }
+        pw += 4;
+    }
+    for (k = K & ~3; k < K; ++k) {
+        c00 += a[k] * w[k];
+        if (NR == 2) c01 += a[k] * w[K + k];
+        if (MR == 2) c10 += a[K + k] * w[k];
+        if (MR == 2 && NR == 2) c11 += a[K + k] * w[K + k];
+    }
+    s[0] = c00;
+    s[1] = c01;
+    s[2] = c10;
+    s[3] = c11;
+}
+
+#define QC_TILE(MR, NR)                                                                          \
+    do {                                                                                         \
+        int i_, j_;                                                                              \
+        qc_tile(a + (size_t)m * K, w + (size_t)n * K, K, MR, NR, s);                             \
+        for (j_ = 0; j_ < NR; ++j_) {                                                            \
+            int8_t *o_ = out + (ptrdiff_t)m * sm + (ptrdiff_t)(n + j_) * sn;                     \
+            int32_t b_ = bias ? bias[n + j_] : 0;                                                \
+            for (i_ = 0; i_ < MR; ++i_)                                                          \
+                o_[(ptrdiff_t)i_ * sm] = qc_requant(s[i_ * 2 + j_] + b_, n + j_, rq);             \
+        }                                                                                        \
+    } while (0)
+
+QC_NOIPA void qc_gemm_s8(const int8_t *a, const int8_t *w, const int32_t *bias, int32_t M,
+                         int32_t N, int32_t K, const qc_requant_t *rq, int8_t *out, int32_t sm,
+                         int32_t sn) {
+    int32_t s[4];
+    int32_t m = 0, n;
+    for (; m + 2 <= M; m += 2) {
+        for (n = 0; n + 2 <= N; n += 2) QC_TILE(2, 2);
+        if (n < N) QC_TILE(2, 1);
+    }
+    if (m < M) {
+        for (n = 0; n + 2 <= N; n += 2) QC_TILE(1, 2);
+        if (n < N) QC_TILE(1, 1);
+    }
+}
+
+#else /* portable */
+
+QC_NOIPA void qc_gemm_s8(const int8_t *a, const int8_t *w, const int32_t *bias, int32_t M,
+                         int32_t N, int32_t K, const qc_requant_t *rq, int8_t *out, int32_t sm,
+                         int32_t sn) {
+    int32_t m, n, k;
+    for (m = 0; m < M; ++m) {
+        const int8_t *ar = a + (size_t)m * K;
+        for (n = 0; n < N; ++n) {
+            const int8_t *wr = w + (size_t)n * K;
+            int32_t acc = bias ? bias[n] : 0;
+            for (k = 0; k < K; ++k) acc += (int32_t)ar[k] * (int32_t)wr[k];
+            out[(ptrdiff_t)m * sm + (ptrdiff_t)n * sn] = qc_requant(acc, n, rq);
+        }
+    }
+}
+
+#endif
