@@ -118,16 +118,38 @@ QC_FORCE_INLINE void qc_tile(const int8_t *a, const int8_t *w, int32_t K, int MR
     s[3] = c11;
 }
 
+/* Requantization of a tile, out of line so that the tile loop keeps its registers; the
+ * parameters are copied out of *rq once per call (stores through int8_t * may alias it).
+ * Same arithmetic as qc_requant. */
+typedef struct {
+    const int32_t *bias, *mult, *shift;
+    int32_t per_channel, fixed, zp, qmin, qmax, sm, sn;
+    int8_t *out;
+    const qc_requant_t *rq;
+} qc_epi_t;
+
+__attribute__((noinline)) static void qc_store(const qc_epi_t *e, const int32_t *s, int32_t m,
+                                               int32_t n, int32_t MR, int32_t NR) {
+    int32_t i, j;
+    for (j = 0; j < NR; ++j) {
+        int8_t *o = e->out + (ptrdiff_t)m * e->sm + (ptrdiff_t)(n + j) * e->sn;
+        int32_t b = e->bias ? e->bias[n + j] : 0;
+        if (e->fixed) {
+            int32_t c = e->per_channel ? n + j : 0, mult = e->mult[c], shift = e->shift[c];
+            int32_t zp = e->zp, qmin = e->qmin, qmax = e->qmax, step = e->sm;
+            for (i = 0; i < MR; ++i)
+                o[i * step] = (int8_t)qc_clamp_i32(qc_mulq(s[i * 2 + j] + b, mult, shift) + zp, qmin, qmax);
+        } else {
+            for (i = 0; i < MR; ++i)
+                o[(ptrdiff_t)i * e->sm] = qc_requant(s[i * 2 + j] + b, n + j, e->rq);
+        }
+    }
+}
+
 #define QC_TILE(MR, NR)                                                                          \
     do {                                                                                         \
-        int i_, j_;                                                                              \
         qc_tile(a + (size_t)m * K, w + (size_t)n * K, K, MR, NR, s);                             \
-        for (j_ = 0; j_ < NR; ++j_) {                                                            \
-            int8_t *o_ = out + (ptrdiff_t)m * sm + (ptrdiff_t)(n + j_) * sn;                     \
-            int32_t b_ = bias ? bias[n + j_] : 0;                                                \
-            for (i_ = 0; i_ < MR; ++i_)                                                          \
-                o_[(ptrdiff_t)i_ * sm] = qc_requant(s[i_ * 2 + j_] + b_, n + j_, rq);             \
-        }                                                                                        \
+        qc_store(&e, s, m, n, MR, NR);                                                           \
     } while (0)
 
 QC_NOIPA void qc_gemm_s8(const int8_t *a, const int8_t *w, const int32_t *bias, int32_t M,
@@ -135,6 +157,19 @@ QC_NOIPA void qc_gemm_s8(const int8_t *a, const int8_t *w, const int32_t *bias, 
                          int32_t sn) {
     int32_t s[4];
     int32_t m = 0, n;
+    qc_epi_t e;
+    e.bias = bias;
+    e.mult = rq->mult;
+    e.shift = rq->shift;
+    e.per_channel = rq->per_channel;
+    e.fixed = rq->act == QC_ACT_NONE;
+    e.zp = rq->out_zp;
+    e.qmin = rq->qmin;
+    e.qmax = rq->qmax;
+    e.sm = sm;
+    e.sn = sn;
+    e.out = out;
+    e.rq = rq;
     for (; m + 2 <= M; m += 2) {
         for (n = 0; n + 2 <= N; n += 2) QC_TILE(2, 2);
         if (n < N) QC_TILE(2, 1);
