@@ -1,0 +1,42 @@
+/* qc_reduce_f32: float reduction over `r` values, layout [outer][r][inner] -> [outer][inner]:
+ * MEAN SUM MAX MIN PROD SUMSQ L2 (sqrt of SUMSQ), in float in order of r; MAX/MIN propagate
+ * NaN. The output row is the accumulator. Reference version. */
+#include "qc_kernels.h"
+
+void qc_reduce_f32(int32_t op, const float *x, float *y, int32_t outer, int32_t r, int32_t inner) {
+    int32_t o, j, i;
+    for (o = 0; o < outer; ++o) {
+        const float *xo = x + (ptrdiff_t)o * r * inner;
+        float *yo = y + (ptrdiff_t)o * inner;
+        const float init = op == QC_R_MAX ? -HUGE_VALF : op == QC_R_MIN ? HUGE_VALF
+                                                         : op == QC_R_PROD ? 1.0f : 0.0f;
+        for (i = 0; i < inner; ++i) yo[i] = init;
+        for (j = 0; j < r; ++j) {
+            const float *xr = xo + (ptrdiff_t)j * inner;
+            switch (op) {
+            case QC_R_MAX:
+                for (i = 0; i < inner; ++i)
+                    if (xr[i] > yo[i] || xr[i] != xr[i]) yo[i] = xr[i];
+                break;
+            case QC_R_MIN:
+                for (i = 0; i < inner; ++i)
+                    if (xr[i] < yo[i] || xr[i] != xr[i]) yo[i] = xr[i];
+                break;
+            case QC_R_PROD:
+                for (i = 0; i < inner; ++i) yo[i] *= xr[i];
+                break;
+            case QC_R_SUMSQ:
+            case QC_R_L2:
+                for (i = 0; i < inner; ++i) yo[i] += xr[i] * xr[i];
+                break;
+            default: /* QC_R_MEAN, QC_R_SUM */
+                for (i = 0; i < inner; ++i) yo[i] += xr[i];
+                break;
+            }
+        }
+        if (op == QC_R_MEAN)
+            for (i = 0; i < inner; ++i) yo[i] /= (float)r;
+        else if (op == QC_R_L2)
+            for (i = 0; i < inner; ++i) yo[i] = sqrtf(yo[i]);
+    }
+}
