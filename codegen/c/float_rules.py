@@ -130,7 +130,7 @@ def binary(lw: Lowerer, op: Op) -> None:
     P = lw.p.ptr
     same = tuple(a.shape) == tuple(yshape) and a.buf.kind == "arena"
     lw.p.add(f"qc_binary_f32({code}, {P(a)}, {P(b)}, {P(y)}, {len(dims)}, {d}, {s1}, {s2});", [a, b], [y],
-             ["qc_binary_f32"], op=op.name, what=op.op_type, inplace=(a.buf, y.buf) if same else None)
+             ["qc_binary_f32"], op=op.name, what=op.op_type, inplace=(a, y) if same else None)
 
 
 _UNARY = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Exp": 3, "Log": 4, "Sqrt": 5, "Neg": 6, "Abs": 7, "Erf": 8,
@@ -170,7 +170,7 @@ def unary(lw: Lowerer, op: Op) -> None:
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
     lw.p.add(f"qc_unary_f32({code}, {P(x)}, {P(y)}, {x.size}, {c_float(alpha)}, {c_float(beta)});", [x], [y],
-             ["qc_unary_f32"], op=op.name, what=t, inplace=(x.buf, y.buf))
+             ["qc_unary_f32"], op=op.name, what=t, inplace=(x, y))
 
 
 def pool(lw: Lowerer, op: Op) -> None:
@@ -259,7 +259,7 @@ def _affine(lw: Lowerer, op: Op, x: View, y: View, scale, bias, axis: int = 1) -
         cb = lw.p.new_buf("const", x.shape[axis] * 4, label=name)
         lw.p.add(f"qc_binary_f32({code}, {P(cur)}, {P(cb, 'f32')}, {P(y)}, {len(dims)}, {d}, {sx}, {sc});",
                  [cur, cb], [y], ["qc_binary_f32"], op=op.name, what=op.op_type + " affine",
-                 inplace=(cur.buf, y.buf) if cur is x and x.buf.kind == "arena" else None)
+                 inplace=(cur, y) if cur is x and x.buf.kind == "arena" else None)
         cur = y
     if cur is x:
         lw.copy(x, y, op.op_type)

@@ -302,7 +302,7 @@ def binary(lw: Lowerer, op: Op) -> bool:
         fn = "qc_add_s8"
     same = tuple(a.shape) == tuple(yshape) and a.buf.kind == "arena"
     lw.p.add(f"{fn}({P(a)}, {P(b)}, {P(y)}, {pp}, {nd}, {d}, {s1}, {s2});", [a, b], [y], [fn],
-             op=op.name, what=op.op_type, inplace=(a.buf, y.buf) if same else None)
+             op=op.name, what=op.op_type, inplace=(a, y) if same else None)
     return True
 
 
@@ -313,7 +313,7 @@ def _lut(lw: Lowerer, op: Op, x: View, oq, fn, what: str) -> bool:
     y = lw.emit_q_output(qop, out_q)
     P = lw.p.ptr
     lw.p.add(f"qc_lut_s8({P(x)}, {P(y)}, {x.size}, {name});", [x], [y], ["qc_lut_s8"], op=op.name,
-             what=what + " (table)", inplace=(x.buf, y.buf))
+             what=what + " (table)", inplace=(x, y))
     return True
 
 

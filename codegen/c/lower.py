@@ -130,7 +130,7 @@ class Lowerer:
                 ins.append(None)
                 continue
             c = self.const_of(x)
-            if c is not None and c.dtype.kind in "iub":
+            if c is not None and (c.dtype.kind in "iub" or c.size <= 64):
                 ins.append(np.asarray(c))
                 continue
             dt = x.type.dtype if isinstance(x.type, TensorType) and isinstance(x.type.elem, DType) else DType.FLOAT32
@@ -345,7 +345,7 @@ class Lowerer:
             self.p.add(f"qc_fakequant_f32({self.p.ptr(src)}, {self.p.ptr(view)}, {src.size}, "
                        f"{c_float(float(s.reshape(-1)[0]))}, {int(z.reshape(-1)[0])}, {lo}, {hi});",
                        [src], [view], ["qc_fakequant_f32"], op=op.name, what="fake-quantize "
-                       f"({st.name.lower()})", inplace=(src.buf, view.buf))  # fmt: skip
+                       f"({st.name.lower()})", inplace=(src, view))  # fmt: skip
             return
         if isinstance(r, Deq):
             src = r.src
@@ -367,7 +367,7 @@ class Lowerer:
         m, s = quantize_multiplier(src.q.scale / dst.q.scale)
         self.p.add(f"qc_requant_s8({self.p.ptr(src)}, {self.p.ptr(dst)}, {dst.size}, {src.q.zp}, "
                    f"{dst.q.zp}, {m}, {s}, {dst.q.qmin}, {dst.q.qmax});", [src], [dst],
-                   ["qc_requant_s8"], op=name, what="requantize", inplace=(src.buf, dst.buf))  # fmt: skip
+                   ["qc_requant_s8"], op=name, what="requantize", inplace=(src, dst))  # fmt: skip
 
     # ---- the walk ----------------------------------------------------------------------------
     def run(self) -> Program:

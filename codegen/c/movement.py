@@ -207,6 +207,22 @@ def _gather_pad(lw: Lowerer, op: Op, x: View, y: View) -> None:
         lw.copy(x, y, "Pad")
 
 
+def _as_view(lw: Lowerer, xs, fill, pieces, yshape, prm) -> View | None:
+    """The output as a view of its input when it is one contiguous block of it (Slice/Split of
+    leading channels, ...) with the same quantization."""
+    if fill is not None or len(pieces) != 1:
+        return None
+    i, soff, ss, dims, doff, ds = pieces[0]
+    x = xs[i]
+    if doff != 0 or (prm is not None and x.q != prm):
+        return None
+    d2, s2, t2 = _simplify(dims, ss, ds)
+    n = int(np.prod(yshape, dtype=np.int64)) if yshape else 1
+    if len(d2) != 1 or (d2[0] > 1 and (s2[0] != 1 or t2[0] != 1)) or d2[0] != n:
+        return None
+    return View(x.buf, tuple(yshape), x.et, x.q, x.off + soff)
+
+
 def _gather(lw: Lowerer, op: Op, x: View, y: View) -> bool:
     idx = lw.const_of(op.input(1))
     if idx is None:
@@ -274,6 +290,11 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
                 lw.requant(View(y.buf, y.shape, "s8", xs[0].q, y.off), y, op.name)
             return True
         for (qop, prm), (fill, pieces) in zip(oqs, plan):
+            view = _as_view(lw, xs, fill, pieces, lw.shape(qop.output), prm)
+            if view is not None:  # a contiguous slice: no copy
+                lw.absorbed.add(qop)
+                lw.define(qop.output, view)
+                continue
             y = lw.emit_q_output(qop, prm)
             if fill is not None:
                 v = lw.p.const([prm.quantize(fill)], "int8_t", "k")
@@ -331,6 +352,10 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
         _gather_pad(lw, op, xs[0], lw.out_view(outs[0], "f32"))
         return True
     for o, (fill, pieces) in zip(outs, plan):
+        view = _as_view(lw, xs, fill, pieces, lw.shape(o), None)
+        if view is not None:
+            lw.define(o, view)
+            continue
         y = lw.out_view(o, "f32")
         if fill is not None:
             v = lw.p.const([fill], "float", "f")

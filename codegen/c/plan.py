@@ -35,6 +35,27 @@ class ArenaPlan:
     inplace: int
 
 
+def _place(groups) -> tuple[int, dict[int, int]]:
+    """Place groups in the given order, each in the best-fitting gap; (arena, root id -> offset)."""
+    placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
+    offsets: dict[int, int] = {}
+    arena = 0
+    for size, first, last, ms in groups:
+        asz = _align(size)
+        busy = sorted((o, s) for o, s, f, l in placed if not (l < first or f > last))
+        best, best_waste, prev_end = None, None, 0
+        for o, s in busy:
+            gap = o - prev_end
+            if gap >= asz and (best_waste is None or gap - asz < best_waste):
+                best, best_waste = prev_end, gap - asz
+            prev_end = max(prev_end, _align(o + s))
+        offset = best if best is not None else prev_end
+        placed.append((offset, asz, first, last))
+        offsets[ms[0].id] = offset
+        arena = max(arena, offset + asz)
+    return arena, offsets
+
+
 def plan_arena(prog: Program, *, inplace: bool = True) -> ArenaPlan:
     bufs = [b for b in prog.bufs if b.kind in ("arena", "scratch")]
     for b in bufs:
@@ -74,25 +95,25 @@ def plan_arena(prog: Program, *, inplace: bool = True) -> ArenaPlan:
             members[ra.id] += members.pop(ro.id)
             merged += 1
     groups = []
+    members_by_id = {}
     for rid, ms in members.items():
+        members_by_id[rid] = ms
         groups.append((max(m.nbytes for m in ms), min(m.first for m in ms), max(m.last for m in ms), ms))
-    groups.sort(key=lambda g: (-g[0], g[1], g[3][0].id))
-    placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
-    arena = 0
-    for size, first, last, ms in groups:
-        asz = _align(size)
-        busy = sorted((o, s) for o, s, f, l in placed if not (l < first or f > last))
-        best, best_waste, prev_end = None, None, 0
-        for o, s in busy:
-            gap = o - prev_end
-            if gap >= asz and (best_waste is None or gap - asz < best_waste):
-                best, best_waste = prev_end, gap - asz
-            prev_end = max(prev_end, _align(o + s))
-        offset = best if best is not None else prev_end
-        placed.append((offset, asz, first, last))
-        for m in ms:
+    orders = {
+        "size": lambda g: (-g[0], g[1], g[3][0].id),
+        "size*lifetime": lambda g: (-g[0] * (g[2] - g[1] + 1), g[1], g[3][0].id),
+        "lifetime": lambda g: (-(g[2] - g[1]), -g[0], g[3][0].id),
+        "first use": lambda g: (g[1], -g[0], g[3][0].id),
+    }
+    best_arena, best_offsets = None, None
+    for key in orders.values():
+        arena, offsets = _place(sorted(groups, key=key))
+        if best_arena is None or arena < best_arena:
+            best_arena, best_offsets = arena, offsets
+    for ms_id, offset in best_offsets.items():
+        for m in members_by_id[ms_id]:
             m.offset = offset
-        arena = max(arena, offset + asz)
+    arena = best_arena
     bound = 0
     for i in range(len(prog.steps)):
         bound = max(bound, sum(size for size, f, l, _ in groups if f <= i <= l))

@@ -172,6 +172,13 @@ class Program:
                     out.append(b)
             return out
 
+        if inplace is not None:
+            # only views covering their whole buffer may share it (a view into a larger buffer,
+            # e.g. a slice, must not overwrite the rest)
+            vi, vo = inplace
+            whole = all(isinstance(v, View) and v.off == 0 and v.size * CTYPES[v.et][1] == v.buf.nbytes
+                        for v in (vi, vo))  # fmt: skip
+            inplace = (vi.buf, vo.buf) if whole else None
         st = Step(code, bufs(reads), bufs(writes), tuple(kernels), op, what, int(macs), inplace)
         self.steps.append(st)
         return st

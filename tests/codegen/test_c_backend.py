@@ -1,0 +1,152 @@
+"""The C backend on the whole corpus: every quantized test model (one hand-built graph per op,
+every opset, the PyTorch-defined architectures, the trained digits CNN) is generated, built with
+-Werror, run on two inputs and compared with onnxruntime running the same QDQ model (within one
+output quantization step); the same program built for qemu-aarch64 and the emulated Cortex-M4
+gives the same bytes. Float models compile to C too and match onnxruntime within rounding."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from corpus import good_models, model_path, random_inputs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cbuild  # noqa: E402
+
+import qcompiler  # noqa: E402
+from qcompiler.codegen.c.backend import CBackend  # noqa: E402
+from qcompiler.codegen.onnx_backend import save_onnx  # noqa: E402
+from qcompiler.quant_api import quantize  # noqa: E402
+
+MODELS = [e for e in good_models() if "control_flow" not in e.get("tags", []) and e["name"] != "opset28"]
+IDS = [e["name"] for e in MODELS]
+CTX = SimpleNamespace(options={"c_measure_flash": False})
+pytestmark = pytest.mark.skipif(not cbuild.have("host"), reason="no C compiler")
+
+
+@pytest.fixture(scope="module")
+def objcache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("objects")
+
+
+@pytest.fixture(scope="module")
+def calib_cache(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("calib"))
+
+
+def quantized(entry: dict, tmp: Path, cache: str, target: str = "generic", **options):
+    """(C folder, QDQ model path, compile result) of ``entry`` quantized to int8."""
+    data = [random_inputs(entry, seed=s) for s in range(6)]
+    r = quantize(str(model_path(entry)), None, calib_data=data, input_shapes=entry.get("input_shapes"),
+                 options={"cache_dir": cache}, **options)  # fmt: skip
+    qdq = tmp / "q.onnx"
+    save_onnx(r.model.clone(), str(qdq))
+    folder = tmp / f"c-{target}"
+    res = CBackend().emit(r.model, str(folder), ctx=SimpleNamespace(options={"c_measure_flash": False,
+                                                                             "target": target}))
+    return folder, qdq, r, res.summary
+
+
+def ort_run(path: Path, feeds: dict, optimize: bool = True) -> tuple[list[str], list[np.ndarray]]:
+    """onnxruntime's outputs: with its graph optimizations (its int8 kernels), or without them
+    (the QDQ model's reference semantics: each op in float between exact Q/DQ)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    if not optimize:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return [o.name for o in s.get_outputs()], s.run(None, feeds)
+
+
+def output_steps(r) -> dict[str, float | None]:
+    """Output name -> the scale of the DequantizeLinear producing it (None: a float output)."""
+    res = {}
+    for v in r.model.graph.outputs:
+        p = v.producer()
+        res[v.name] = float(p.input(1).const.reshape(-1)[0]) if p is not None and p.is_a("DequantizeLinear") else None
+    return res
+
+
+def compare(names, want, got, steps, floats: bool = True) -> float:
+    """Largest difference in output steps (float outputs: absolute); asserts the bound.
+    ``floats=False`` skips float outputs (compared with the reference semantics only: a float op
+    after int8 ones sees inputs onnxruntime's own int8 kernels round differently)."""
+    worst = 0.0
+    for n, w in zip(names, want):
+        g, w = got[n.replace("/", "_")], np.asarray(w, np.float32).reshape(-1)
+        assert g.shape == w.shape, (n, g.shape, w.shape)
+        step = steps[n]
+        if step is None and not floats:
+            continue
+        if step is not None:
+            d = float(np.max(np.abs(g - w))) / step if g.size else 0.0
+            assert d <= 1.0 + 1e-4, f"output {n}: {d:.3f} steps from onnxruntime"
+        else:
+            np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-5 * max(1.0, float(np.max(np.abs(w)))))
+            d = float(np.max(np.abs(g - w)))
+        worst = max(worst, d)
+    return worst
+
+
+@pytest.mark.parametrize("entry", MODELS, ids=IDS)
+def test_quantized_model_matches_onnxruntime_on_every_board(entry, tmp_path, objcache, calib_cache):
+    folder, qdq, r, summary = quantized(entry, tmp_path, calib_cache)
+    assert summary["arena bytes"] <= summary["naive plan bytes"]
+    cbuild.build(folder, "host", objcache)
+    steps = output_steps(r)
+    host = {}
+    for seed in (2, 7):  # a calibration sample and an unseen one
+        feeds = random_inputs(entry, seed=seed)
+        host[seed] = got = cbuild.run(folder, feeds, "host", tag=f"s{seed}")
+        names, want = ort_run(qdq, feeds)
+        compare(names, want, got, steps, floats=False)
+        names, want = ort_run(qdq, feeds, optimize=False)
+        compare(names, want, got, steps)
+    for board in ("aarch64", "cortex-m4"):
+        if not cbuild.have(board):
+            continue
+        cbuild.build(folder, board, objcache)
+        feeds = random_inputs(entry, seed=7)
+        got = cbuild.run(folder, feeds, board, tag="s7")
+        for k, v in host[7].items():
+            assert got[k].tobytes() == v.tobytes(), f"{board} output {k} differs from x86"
+
+
+FLOAT_MODELS = [e for e in MODELS if e["name"] not in ("qdq_model",)]
+
+
+@pytest.mark.parametrize("entry", FLOAT_MODELS, ids=[e["name"] for e in FLOAT_MODELS])
+def test_float_model_matches_onnxruntime(entry, tmp_path, objcache):
+    r = qcompiler.compile(str(model_path(entry)), None, input_shapes=entry.get("input_shapes"))
+    src = tmp_path / "f.onnx"
+    save_onnx(r.model.clone(), str(src))
+    folder = tmp_path / "c"
+    CBackend().emit(r.model, str(folder), ctx=CTX)
+    cbuild.build(folder, "host", objcache)
+    feeds = random_inputs(entry, seed=3)
+    names, want = ort_run(src, feeds)
+    got = cbuild.run(folder, feeds, "host")
+    for n, w in zip(names, want):
+        w = np.asarray(w, np.float32).reshape(-1)
+        np.testing.assert_allclose(got[n.replace("/", "_")], w, rtol=2e-4,
+                                   atol=2e-5 * max(1.0, float(np.max(np.abs(w)))), err_msg=n)  # fmt: skip
+
+
+SANITIZED = ["digits_cnn", "pt_transformer_block", "pt_detector_tiny", "pt_mobilenetv3_tiny",
+             "pt_shufflenet_tiny", "op_softmax", "opset19", "op_conv_transpose", "op_resize_linear"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SANITIZED)
+def test_sanitizers_are_clean(name, tmp_path, objcache, calib_cache):
+    entry = next(e for e in MODELS if e["name"] == name)
+    folder, qdq, r, _ = quantized(entry, tmp_path, calib_cache)
+    cbuild.build(folder, "host", objcache, "SANITIZE=1")
+    feeds = random_inputs(entry, seed=7)
+    names, want = ort_run(qdq, feeds)
+    got = cbuild.run(folder, feeds, "host")
+    compare(names, want, got, output_steps(r), floats=False)
