@@ -385,9 +385,10 @@ class Lowerer:
         for i, v in enumerate(g.outputs):
             self.out_index.setdefault(v, []).append(i)
             self.p.outputs.append((v.name, _shape(v)))
-        for op in g:
+        for op in g:  # before any work: control flow is the most likely reason to fail
             if op.regions():
                 raise unsupported(op, "control flow (If/Loop/Scan) is not supported by the C backend")
+        for op in g:
             if op.is_a("DequantizeLinear"):
                 self.lower_dq(op)
                 continue

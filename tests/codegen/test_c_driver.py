@@ -1,0 +1,150 @@
+"""The C backend through the driver and the CLI: the compile command and its summary, every
+target giving generic's bits, deterministic output, and bad input (unsupported ops, unknown
+targets, foreign output folders) as one-line errors that write nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from corpus import good_models, model_path, random_inputs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cbuild  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+DIGITS = ROOT / "examples" / "digits" / "digits_cnn.onnx"
+INI = ROOT / "examples" / "digits" / "full_quant.ini"
+CALIB = ROOT / "examples" / "digits" / "calib"
+pytestmark = pytest.mark.skipif(not cbuild.have("host"), reason="no C compiler")
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "qcompiler.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def objcache(tmp_path_factory):
+    return tmp_path_factory.mktemp("objects")
+
+
+def digits_input() -> np.ndarray:
+    return np.fromfile(sorted(CALIB.glob("*.bin"))[3], np.float32).reshape(1, 1, 16, 16)
+
+
+def test_cli_compiles_to_c_and_prints_the_summary(tmp_path, objcache, monkeypatch):
+    monkeypatch.setenv("QCOMPILER_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    r = cli("compile", DIGITS, "--config", INI, "--calib-data", CALIB, "--backend", "c", "--target", "cortex-m",
+            "-o", out)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    text = r.stdout
+    for key in ("ops 14", "int8 ops 14", "MACs 893248", "arena bytes", "arena lower bound bytes", "flash bytes"):
+        assert key in text, (key, text)
+    for f in ("model.h", "model.c", "main.c", "Makefile", "CMakeLists.txt", "kernels/qc_gemm_s8.c",
+              "kernels/include/qc_kernels.h", "boards/cortex-m/startup.c"):  # fmt: skip
+        assert (out / f).exists(), f
+    # the cortex-m kernel variant was chosen, and it still builds and runs on the host
+    assert "__ARM_FEATURE_DSP" in (out / "kernels" / "qc_gemm_s8.c").read_text()
+    cbuild.build(out, "host", objcache)
+    y = cbuild.run(out, {"input": digits_input()}, "host")["logits"]
+    assert y.shape == (10,) and np.isfinite(y).all()
+    # model.h: the documented API, sizes as macros
+    h = (out / "model.h").read_text()
+    assert "int model_run(const float *const inputs[], float *const outputs[], void *arena);" in h
+    assert "#define MODEL_ARENA_SIZE" in h and "#define MODEL_INPUT_0_SIZE 256" in h
+    # no mutable globals in the library: every file-scope object is const
+    c = (out / "model.c").read_text()
+    assert "malloc" not in c
+    for line in c.splitlines():
+        if line.startswith("static ") or (line and not line[0].isspace() and "=" in line and "(" not in line):
+            assert " const " in f" {line}", line
+
+
+def test_every_target_gives_generic_bits(tmp_path, objcache):
+    import qcompiler
+    from qcompiler.codegen.c.backend import generate
+    from qcompiler.quant_api import config_from_cli
+
+    r = qcompiler.compile(str(DIGITS), None, config=config_from_cli(str(INI), None),
+                          options={"cache_dir": str(tmp_path / "cache")})  # fmt: skip
+    feeds = {"input": digits_input()}
+    outs = {}
+    runs = [("generic", "host"), ("x86-avx2", "host"), ("arm-neon", "aarch64"), ("generic", "aarch64"),
+            ("cortex-m", "cortex-m4"), ("generic", "cortex-m4")]  # fmt: skip
+    avx2 = "avx2" in Path("/proc/cpuinfo").read_text()
+    for target, board in runs:
+        if not cbuild.have(board) or (target == "x86-avx2" and not avx2):
+            continue
+        folder = tmp_path / f"{target}-{board}"
+        folder.mkdir()
+        generate(r.model, folder, target=target)
+        cbuild.build(folder, board, objcache)
+        outs[(target, board)] = cbuild.run(folder, feeds, board)["logits"].tobytes()
+    assert len(outs) >= 2
+    ref = outs[("generic", "host")]
+    for k, v in outs.items():
+        assert v == ref, f"{k} differs from generic on the host"
+
+
+def test_output_is_deterministic(tmp_path):
+    import qcompiler
+    from qcompiler.quant_api import config_from_cli
+
+    files = []
+    for i in range(2):
+        out = tmp_path / f"o{i}"
+        qcompiler.compile(str(DIGITS), str(out), config=config_from_cli(str(INI), None), backend="c",
+                          options={"cache_dir": str(tmp_path / "cache"), "c_measure_flash": False})  # fmt: skip
+        files.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert files[0] == files[1]
+
+
+def test_float_model_compiles_without_quantization(tmp_path, objcache):
+    out = tmp_path / "f"
+    r = cli("compile", DIGITS, "--backend", "c", "-o", out, "--quiet")
+    assert r.returncode == 0 and r.stdout == "", r.stderr
+    assert "qc_conv_f32" in (out / "model.c").read_text()
+
+
+def test_unsupported_model_is_a_one_line_error_and_writes_nothing(tmp_path):
+    entry = next(e for e in good_models() if e["name"] == "if_model")
+    out = tmp_path / "out"
+    r = cli("compile", model_path(entry), "--backend", "c", "-o", out)
+    assert r.returncode != 0
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "control flow" in err and "node" in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_unknown_target_and_foreign_folder(tmp_path):
+    r = cli("compile", DIGITS, "--backend", "c", "--target", "pdp11", "-o", tmp_path / "o")
+    assert r.returncode != 0 and "unknown C target 'pdp11'" in r.stderr and "cortex-m" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    r = cli("compile", DIGITS, "--backend", "c", "-o", foreign)
+    assert r.returncode != 0 and "not empty" in r.stderr, r.stderr
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    # a folder qcompiler wrote is replaced
+    out = tmp_path / "gen"
+    assert cli("compile", DIGITS, "--backend", "c", "-o", out, "--quiet").returncode == 0
+    (out / "stale.c").write_text("")
+    assert cli("compile", DIGITS, "--backend", "c", "-o", out, "--quiet").returncode == 0
+    assert not (out / "stale.c").exists() and (out / "model.c").exists()
+
+
+def test_dynamic_input_needs_a_shape(tmp_path):
+    entry = next(e for e in good_models() if e["name"] == "dynamic_dims")
+    r = cli("compile", model_path(entry), "--backend", "c", "-o", tmp_path / "o")
+    assert r.returncode != 0 and "--input-shape" in r.stderr and "Traceback" not in r.stderr
+    shape = ",".join(map(str, entry["input_shapes"]["x"]))
+    r = cli("compile", model_path(entry), "--backend", "c", "-o", tmp_path / "o", "--input-shape", f"x:{shape}")
+    assert r.returncode == 0, r.stderr
+    _ = random_inputs
