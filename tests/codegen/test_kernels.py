@@ -136,23 +136,21 @@ def test_every_declaration_defined_once_in_its_file(built):
     assert set(defined) == decls, f"declared but not defined: {decls - set(defined)}"
 
 
-def test_under_sanitizers(tmp_path):
-    """This file again, on a library built with -fsanitize=address,undefined (child process);
-    the sanitizers' reports are written to files since they abort under pytest's capture."""
+def test_under_sanitizers():
+    """This file again, on a library built with -fsanitize=address,undefined (child process,
+    without pytest's output capture, which would swallow the report of an aborting sanitizer)."""
     if os.environ.get(SAN_ENV):
         pytest.skip("already running under the sanitizers")
     libasan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
                              text=True).stdout.strip()  # fmt: skip
     if not os.path.isabs(libasan):
         pytest.skip("gcc has no libasan")
-    env = dict(os.environ, **{SAN_ENV: "1"}, LD_PRELOAD=libasan,
-               ASAN_OPTIONS=f"detect_leaks=0:log_path={tmp_path}/asan",
-               UBSAN_OPTIONS=f"print_stacktrace=1:log_path={tmp_path}/ubsan")  # fmt: skip
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+    env = dict(os.environ, **{SAN_ENV: "1"}, LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=0",
+               UBSAN_OPTIONS="print_stacktrace=1")  # fmt: skip
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-s", "-p", "no:cacheprovider",
                         __file__, "-k", "not sanitizers"], env=env, capture_output=True, text=True,
                        cwd=Path(__file__).resolve().parents[2], timeout=600)  # fmt: skip
-    reports = "".join(f.read_text()[:6000] for f in sorted(tmp_path.glob("*san*")))
-    assert r.returncode == 0 and not reports, reports + r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.returncode == 0, r.stderr[:6000] + r.stdout[-3000:]
 
 
 # ---- helpers: random data, strides, onnxruntime, numpy models ----
