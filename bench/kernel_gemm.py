@@ -7,7 +7,9 @@ kernel's layout sm = 1, sn = M), the median time per MAC on this machine of the 
 the x86 variants (x86-avx2; x86-avx512vnni when the CPU has avx512_vnni), called through ctypes,
 and the instructions per MAC of one qc_gemm_s8 call (epilogue included) counted by the qemu
 TCG plugin (bench/qemu_count.py): AArch64 reference vs arm-neon with SDOT (-cpu max) and
-without (-cpu cortex-a53), Cortex-M4 (mps2-an386) reference vs cortex-m (SXTB16/SMLAD).
+without (-cpu cortex-a53), Cortex-M4 (mps2-an386) reference vs cortex-m (SXTB16/SMLAD); then
+the same count for qc_dwconv_s8 on a few depthwise layers (C channels, HxW input, k x k kernel,
+stride, pad).
 Every build is -O2; the counted kernels are built with QC_NOIPA=__attribute__((noipa)). The
 programs are tests/codegen's kernel driver; the cases are written by its test module.
 """
@@ -32,6 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import test_target_kernels as tk  # noqa: E402  (cases, builds, harness paths)
 from qemu_count import count_instructions, function_ranges  # noqa: E402
 
+DW_SHAPES = [(32, 56, 3, 1, 1), (64, 28, 3, 2, 1), (128, 14, 3, 1, 1), (16, 28, 5, 1, 2)]
 SHAPES = [(784, 16, 9), (784, 16, 27), (784, 32, 144), (196, 64, 288), (196, 128, 576),
           (49, 128, 1152), (1, 256, 1024)]
 NOIPA = "-DQC_NOIPA=__attribute__((noipa))"
@@ -97,18 +100,25 @@ def host_times(shapes, work: Path) -> list[str]:
     return rows
 
 
-def _bench_exe(v: tk.Variant, kernel: Path, work: Path, tag: str) -> Path:
-    exe = work / f"{v.target}-{v.name}-{tag}{'.elf' if v.cc.startswith('arm-none') else ''}"
+def _bench_exe(v: tk.Variant, folder: str, work: Path) -> Path:
+    """The driver with folder's qc_gemm_s8 and qc_dwconv_s8 (reference ones where missing)."""
+    exe = work / f"{v.target}-{v.name}-{folder}{'.elf' if v.cc.startswith('arm-none') else ''}"
     inc = ["-I", str(tk.KERNELS / "include")]
     flags = ["-O2", "-std=c99", *v.flags, "-DQC_DRIVER_BENCH", NOIPA, *inc]
-    srcs = [tk.HARNESS / "kernel_driver.c", kernel, tk.kernel_source("reference", "qc_dwconv_s8"),
+    srcs = [tk.HARNESS / "kernel_driver.c", *(tk.kernel_source(folder, op) for op in tk.OPS),
             *v.extra_sources]
     tk._cc([v.cc, *flags, *map(str, srcs), "-o", str(exe), *v.ldflags, "-lm"])
     return exe
 
 
-def qemu_counts(shapes, work: Path) -> list[str]:
-    """Instructions per MAC of one qc_gemm_s8 call under qemu, reference vs target."""
+def _dw_case(shape: tuple[int, ...]) -> tk.Case:
+    c, h, k, st, pad = shape
+    rng = np.random.default_rng(0)
+    return tk._dw_case(rng, 1, c, 1, h, h, k, k, st, st, 1, 1, pad, pad, pad, pad)
+
+
+def qemu_counts(shapes, work: Path, op: str = "qc_gemm_s8") -> list[str]:
+    """Instructions per MAC of one `op` call under qemu, reference vs target."""
     wanted = {("arm-neon", "dotprod"): "aarch64-linux-gnu-nm", ("arm-neon", "a53"): "aarch64-linux-gnu-nm",
               ("cortex-m", "m4-dsp"): "arm-none-eabi-nm"}
     cols = []
@@ -120,15 +130,23 @@ def qemu_counts(shapes, work: Path) -> list[str]:
         if missing:
             cols.append((f"{v.target}/{v.name}", None, f"missing {', '.join(missing)}"))
             continue
-        ref = _bench_exe(v, tk.KERNELS / "reference" / "qc_gemm_s8.c", work, "ref")
-        tgt = _bench_exe(v, tk.KERNELS / v.target / "qc_gemm_s8.c", work, "target")
+        ref = work / f"{v.target}-{v.name}-reference{'.elf' if v.cc.startswith('arm-none') else ''}"
+        tgt = work / f"{v.target}-{v.name}-{v.target}{'.elf' if v.cc.startswith('arm-none') else ''}"
+        if not tgt.exists():
+            ref, tgt = _bench_exe(v, "reference", work), _bench_exe(v, v.target, work)
         cols.append((f"{v.target}/{v.name}", (v, nm, ref, tgt), ""))
-    rows = ["qemu (instructions per MAC of one qc_gemm_s8 call: reference / target)",
-            f"{'M x N x K':>16} " + " ".join(f"{name:>22}" for name, _, _ in cols)]
-    for M, N, K in shapes:
-        d = work / f"{M}x{N}x{K}"
+    dw = op == "qc_dwconv_s8"
+    rows = [f"qemu (instructions per MAC of one {op} call: reference / target)",
+            f"{'C,HxW,k,s,pad' if dw else 'M x N x K':>16} " + " ".join(f"{name:>22}" for name, _, _ in cols)]
+    for shape in shapes:
+        label = (f"{shape[0]},{shape[1]}x{shape[1]},{shape[2]},{shape[3]},{shape[4]}" if dw
+                 else "x".join(map(str, shape)))
+        d = work / f"{op}-{label}"
         d.mkdir(exist_ok=True)
-        (d / "cases.bin").write_bytes(tk.serialize([_case(M, N, K)]))
+        case = _dw_case(shape) if dw else _case(*shape)
+        (d / "cases.bin").write_bytes(tk.serialize([case]))
+        dims = case.dims
+        macs = dims[4] * dims[5] * dims[6] * dims[7] * dims[8] if dw else dims[0] * dims[1] * dims[2]
         cells = []
         for name, info, why in cols:
             if info is None:
@@ -137,11 +155,10 @@ def qemu_counts(shapes, work: Path) -> list[str]:
             v, nm, ref, tgt = info
             per = []
             for exe in (ref, tgt):
-                n = count_instructions([*v.run, str(exe)], function_ranges(exe, ["qc_gemm_s8"], nm=nm),
-                                       cwd=d)["qc_gemm_s8"]
-                per.append(n / (M * N * K))
+                n = count_instructions([*v.run, str(exe)], function_ranges(exe, [op], nm=nm), cwd=d)[op]
+                per.append(n / macs)
             cells.append(f"{per[0]:9.3f} / {per[1]:6.3f}")
-        rows.append(f"{f'{M}x{N}x{K}':>16} " + " ".join(cells))
+        rows.append(f"{label:>16} " + " ".join(cells))
     return rows
 
 
@@ -158,6 +175,8 @@ def main(argv=None) -> int:
             print("\n".join(host_times(shapes, work)), flush=True)
         if not args.no_qemu:
             print("\n".join(qemu_counts(shapes, work)), flush=True)
+            if not args.shapes:
+                print("\n".join(qemu_counts(DW_SHAPES, work, "qc_dwconv_s8")), flush=True)
     return 0
 
 

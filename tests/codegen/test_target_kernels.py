@@ -76,6 +76,8 @@ def _rand_rq(rng, nch: int, k: int, act: int = ACT_NONE, per_channel: bool = Tru
     real = 127.0 / spread * 2.0 ** rng.uniform(-2, 2, nc)
     if special == "tiny":
         real = 2.0 ** rng.uniform(-70, -40, nc)  # shift 62, small multipliers
+    elif special == "mid":
+        real = 2.0 ** rng.uniform(-2, 0, nc)  # shifts 31 and 32 (the high-word shortcut's edge)
     elif special == "huge":
         real = 2.0 ** rng.uniform(0, 4, nc)  # saturates (the product stays in int32: see model)
     mult, shift = zip(*(fp.quantize_multiplier(float(r)) for r in real))
@@ -165,6 +167,9 @@ def make_cases(seed: int = 0) -> list[Case]:
     ]
     for j, d in enumerate(dw):
         cases.append(_dw_case(rng, *d, rq_kw={"per_channel": j % 3 != 1}))
+    for special in ("mid", "huge"):
+        cases.append(_dw_case(rng, 1, 3, 1, 10, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, rq_kw={"special": special}))
+        cases.append(_gemm_case(rng, 9, 6, 20, "conv", _rand_rq(rng, 6, 20, special=special)))
     for act in (ACT_LEAKY, ACT_HSWISH, ACT_SIGMOID):
         cases.append(_dw_case(rng, 1, 3, 1, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, rq_kw={"act": act}))
     for c in cases:

@@ -1,0 +1,182 @@
+/* qc_dwconv_s8, Cortex-M with the DSP extension: bit-identical to
+ * kernels/reference/qc_dwconv_s8.c.
+ *
+ * Each output plane is split into its interior (every tap in bounds) and its border. The
+ * border computes as the reference does (in-bounds taps of (x - x_zp) * w). The interior uses
+ * acc = bias - x_zp * sum(w) + sum x * w, the same int32 value. 3-wide kernels with horizontal
+ * stride and dilation 1 take two outputs per step: one word of 4 inputs x0..x3 split by SXTB16
+ * into (x0, x2) and (x1, x3), then per kernel row
+ *   out0 += SMLAD((x0, x2), (w0, w2)) + SMLAD((x1, x3), (w1, 0))
+ *   out1 += SMLAD((x1, x3), (w0, w2)) + SMLAD((x0, x2), (0, w1))
+ * (7 instructions for 6 MACs). Other kernels use the plain interior sum. The requantization
+ * keeps its parameters in locals (qc_requant's arithmetic). Without __ARM_FEATURE_DSP the
+ * interior is the same sum in plain C. */
+#include "qc_kernels.h"
+
+#ifndef QC_NOIPA
+#define QC_NOIPA /* the benchmark defines it as __attribute__((noipa)) */
+#endif
+
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+#include <arm_acle.h>
+#define QC_DW_DSP 1
+#define QC_DW_MAX_ROWS 16 /* 3-wide kernels up to 16 rows use the pairs */
+
+static inline int16x2_t qc_sxtb16_ror8(int8x4_t x) {
+    int16x2_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+/* Two interior outputs of a 3-wide kernel at x0 (first tap of the first output): rows of
+ * (w0, w2), (w1, 0), (0, w1) pairs in wp[3 * ky ...]. */
+static inline void qc_dw_pair(const int8_t *x0, const int32_t *wp, int32_t kh, int32_t rstride,
+                              int32_t *acc0, int32_t *acc1) {
+    int32_t a0 = *acc0, a1 = *acc1, ky;
+    for (ky = 0; ky < kh; ++ky, x0 += rstride, wp += 3) {
+        int8x4_t v;
+        int16x2_t e, o;
+        memcpy(&v, x0, 4);
+        e = __sxtb16(v);
+        o = qc_sxtb16_ror8(v);
+        a0 = __smlad(o, wp[1], __smlad(e, wp[0], a0));
+        a1 = __smlad(e, wp[2], __smlad(o, wp[0], a1));
+    }
+    *acc0 = a0;
+    *acc1 = a1;
+}
+#endif
+
+/* floor(a / b) for b > 0 */
+static int32_t qc_floordiv(int32_t a, int32_t b) {
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* [lo, hi): outputs whose taps start at o * s - pad and all lie in [0, size) */
+static void qc_interior(int32_t size, int32_t out, int32_t k, int32_t s, int32_t d, int32_t pad,
+                        int32_t *lo, int32_t *hi) {
+    int32_t a = qc_floordiv(pad + s - 1, s);
+    int32_t b = qc_floordiv(size - 1 + pad - (k - 1) * d, s) + 1;
+    a = a < 0 ? 0 : (a > out ? out : a);
+    b = b < a ? a : (b > out ? out : b);
+    *lo = a;
+    *hi = b;
+}
+
+/* One output with bounds checks, as the reference computes it. */
+static int32_t qc_dw_border(const int8_t *xc, const int8_t *wc, int32_t b, const qc_conv_params_t *p,
+                            int32_t oy, int32_t ox) {
+    int32_t acc = b, ky, kx;
+    for (ky = 0; ky < p->kh; ++ky) {
+        int32_t iy = oy * p->sh - p->pt + ky * p->dh;
+        if (iy < 0 || iy >= p->h) continue;
+        for (kx = 0; kx < p->kw; ++kx) {
+            int32_t ix = ox * p->sw - p->pl + kx * p->dw;
+            if (ix < 0 || ix >= p->w) continue;
+            acc += ((int32_t)xc[iy * p->w + ix] - p->x_zp) * wc[ky * p->kw + kx];
+        }
+    }
+    return acc;
+}
+
+/* One interior output: bz = bias - x_zp * sum(w); x0 = the first tap's input. */
+static inline int32_t qc_dw_inner(const int8_t *x0, const int8_t *wc, int32_t bz,
+                                  const qc_conv_params_t *p) {
+    int32_t acc = bz, ky, kx;
+    if (p->kh == 3 && p->kw == 3) {
+        const ptrdiff_t rs = (ptrdiff_t)p->dh * p->w, d = p->dw;
+        const int8_t *r1 = x0 + rs, *r2 = r1 + rs;
+        return acc + x0[0] * wc[0] + x0[d] * wc[1] + x0[2 * d] * wc[2] + r1[0] * wc[3] +
+               r1[d] * wc[4] + r1[2 * d] * wc[5] + r2[0] * wc[6] + r2[d] * wc[7] + r2[2 * d] * wc[8];
+    }
+    for (ky = 0; ky < p->kh; ++ky) {
+        const int8_t *r = x0 + (ptrdiff_t)ky * p->dh * p->w;
+        const int8_t *wr = wc + ky * p->kw;
+        for (kx = 0; kx < p->kw; ++kx) acc += r[kx * p->dw] * wr[kx];
+    }
+    return acc;
+}
+
+
+typedef struct {
+    int32_t fixed, mult, shift, zp, qmin, qmax;
+} qc_dw_rq_t;
+
+/* qc_requant with the channel's parameters in locals */
+static inline int8_t qc_dw_rq(int32_t acc, const qc_dw_rq_t *q, int32_t c, const qc_requant_t *rq) {
+    if (q->fixed) {
+        int32_t v;
+        if (q->shift >= 32) { /* the high word alone: SMLAL + ASR, same value as qc_mulq */
+            int64_t prod = (int64_t)acc * q->mult + ((int64_t)1 << (q->shift - 1));
+            v = (int32_t)(prod >> 32) >> (q->shift - 32);
+        } else {
+            v = qc_mulq(acc, q->mult, q->shift);
+        }
+        return (int8_t)qc_clamp_i32(v + q->zp, q->qmin, q->qmax);
+    }
+    return qc_requant(acc, c, rq);
+}
+
+QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias,
+                           const qc_conv_params_t *p, const qc_requant_t *rq, int8_t *y) {
+    const int32_t mult = p->cout / p->cin, hw = p->h * p->w, khw = p->kh * p->kw;
+    int32_t oy0, oy1, ox0, ox1, n, c, oy, ox, t;
+    qc_interior(p->h, p->oh, p->kh, p->sh, p->dh, p->pt, &oy0, &oy1);
+    qc_interior(p->w, p->ow, p->kw, p->sw, p->dw, p->pl, &ox0, &ox1);
+    for (n = 0; n < p->n; ++n) {
+        for (c = 0; c < p->cout; ++c) {
+            const int8_t *xc = x + ((ptrdiff_t)n * p->cin + c / mult) * hw;
+            const int8_t *wc = wt + (ptrdiff_t)c * khw;
+            int8_t *yc = y + ((ptrdiff_t)n * p->cout + c) * p->oh * p->ow;
+            const int32_t b = bias ? bias[c] : 0;
+            int32_t wsum = 0, bz, k = rq->per_channel ? c : 0;
+            qc_dw_rq_t q;
+#if defined(QC_DW_DSP)
+            int32_t pair_end = ox0;
+            int32_t wp[3 * QC_DW_MAX_ROWS];
+            if (p->kw == 3 && p->sw == 1 && p->dw == 1 && p->kh <= QC_DW_MAX_ROWS) {
+                pair_end = ox0 + (ox1 - ox0) / 2 * 2;
+                for (t = 0; t < p->kh; ++t) {
+                    const int8_t *r = wc + 3 * t;
+                    wp[3 * t] = (int32_t)(((uint32_t)(uint16_t)r[0]) | ((uint32_t)(uint16_t)r[2] << 16));
+                    wp[3 * t + 1] = (int32_t)(uint32_t)(uint16_t)r[1];
+                    wp[3 * t + 2] = (int32_t)((uint32_t)(uint16_t)r[1] << 16);
+                }
+            }
+#endif
+            q.fixed = rq->act == QC_ACT_NONE;
+            q.mult = rq->mult[k];
+            q.shift = rq->shift[k];
+            q.zp = rq->out_zp;
+            q.qmin = rq->qmin;
+            q.qmax = rq->qmax;
+            for (t = 0; t < khw; ++t) wsum += wc[t];
+            bz = b - p->x_zp * wsum;
+            for (oy = 0; oy < p->oh; ++oy) {
+                int8_t *yr = yc + (ptrdiff_t)oy * p->ow;
+                if (oy < oy0 || oy >= oy1) {
+                    for (ox = 0; ox < p->ow; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
+                    continue;
+                }
+                {
+                    /* input offset of output column 0's first tap (may be negative) */
+                    const ptrdiff_t xo = (ptrdiff_t)(oy * p->sh - p->pt) * p->w - p->pl;
+                    for (ox = 0; ox < ox0; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
+#if defined(QC_DW_DSP)
+                    for (; ox < pair_end; ox += 2) {
+                        int32_t a0 = bz, a1 = bz;
+                        if (p->kh == 3) /* constant rows: unrolled, weights in registers */
+                            qc_dw_pair(xc + (xo + ox), wp, 3, p->dh * p->w, &a0, &a1);
+                        else
+                            qc_dw_pair(xc + (xo + ox), wp, p->kh, p->dh * p->w, &a0, &a1);
+                        yr[ox] = qc_dw_rq(a0, &q, c, rq);
+                        yr[ox + 1] = qc_dw_rq(a1, &q, c, rq);
+                    }
+#endif
+                    for (; ox < ox1; ++ox) yr[ox] = qc_dw_rq(qc_dw_inner(xc + (xo + ox * p->sw), wc, bz, p), &q, c, rq);
+                    for (; ox < p->ow; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
+                }
+            }
+        }
+    }
+}
