@@ -22,6 +22,7 @@ from qcompiler.hookspecs import hookimpl
 from qcompiler.ir import Model
 
 from .emit import TARGETS, copy_support, kernel_files, render
+from .kernel_api import CKernel
 from .lower import lower
 from .plan import plan_arena
 
@@ -40,19 +41,35 @@ _FLASH_CC = {
 }  # fmt: skip
 
 
+def _plugin_kernels(registry) -> tuple[dict, dict, list]:
+    """Lowering rules, kernel sources and headers from ``qcompiler_register_c_kernels()``."""
+    rules, sources, headers = {}, {}, []
+    for k, label in getattr(registry, "c_kernels", []) if registry is not None else []:
+        if not isinstance(k, CKernel):
+            raise BackendError(f"plugin {label}: qcompiler_register_c_kernels() must return CKernel objects, "
+                               f"got {type(k).__name__}")  # fmt: skip
+        if k.key in rules:
+            raise BackendError(f"C kernels for {k.key} come from two plugins ({label} and another)")
+        rules[k.key] = k.lower
+        sources.update({n: Path(p) for n, p in k.sources.items()})
+        headers += [Path(h) for h in k.headers]
+    return rules, sources, headers
+
+
 def generate(model: Model, out_dir: str | os.PathLike, *, target: str = "generic", source: str = "",
-             inplace: bool = True) -> dict[str, Any]:  # fmt: skip
+             inplace: bool = True, registry: Any = None) -> dict[str, Any]:  # fmt: skip
     """Write the library into ``out_dir`` (which must exist); return the summary."""
     if target not in TARGETS:
         raise BackendError(f"unknown C target '{target}' (choose one of {', '.join(TARGETS)})")
-    prog, lw = lower(model)
+    rules, extra, headers = _plugin_kernels(registry)
+    prog, lw = lower(model, rules)
     arena = plan_arena(prog, inplace=inplace)
-    files = render(prog, arena, source)
-    kernels = kernel_files([k for st in prog.steps for k in st.kernels], target)
+    files = render(prog, arena, source, headers)
+    kernels = kernel_files([k for st in prog.steps for k in st.kernels], target, extra)
     out = Path(out_dir)
     for name, text in files.items():
         (out / name).write_text(text)
-    copy_support(out, kernels, target, source)
+    copy_support(out, kernels, target, source, headers)
     (out / MARKER).write_text(f"target={target}\n")
     weight_bytes = sum(c.values.nbytes for c in prog.consts)
     return {
@@ -123,7 +140,8 @@ class CBackend:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
-            summary = generate(model, tmp, target=target, source=str(options.get("source") or ""))
+            summary = generate(model, tmp, target=target, source=str(options.get("source") or ""),
+                               registry=getattr(ctx, "registry", None))
             if options.get("c_measure_flash", True):
                 flash = measure_flash(tmp, target)
                 if flash is not None:

@@ -72,7 +72,7 @@ def banner(source: str) -> str:
             " Do not edit: regenerate instead. */")  # fmt: skip
 
 
-def render(prog: Program, arena: ArenaPlan, source: str) -> dict[str, str]:
+def render(prog: Program, arena: ArenaPlan, source: str, includes=()) -> dict[str, str]:
     env = _env()
     steps = []
     for st in prog.steps:
@@ -82,7 +82,7 @@ def render(prog: Program, arena: ArenaPlan, source: str) -> dict[str, str]:
     ctx = dict(banner=banner(source), guard="QC_MODEL_H", arena=arena.size, lower_bound=arena.lower_bound,
                inputs=[_info(n, s) for n, s in prog.inputs], outputs=[_info(n, s) for n, s in prog.outputs],
                consts=prog.consts, structs=prog.structs, steps=steps,
-               macs=sum(st.macs for st in prog.steps))  # fmt: skip
+               macs=sum(st.macs for st in prog.steps), includes=[Path(h).name for h in includes])  # fmt: skip
     return {"model.h": env.get_template("model.h.j2").render(ctx),
             "model.c": env.get_template("model.c.j2").render(ctx)}  # fmt: skip
 
@@ -101,23 +101,25 @@ def _kernel_path(name: str, target: str) -> Path:
     return p
 
 
-def kernel_files(names, target: str) -> dict[str, Path]:
-    """Kernel name -> source file, with the kernels they use (``/* uses: a, b */``)."""
+def kernel_files(names, target: str, extra: dict[str, Path] | None = None) -> dict[str, Path]:
+    """Kernel name -> source file, with the kernels they use (``/* uses: a, b */``); ``extra``
+    holds plugin kernels' sources."""
     todo, out = list(dict.fromkeys(names)), {}
+    extra = extra or {}
     while todo:
         n = todo.pop()
         if n in out:
             continue
-        path = _kernel_path(n, target)
+        path = Path(extra[n]) if n in extra else _kernel_path(n, target)
         out[n] = path
         for m in _USES.finditer(path.read_text()):
             todo += [t.strip() for t in m.group(1).split(",") if t.strip()]
     return dict(sorted(out.items()))
 
 
-def copy_support(dst: Path, kernels: dict[str, Path], target: str, source: str) -> None:
+def copy_support(dst: Path, kernels: dict[str, Path], target: str, source: str, headers=()) -> None:
     (dst / "kernels" / "include").mkdir(parents=True, exist_ok=True)
-    for h in (KERNELS / "include").glob("*.h"):
+    for h in [*sorted((KERNELS / "include").glob("*.h")), *map(Path, headers)]:
         shutil.copy2(h, dst / "kernels" / "include" / h.name)
     for name, path in kernels.items():
         shutil.copy2(path, dst / "kernels" / f"{name}.c")

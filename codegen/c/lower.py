@@ -98,8 +98,9 @@ def _storage(op: Op) -> DType:
 class Lowerer:
     """State of one lowering; the int8 and float rules call its helpers."""
 
-    def __init__(self, model: Model):
+    def __init__(self, model: Model, plugin_rules: dict | None = None):
         self.model = model
+        self.plugin_rules = plugin_rules or {}
         self.g = model.graph
         self.p = Program()
         self.repr: dict[Value, object] = {}
@@ -401,6 +402,10 @@ class Lowerer:
                 continue
             key = op.op_type if op.domain in ("", "ai.onnx") else f"{op.domain}.{op.op_type}"
             self.op_counts[key] = self.op_counts.get(key, 0) + 1
+            plugin = self.plugin_rules.get(key)
+            if plugin is not None and plugin(self, op):
+                self.float_ops += 1
+                continue
             rule = INT8_RULES.get(key)
             if rule is not None and rule(self, op):
                 self.int8_ops += 1
@@ -441,8 +446,8 @@ class Lowerer:
                    [src], [dst], ["qc_strided_copy"], what=what)  # fmt: skip
 
 
-def lower(model: Model) -> tuple[Program, Lowerer]:
-    lw = Lowerer(model)
+def lower(model: Model, plugin_rules: dict | None = None) -> tuple[Program, Lowerer]:
+    lw = Lowerer(model, plugin_rules)
     return lw.run(), lw
 
 
