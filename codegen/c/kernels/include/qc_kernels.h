@@ -1,6 +1,7 @@
 /* qcompiler C kernel library: every kernel's declaration. One kernel per .c file
  * (kernels/reference/qc_<op>_<dtype>.c); target folders hold optimized files of the same name
- * that give bit-identical results. Shapes are row-major; scratch is caller-owned. */
+ * that give bit-identical results. Shapes are row-major; scratch is caller-owned. A file that
+ * calls kernels of other files names them on its first line: "uses: qc_gemm_s8" in a comment. */
 #ifndef QC_KERNELS_H
 #define QC_KERNELS_H
 
@@ -8,34 +9,44 @@
 
 /* ---- int8 ---------------------------------------------------------------------------- */
 
-/* out[m*sm + n*sn] = requant(bias[n] + sum_k a[m*K+k] * w[n*K+k], n): the int8 GEMM core. */
+/* out[m*sm + n*sn] = requant(bias[n] + sum_k a[m*K+k] * w[n*K+k], n): the int8 GEMM core.
+ * int32 accumulation; bias NULL means 0. */
 void qc_gemm_s8(const int8_t *a, const int8_t *w, const int32_t *bias, int32_t M, int32_t N,
                 int32_t K, const qc_requant_t *rq, int8_t *out, int32_t sm, int32_t sn);
 
-/* Conv2D, NCHW, groups and dilation; weights [Cout][Cin/g][kh][kw]; bias already holds
- * -x_zp * sum(w). `col` scratch: qc_conv_s8_scratch() bytes. */
+/* Conv2D, NCHW, groups and dilation; weights [Cout][Cin/g][kh][kw]; bias (NULL: 0) already
+ * holds -x_zp * sum(w), so padding taps read as x_zp. `col` scratch: qc_conv_s8_scratch() bytes
+ * (the reference: min(64, oh*ow) * (cin/group)*kh*kw, an im2col block of output pixels). */
 typedef struct {
     int32_t n, cin, h, w, cout, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, group, x_zp;
 } qc_conv_params_t;
 int32_t qc_conv_s8_scratch(const qc_conv_params_t *p);
 void qc_conv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const qc_conv_params_t *p,
                 const qc_requant_t *rq, int8_t *y, int8_t *col);
-/* Depthwise (group == cin, cout = cin * multiplier); bias is the plain bias. */
+/* Depthwise (group == cin, cout = cin * multiplier; output channel c reads input channel
+ * c / multiplier); bias is the plain bias (NULL: 0): acc = bias + sum over in-bounds taps of
+ * (x - x_zp) * w, padding contributes 0. */
 void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const qc_conv_params_t *p,
                   const qc_requant_t *rq, int8_t *y);
-/* ConvTranspose2D, NCHW, groups; weights [Cin][Cout/g][kh][kw]; `acc` scratch holds
- * cout*oh*ow int32 (per batch). p->oh/ow are the output size, pt/pl the begin pads. */
+/* ConvTranspose2D, NCHW, groups, dilation; weights [Cin][Cout/g][kh][kw]; `acc` scratch holds
+ * cout*oh*ow int32 (per batch). p->oh/ow are the output size (output_padding included), pt/pl
+ * the begin pads: x[iy][ix] feeds oy = iy*sh - pt + ky*dh. acc = bias (NULL: 0) +
+ * sum (x - x_zp) * w; requant per output channel. */
 void qc_convtranspose_s8(const int8_t *x, const int8_t *wt, const int32_t *bias,
                          const qc_conv_params_t *p, const qc_requant_t *rq, int8_t *y, int32_t *acc);
 
 /* Batched A[b][M][K] x B[b][K][N] with both operands activations; batch strides in elements
- * (0 broadcasts). Output [b][M][N]. */
+ * (0 broadcasts). Output [b][M][N] = requant(sum_k (a - a_zp) * (b - b_zp), 0): rq per tensor. */
 void qc_matmul_s8(const int8_t *a, const int8_t *b, int32_t batch, int32_t M, int32_t K, int32_t N,
                   int32_t a_bstride, int32_t b_bstride, int32_t a_zp, int32_t b_zp,
                   const qc_requant_t *rq, int8_t *y);
 
-/* y = requant((a - za) * ma ± (b - zb) * mb) with TFLite's 20-bit left shift; broadcast by
- * strides over `dims` (0 stride = broadcast). */
+/* TFLite's Add: a' = (a - a_zp) * 2^left_shift, b' likewise;
+ * s = mulq(a', a_mult, a_shift) + mulq(b', b_mult, b_shift) (b_mult < 0 for Sub);
+ * y = clamp(mulq(s, y_mult, y_shift) + y_zp, qmin, qmax). `dims` is the output shape
+ * (ndim <= QC_MAX_DIMS; 0 = one element), as/bs the element strides of a and b per output dim
+ * (0 = broadcast); y is contiguous. qc_mul_s8 broadcasts the same way with
+ * y = clamp(mulq((a - a_zp) * (b - b_zp), mult, shift) + y_zp, qmin, qmax). */
 typedef struct {
     int32_t a_zp, b_zp, y_zp, left_shift;
     int32_t a_mult, a_shift, b_mult, b_shift, y_mult, y_shift;
@@ -52,7 +63,8 @@ void qc_mul_s8(const int8_t *a, const int8_t *b, int8_t *y, const qc_mul_params_
 /* y[i] = table[x[i] + 128]: any elementwise function of one quantized input. */
 void qc_lut_s8(const int8_t *x, int8_t *y, int32_t n, const int8_t *table);
 
-/* Requantize n values from (zi) to (zo, mult, shift); identity params copy. */
+/* y = clamp(mulq(x - zi, mult, shift) + zo, qmin, qmax); mult == 0 copies (memmove). In place
+ * (x == y) is allowed. */
 void qc_requant_s8(const int8_t *x, int8_t *y, int32_t n, int32_t zi, int32_t zo, int32_t mult,
                    int32_t shift, int32_t qmin, int32_t qmax);
 
@@ -63,22 +75,29 @@ void qc_requant_s8(const int8_t *x, int8_t *y, int32_t n, int32_t zi, int32_t zo
 typedef struct {
     int32_t n, c, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, count_include_pad, pb, pr;
 } qc_pool_params_t;
-/* Max pooling keeps the input's parameters; requant (mult=0: none) when the output differs. */
+/* Max pooling keeps the input's parameters; requant (mult=0: none) when the output differs:
+ * y = clamp(mulq(max - zi, mult, shift) + zo, -128, 127). Padding never wins. */
 void qc_maxpool_s8(const int8_t *x, int8_t *y, const qc_pool_params_t *p, int32_t zi, int32_t zo,
                    int32_t mult, int32_t shift);
-/* Average pooling: y = zo + round((sum - cnt*zi) * ratio / cnt), ratio = s_in / s_out. */
+/* Average pooling: y = clamp(rintf((float)(sum - cnt*zi) * ratio / (float)cnt) + zo, -128, 127),
+ * ratio = s_in / s_out, sum over in-bounds taps, cnt as qc_pool_params_t says. */
 void qc_avgpool_s8(const int8_t *x, int8_t *y, const qc_pool_params_t *p, int32_t zi, int32_t zo,
                    float ratio);
-/* Mean over `r` contiguous values for each of `outer` x `inner` positions (GlobalAveragePool,
- * ReduceMean over trailing-adjacent axes): layout [outer][r][inner]. */
+/* Mean over `r` values for each of `outer` x `inner` positions (GlobalAveragePool, ReduceMean
+ * over adjacent axes): layout [outer][r][inner]; rounding as qc_avgpool_s8 with cnt = r. */
 void qc_mean_s8(const int8_t *x, int8_t *y, int32_t outer, int32_t r, int32_t inner, int32_t zi,
                 int32_t zo, float ratio);
 
-/* Softmax over `n` contiguous values for each of `rows` rows, in float. */
+/* Softmax over `n` contiguous values for each of `rows` rows, in float: v = (x - zi) * si,
+ * y = qc_quantize_one(expf(v - max v) / sum, so, zo, -128, 127). */
 void qc_softmax_s8(const int8_t *x, int8_t *y, int32_t rows, int32_t n, float si, int32_t zi,
                    float so, int32_t zo);
 
-/* Resize of the two last dims of [nc][h][w] with precomputed source indices and weights. */
+/* Resize of the two last dims of [nc][h][w] with precomputed source indices and weights.
+ * Nearest: y[c][oy][ox] = x[c][hi[oy]][wi[ox]], requantized as qc_requant_s8 (mult 0: copy).
+ * Linear: rows h0/h1, columns w0/w1, hf/wf the weights of the second (h1/w1) neighbour, on
+ * dequantized values (x - zi) * si: v = (1-hf)*((1-wf)*x00 + wf*x01) + hf*((1-wf)*x10 + wf*x11),
+ * y = qc_quantize_one(v, so, zo, -128, 127). The float versions compute the same. */
 void qc_resize_nearest_s8(const int8_t *x, int8_t *y, int32_t nc, int32_t h, int32_t w, int32_t oh,
                           int32_t ow, const int32_t *hi, const int32_t *wi, int32_t zi, int32_t zo,
                           int32_t mult, int32_t shift);
@@ -94,17 +113,20 @@ void qc_dequantize_s8_f32(const int8_t *x, float *y, int32_t n, float scale, int
 /* ---- any element type ------------------------------------------------------------------ */
 
 /* dst[dst_off + sum(i*dst_strides)] = src[src_off + sum(i*src_strides)] over `dims`, element
- * of `elem` bytes: Transpose, Slice, Split, Concat, Expand, Pad's interior. */
+ * of `elem` bytes: Transpose, Slice, Split, Concat, Expand, Pad's interior. Offsets and strides
+ * in elements (negative allowed); ndim <= QC_MAX_DIMS (0 = one element). */
 void qc_strided_copy(const void *src, int32_t src_off, const int32_t *src_strides, void *dst,
                      int32_t dst_off, const int32_t *dst_strides, int32_t ndim, const int32_t *dims,
                      int32_t elem);
-/* The same walk with an int8 requantization (Concat of inputs with other parameters). */
+/* The same walk (source offset 0) with y = clamp(mulq(x - zi, mult, shift) + zo, -128, 127);
+ * mult == 0 copies (Concat of inputs with other parameters). */
 void qc_strided_requant_s8(const int8_t *src, const int32_t *src_strides, int8_t *dst,
                            int32_t dst_off, const int32_t *dst_strides, int32_t ndim,
                            const int32_t *dims, int32_t zi, int32_t zo, int32_t mult, int32_t shift);
 /* Fill `n` elements of `elem` bytes with one value. */
 void qc_fill(void *dst, int32_t n, const void *value, int32_t elem);
-/* dst[i] = src[idx[i % ni]] per outer/inner block: Gather with constant indices. */
+/* Gather with constant indices: dst[o][i][j] = src[o][idx[i]][j], src [outer][axis_len][inner],
+ * dst [outer][ni][inner], idx already in [0, axis_len). */
 void qc_gather(const void *src, void *dst, int32_t outer, int32_t axis_len, int32_t inner,
                const int32_t *idx, int32_t ni, int32_t elem);
 
@@ -112,6 +134,7 @@ void qc_gather(const void *src, void *dst, int32_t outer, int32_t axis_len, int3
 enum {
     QC_F_ADD = 0, QC_F_SUB, QC_F_MUL, QC_F_DIV, QC_F_POW, QC_F_MAX, QC_F_MIN, QC_F_PRELU
 };
+/* Broadcast as qc_add_s8. MAX/MIN propagate NaN; PRELU: y = a >= 0 ? a : a * b. */
 void qc_binary_f32(int32_t op, const float *a, const float *b, float *y, int32_t ndim,
                    const int32_t *dims, const int32_t *as, const int32_t *bs);
 enum {
@@ -120,34 +143,42 @@ enum {
     QC_U_GELU_TANH, QC_U_MISH, QC_U_SILU, QC_U_RECIPROCAL, QC_U_SOFTPLUS, QC_U_FLOOR, QC_U_CEIL,
     QC_U_IDENTITY, QC_U_ELU, QC_U_SELU, QC_U_SIN, QC_U_COS, QC_U_ROUND, QC_U_SIGN
 };
+/* ONNX semantics. alpha/beta: LEAKY_RELU and ELU alpha; HARD_SIGMOID max(0, min(1, alpha*x +
+ * beta)); CLIP min(max(x, alpha), beta); SELU alpha and gamma (= beta). GELU is the erf form,
+ * GELU_TANH the tanh approximation, ROUND half to even. In place is allowed. */
 void qc_unary_f32(int32_t op, const float *x, float *y, int32_t n, float alpha, float beta);
-/* Conv2D float, NCHW, groups, dilation; optional bias; fused activation (QC_ACT_*, plus
- * relu/clip through lo/hi). */
+/* Conv2D float, NCHW, groups, dilation; optional bias (NULL); y = act(clamp(sum + bias, lo, hi))
+ * with act a QC_ACT_* (alpha, beta); relu/clip through lo/hi (+-INFINITY: none). */
 void qc_conv_f32(const float *x, const float *wt, const float *bias, const qc_conv_params_t *p,
                  float lo, float hi, int32_t act, float alpha, float beta, float *y);
 void qc_convtranspose_f32(const float *x, const float *wt, const float *bias,
                           const qc_conv_params_t *p, float lo, float hi, int32_t act, float alpha,
                           float beta, float *y);
-/* y[b][m][n] = sum_k A[b][m][k] B[b][k][n] (+ bias broadcast by strides), element strides for
- * A (am, ak), B (bk, bn) and batches. */
+/* y[b][m][n] = alpha * sum_k a[b*a_bs + m*am + k*ak] * b[b*b_bs + k*bk + n*bn]
+ *              + beta * c[m*cm + n*cn]   (c NULL: no term; strides 0 broadcast),
+ * then act(clamp(., lo, hi), aa, ab); y contiguous. MatMul, Gemm (transA/B by the strides), FC. */
 void qc_matmul_f32(const float *a, const float *b, float *y, int32_t batch, int32_t M, int32_t K,
                    int32_t N, int32_t a_bs, int32_t am, int32_t ak, int32_t b_bs, int32_t bk,
                    int32_t bn, float alpha, const float *c, int32_t cm, int32_t cn, float beta,
                    float lo, float hi, int32_t act, float aa, float ab);
 void qc_maxpool_f32(const float *x, float *y, const qc_pool_params_t *p);
 void qc_avgpool_f32(const float *x, float *y, const qc_pool_params_t *p);
+/* Softmax over `n` contiguous values per row; log != 0: LogSoftmax. In place is allowed. */
 void qc_softmax_f32(const float *x, float *y, int32_t rows, int32_t n, int32_t log);
 enum { QC_R_MEAN = 0, QC_R_SUM, QC_R_MAX, QC_R_MIN, QC_R_PROD, QC_R_SUMSQ, QC_R_L2 };
+/* Reduce `r` values, layout [outer][r][inner] -> [outer][inner]; L2 = sqrt(SUMSQ). */
 void qc_reduce_f32(int32_t op, const float *x, float *y, int32_t outer, int32_t r, int32_t inner);
 void qc_resize_nearest_f32(const float *x, float *y, int32_t nc, int32_t h, int32_t w, int32_t oh,
                            int32_t ow, const int32_t *hi, const int32_t *wi);
 void qc_resize_linear_f32(const float *x, float *y, int32_t nc, int32_t h, int32_t w, int32_t oh,
                           int32_t ow, const int32_t *h0, const int32_t *h1, const float *hf,
                           const int32_t *w0, const int32_t *w1, const float *wf);
-/* Normalize each of `rows` rows of `n` values; scale/bias [n] (NULL: none). */
+/* Normalize each of `rows` rows of `n` values: (x - mean) / sqrtf(var + eps) (two passes);
+ * scale/bias [n] (NULL: none). */
 void qc_layernorm_f32(const float *x, const float *scale, const float *bias, float *y,
                       int32_t rows, int32_t n, float eps);
-/* Quantize-dequantize in float (a Q/DQ pair whose integer type has no int8 kernel). */
+/* Quantize-dequantize in float (a Q/DQ pair whose integer type has no int8 kernel):
+ * y = (clamp(rintf(x / scale) + zp, qmin, qmax) - zp) * scale, NaN -> qmin. */
 void qc_fakequant_f32(const float *x, float *y, int32_t n, float scale, int32_t zp, int32_t qmin,
                       int32_t qmax);
 
