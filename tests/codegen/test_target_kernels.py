@@ -306,6 +306,7 @@ M4_LD = ["-nostartfiles", "--specs=nano.specs", "--specs=rdimon.specs", "-T", st
          "-lm", "-lrdimon"]
 M4_RUN = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-semihosting",
           "-kernel"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"]
 AVX512 = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mavx2", "-mfma"]
 
 
@@ -317,6 +318,9 @@ def variants() -> list[Variant]:
     out += [
         Variant("x86-avx2", "avx2", "gcc", ["-mavx2", "-mfma"], [], ("gcc",)),
         Variant("x86-avx512vnni", "avx512vnni", "gcc", AVX512, [], ("gcc",),
+                skip_run="" if has_vnni else "this CPU has no avx512_vnni (/proc/cpuinfo): compiled only"),
+        Variant("x86-avx2", "avx2-sanitize", "gcc", ["-mavx2", "-mfma", *SANITIZE], [], ("gcc",)),
+        Variant("x86-avx512vnni", "avx512vnni-sanitize", "gcc", [*AVX512, *SANITIZE], [], ("gcc",),
                 skip_run="" if has_vnni else "this CPU has no avx512_vnni (/proc/cpuinfo): compiled only"),
         Variant("arm-neon", "dotprod", "aarch64-linux-gnu-gcc", ["-march=armv8.2-a+dotprod", "-static"],
                 ["qemu-aarch64", "-cpu", "max"], ("aarch64-linux-gnu-gcc", "qemu-aarch64")),
