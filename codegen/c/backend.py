@@ -10,6 +10,7 @@ target's compiler is installed).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -71,7 +72,8 @@ def generate(model: Model, out_dir: str | os.PathLike, *, target: str = "generic
         (out / name).write_text(text)
     copy_support(out, kernels, target, source, headers)
     (out / MARKER).write_text(f"target={target}\n")
-    weight_bytes = sum(c.values.nbytes for c in prog.consts)
+    declared = set(re.findall(r"static const \w+ (\w+)\[", files["model.c"]))
+    weight_bytes = sum(c.values.nbytes for c in prog.consts if c.name in declared)
     return {
         "ops": sum(lw.op_counts.values()),
         "int8 ops": lw.int8_ops,

@@ -79,9 +79,19 @@ def render(prog: Program, arena: ArenaPlan, source: str, includes=()) -> dict[st
         code = _PH.sub(lambda m: _pointer(prog, int(m.group(1)), m.group(2), int(m.group(3))), st.code)
         label = " ".join(t for t in (st.op, st.what) if t)
         steps.append({"code": code, "label": label})
+    # only what the remaining steps reference (planning may drop copies)
+    ident = re.compile(r"[A-Za-z_]\w*")
+    used = set(ident.findall(" ".join(st["code"] for st in steps)))
+    structs = []
+    for text in prog.structs:
+        name = text.split("=", 1)[0].split()[-1]
+        if name in used:
+            structs.append(text)
+            used |= set(ident.findall(text.split("=", 1)[1]))
+    consts = [c for c in prog.consts if c.name in used]
     ctx = dict(banner=banner(source), guard="QC_MODEL_H", arena=arena.size, lower_bound=arena.lower_bound,
                inputs=[_info(n, s) for n, s in prog.inputs], outputs=[_info(n, s) for n, s in prog.outputs],
-               consts=prog.consts, structs=prog.structs, steps=steps,
+               consts=consts, structs=structs, steps=steps,
                macs=sum(st.macs for st in prog.steps), includes=[Path(h).name for h in includes])  # fmt: skip
     return {"model.h": env.get_template("model.h.j2").render(ctx),
             "model.c": env.get_template("model.c.j2").render(ctx)}  # fmt: skip

@@ -207,6 +207,13 @@ def _gather_pad(lw: Lowerer, op: Op, x: View, y: View) -> None:
         lw.copy(x, y, "Pad")
 
 
+def _alias(x: View, y: View, soff: int, doff: int, dims, ss, ds):
+    """(x, y, doff) when the piece copies all of x into one contiguous block of y."""
+    if soff != 0 or len(dims) != 1 or (dims[0] > 1 and (ss[0] != 1 or ds[0] != 1)) or dims[0] != x.size:
+        return None
+    return (x, y, doff)
+
+
 def _as_view(lw: Lowerer, xs, fill, pieces, yshape, prm) -> View | None:
     """The output as a view of its input when it is one contiguous block of it (Slice/Split of
     leading channels, ...) with the same quantization."""
@@ -310,7 +317,8 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
                 if x.q == prm:
                     lw.p.add(f"qc_strided_copy({P(x.buf, 's8')}, {x.off + soff}, {cs}, {P(y.buf, 's8')}, "
                              f"{y.off + doff}, {ct}, {len(dims)}, {cd}, 1);", [x], [y],
-                             ["qc_strided_copy"], op=op.name, what=t)  # fmt: skip
+                             ["qc_strided_copy"], op=op.name, what=t,
+                             alias=_alias(x, y, soff, doff, dims, ss, ds))  # fmt: skip
                 else:
                     m, s = quantize_multiplier(x.q.scale / prm.scale)
                     lw.p.add(f"qc_strided_requant_s8({P(src)}, {cs}, {P(y.buf, 's8')}, {y.off + doff}, "
@@ -368,7 +376,7 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
             cd, cs, ct = (lw.p.const(a, "int32_t", "i") for a in (dims, ss, ds))
             lw.p.add(f"qc_strided_copy({P(x.buf, 'f32')}, {x.off + soff}, {cs}, {P(y.buf, 'f32')}, "
                      f"{y.off + doff}, {ct}, {len(dims)}, {cd}, 4);", [x], [y], ["qc_strided_copy"],
-                     op=op.name, what=t)  # fmt: skip
+                     op=op.name, what=t, alias=_alias(x, y, soff, doff, dims, ss, ds))  # fmt: skip
     _ = c_float
     return True
 

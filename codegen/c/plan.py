@@ -56,7 +56,41 @@ def _place(groups) -> tuple[int, dict[int, int]]:
     return arena, offsets
 
 
-def plan_arena(prog: Program, *, inplace: bool = True) -> ArenaPlan:
+def _elide_copies(prog: Program) -> dict[int, tuple[Buf, int]]:
+    """Drop copies of a whole buffer into a block of another (Concat): the source buffer is
+    placed inside the destination, so its producer writes there directly. Returns child id ->
+    (parent, byte offset)."""
+    writes: dict[int, int] = {}
+    inplace: set[int] = set()
+    for st in prog.steps:
+        for b in st.writes:
+            writes[b.id] = writes.get(b.id, 0) + 1
+        if st.inplace:
+            inplace.update(b.id for b in st.inplace)
+    parent: dict[int, tuple[Buf, int]] = {}
+
+    def root(b: Buf) -> Buf:
+        while b.id in parent:
+            b = parent[b.id][0]
+        return b
+
+    keep = []
+    for st in prog.steps:
+        a = st.alias
+        if a is not None:
+            src, dst, off = a
+            if (src.kind == dst.kind == "arena" and src.id not in parent and src.id != dst.id
+                    and root(dst) is not src and writes.get(src.id) == 1
+                    and off + src.nbytes <= dst.nbytes):  # fmt: skip
+                parent[src.id] = (dst, off)
+                continue
+        keep.append(st)
+    prog.steps[:] = keep
+    return parent
+
+
+def plan_arena(prog: Program, *, inplace: bool = True, elide: bool = True) -> ArenaPlan:
+    inside = _elide_copies(prog) if elide else {}  # child id -> (parent, byte offset)
     bufs = [b for b in prog.bufs if b.kind in ("arena", "scratch")]
     for b in bufs:
         b.first = b.last = -1
@@ -66,7 +100,20 @@ def plan_arena(prog: Program, *, inplace: bool = True) -> ArenaPlan:
                 if b.first < 0:
                     b.first = i
                 b.last = i
-    live = [b for b in bufs if b.first >= 0]
+
+    def resolve(b: Buf) -> tuple[Buf, int]:
+        off = 0
+        while b.id in inside:
+            b, o = inside[b.id]
+            off += o
+        return b, off
+
+    children = [(b, *resolve(b)) for b in bufs if b.id in inside]
+    for child, top, _ in children:  # a parent lives as long as anything inside it
+        if child.first >= 0:
+            top.first = child.first if top.first < 0 else min(top.first, child.first)
+            top.last = max(top.last, child.last)
+    live = [b for b in bufs if b.first >= 0 and b.id not in inside]
     parent: dict[int, Buf] = {b.id: b for b in live}
 
     def find(b: Buf) -> Buf:
@@ -83,7 +130,7 @@ def plan_arena(prog: Program, *, inplace: bool = True) -> ArenaPlan:
                 continue
             a, o = st.inplace
             if a.kind != "arena" or o.kind != "arena" or a.id not in parent or o.id not in parent:
-                continue
+                continue  # buffers placed inside others are not in the union-find
             ra, ro = find(a), find(o)
             if ra is ro or len(members[ro.id]) != 1 or o.first != i:
                 continue
@@ -117,5 +164,7 @@ def plan_arena(prog: Program, *, inplace: bool = True) -> ArenaPlan:
     bound = 0
     for i in range(len(prog.steps)):
         bound = max(bound, sum(size for size, f, l, _ in groups if f <= i <= l))
-    naive = sum(_align(b.nbytes) for b in live)
+    for child, top, off in children:
+        child.offset = top.offset + off
+    naive = sum(_align(b.nbytes) for b in bufs if b.first >= 0)
     return ArenaPlan(arena, bound, naive, len(groups), merged)

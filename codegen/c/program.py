@@ -98,6 +98,7 @@ class Step:
     what: str = ""
     macs: int = 0
     inplace: tuple[Buf, Buf] | None = None  # (input, output) that may share storage
+    alias: tuple[Buf, Buf, int] | None = None  # a copy of a whole buffer into (dst, byte offset)
 
 
 @dataclass
@@ -163,7 +164,7 @@ class Program:
         return f"$B{v.buf.id}:{et or v.et}:{v.off}$"
 
     def add(self, code: str, reads, writes, kernels, *, op: str = "", what: str = "", macs: int = 0,
-            inplace=None) -> Step:  # fmt: skip
+            inplace=None, alias=None) -> Step:  # fmt: skip
         def bufs(xs):
             out = []
             for x in xs:
@@ -179,6 +180,12 @@ class Program:
             whole = all(isinstance(v, View) and v.off == 0 and v.size * CTYPES[v.et][1] == v.buf.nbytes
                         for v in (vi, vo))  # fmt: skip
             inplace = (vi.buf, vo.buf) if whole else None
-        st = Step(code, bufs(reads), bufs(writes), tuple(kernels), op, what, int(macs), inplace)
+        if alias is not None:
+            # (source view, destination view, element offset): the copy disappears if the source
+            # buffer can live inside the destination (Concat: producers write in place)
+            src, dst, doff = alias
+            whole = src.off == 0 and src.size * CTYPES[src.et][1] == src.buf.nbytes
+            alias = (src.buf, dst.buf, (dst.off + doff) * CTYPES[dst.et][1]) if whole else None
+        st = Step(code, bufs(reads), bufs(writes), tuple(kernels), op, what, int(macs), inplace, alias)
         self.steps.append(st)
         return st
