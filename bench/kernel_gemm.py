@@ -6,7 +6,8 @@ prints, for conv-like shapes (M output pixels, N output channels, K = cin*kh*kw;
 kernel's layout sm = 1, sn = M), the median time per MAC on this machine of the reference and
 the x86 variants (x86-avx2; x86-avx512vnni when the CPU has avx512_vnni), called through ctypes,
 and the instructions per MAC of one qc_gemm_s8 call (epilogue included) counted by the qemu
-TCG plugin (bench/qemu_count.py): AArch64 reference vs arm-neon with SDOT (-cpu max) and
+TCG plugin (bench/qemu_count.py) over all the code of the kernel's file (its helpers too;
+calls into libc/libm, which the fixed-point path does not make, are not counted): AArch64 reference vs arm-neon with SDOT (-cpu max) and
 without (-cpu cortex-a53), Cortex-M4 (mps2-an386) reference vs cortex-m (SXTB16/SMLAD); then
 the same count for qc_dwconv_s8 on a few depthwise layers (C channels, HxW input, k x k kernel,
 stride, pad).
@@ -32,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests" / "codegen"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import test_target_kernels as tk  # noqa: E402  (cases, builds, harness paths)
-from qemu_count import count_instructions, function_ranges  # noqa: E402
+from qemu_count import count_instructions  # noqa: E402
 
 DW_SHAPES = [(32, 56, 3, 1, 1), (64, 28, 3, 2, 1), (128, 14, 3, 1, 1), (16, 28, 5, 1, 2)]
 SHAPES = [(784, 16, 9), (784, 16, 27), (784, 32, 144), (196, 64, 288), (196, 128, 576),
@@ -100,15 +101,48 @@ def host_times(shapes, work: Path) -> list[str]:
     return rows
 
 
-def _bench_exe(v: tk.Variant, folder: str, work: Path) -> Path:
-    """The driver with folder's qc_gemm_s8 and qc_dwconv_s8 (reference ones where missing)."""
-    exe = work / f"{v.target}-{v.name}-{folder}{'.elf' if v.cc.startswith('arm-none') else ''}"
+def _bench_exe(v: tk.Variant, folder: str, work: Path) -> tuple[Path, dict[str, list[tuple[int, int]]]]:
+    """The driver with folder's qc_gemm_s8 and qc_dwconv_s8 (reference ones where missing), and
+    for each kernel the address ranges of all the code of its file (its static helpers too),
+    from the linker map (-ffunction-sections)."""
+    tag = f"{v.target}-{v.name}-{folder}"
+    exe = work / f"{tag}{'.elf' if v.cc.startswith('arm-none') else ''}"
     inc = ["-I", str(tk.KERNELS / "include")]
-    flags = ["-O2", "-std=c99", *v.flags, "-DQC_DRIVER_BENCH", NOIPA, *inc]
-    srcs = [tk.HARNESS / "kernel_driver.c", *(tk.kernel_source(folder, op) for op in tk.OPS),
-            *v.extra_sources]
-    tk._cc([v.cc, *flags, *map(str, srcs), "-o", str(exe), *v.ldflags, "-lm"])
-    return exe
+    flags = ["-O2", "-std=c99", *v.flags, NOIPA, *inc]
+    objs = {}
+    for op in tk.OPS:
+        obj = work / f"{tag}-{op}.o"
+        tk._cc([v.cc, *flags, "-ffunction-sections", "-c", str(tk.kernel_source(folder, op)), "-o", str(obj)])
+        objs[op] = obj
+    srcs = [tk.HARNESS / "kernel_driver.c", *v.extra_sources]
+    mapfile = work / f"{tag}.map"
+    tk._cc([v.cc, *flags, "-DQC_DRIVER_BENCH", *map(str, srcs), *map(str, objs.values()), "-o", str(exe),
+            f"-Wl,-Map={mapfile}", *v.ldflags, "-lm"])
+    return exe, {op: _object_text(mapfile, obj) for op, obj in objs.items()}
+
+
+def _object_text(mapfile: Path, obj: Path) -> list[tuple[int, int]]:
+    """[lo, hi) of every .text* input section of `obj` in a GNU ld map."""
+    ranges, section = [], ""
+    for line in mapfile.read_text().splitlines():
+        parts = line.split()
+        if line.startswith(" .") and parts:
+            section = parts[0]
+            parts = parts[1:]
+        elif not line.startswith("  "):
+            section = ""
+        if section.startswith(".text") and len(parts) == 3 and parts[2] == str(obj):
+            lo, size = int(parts[0], 16), int(parts[1], 16)
+            if size:
+                ranges.append((lo, lo + size))
+    if not ranges:
+        raise RuntimeError(f"no code of {obj} in {mapfile}")
+    return ranges
+
+
+def _count(v: tk.Variant, exe: Path, ranges: list[tuple[int, int]], cwd: Path) -> int:
+    named = {f"r{i}": r for i, r in enumerate(ranges)}
+    return sum(count_instructions([*v.run, str(exe)], named, cwd=cwd).values())
 
 
 def _dw_case(shape: tuple[int, ...]) -> tk.Case:
@@ -119,22 +153,17 @@ def _dw_case(shape: tuple[int, ...]) -> tk.Case:
 
 def qemu_counts(shapes, work: Path, op: str = "qc_gemm_s8") -> list[str]:
     """Instructions per MAC of one `op` call under qemu, reference vs target."""
-    wanted = {("arm-neon", "dotprod"): "aarch64-linux-gnu-nm", ("arm-neon", "a53"): "aarch64-linux-gnu-nm",
-              ("cortex-m", "m4-dsp"): "arm-none-eabi-nm"}
+    wanted = {("arm-neon", "dotprod"), ("arm-neon", "a53"), ("cortex-m", "m4-dsp")}
     cols = []
     for v in tk.variants():
-        nm = wanted.get((v.target, v.name))
-        if nm is None:
+        if (v.target, v.name) not in wanted:
             continue
-        missing = [t for t in (*v.tools, nm) if shutil.which(t) is None]
+        missing = [t for t in v.tools if shutil.which(t) is None]
         if missing:
             cols.append((f"{v.target}/{v.name}", None, f"missing {', '.join(missing)}"))
             continue
-        ref = work / f"{v.target}-{v.name}-reference{'.elf' if v.cc.startswith('arm-none') else ''}"
-        tgt = work / f"{v.target}-{v.name}-{v.target}{'.elf' if v.cc.startswith('arm-none') else ''}"
-        if not tgt.exists():
-            ref, tgt = _bench_exe(v, "reference", work), _bench_exe(v, v.target, work)
-        cols.append((f"{v.target}/{v.name}", (v, nm, ref, tgt), ""))
+        cols.append((f"{v.target}/{v.name}", (v, _bench_exe(v, "reference", work), _bench_exe(v, v.target, work)),
+                     ""))
     dw = op == "qc_dwconv_s8"
     rows = [f"qemu (instructions per MAC of one {op} call: reference / target)",
             f"{'C,HxW,k,s,pad' if dw else 'M x N x K':>16} " + " ".join(f"{name:>22}" for name, _, _ in cols)]
@@ -152,11 +181,8 @@ def qemu_counts(shapes, work: Path, op: str = "qc_gemm_s8") -> list[str]:
             if info is None:
                 cells.append(f"{why:>22}")
                 continue
-            v, nm, ref, tgt = info
-            per = []
-            for exe in (ref, tgt):
-                n = count_instructions([*v.run, str(exe)], function_ranges(exe, [op], nm=nm), cwd=d)[op]
-                per.append(n / macs)
+            v, ref, tgt = info
+            per = [_count(v, exe, ranges[op], d) / macs for exe, ranges in (ref, tgt)]
             cells.append(f"{per[0]:9.3f} / {per[1]:6.3f}")
         rows.append(f"{label:>16} " + " ".join(cells))
     return rows

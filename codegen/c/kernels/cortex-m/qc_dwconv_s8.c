@@ -1,16 +1,16 @@
 /* qc_dwconv_s8, Cortex-M with the DSP extension: bit-identical to
  * kernels/reference/qc_dwconv_s8.c.
  *
- * Each output plane is split into its interior (every tap in bounds) and its border. The
- * border computes as the reference does (in-bounds taps of (x - x_zp) * w). The interior uses
- * acc = bias - x_zp * sum(w) + sum x * w, the same int32 value. 3-wide kernels with horizontal
- * stride and dilation 1 take two outputs per step: one word of 4 inputs x0..x3 split by SXTB16
- * into (x0, x2) and (x1, x3), then per kernel row
+ * Each output row uses the kernel rows that fall inside the input. Its columns whose taps all
+ * lie inside horizontally compute acc = bias - x_zp * sum(w of those rows) + sum x * w, the
+ * reference's int32 value; the other columns compute as the reference does (in-bounds taps of
+ * (x - x_zp) * w). 3-wide kernels with horizontal stride and dilation 1 take two columns per
+ * step: one word of 4 inputs x0..x3 split by SXTB16 into (x0, x2) and (x1, x3), then per
+ * kernel row
  *   out0 += SMLAD((x0, x2), (w0, w2)) + SMLAD((x1, x3), (w1, 0))
  *   out1 += SMLAD((x1, x3), (w0, w2)) + SMLAD((x0, x2), (0, w1))
- * (7 instructions for 6 MACs). Other kernels use the plain interior sum. The requantization
- * keeps its parameters in locals (qc_requant's arithmetic). Without __ARM_FEATURE_DSP the
- * interior is the same sum in plain C. */
+ * (7 instructions for 6 MACs). The requantization keeps its parameters in locals
+ * (qc_requant's arithmetic). Without __ARM_FEATURE_DSP the same split runs in plain C. */
 #include "qc_kernels.h"
 
 #ifndef QC_NOIPA
@@ -79,17 +79,18 @@ static int32_t qc_dw_border(const int8_t *xc, const int8_t *wc, int32_t b, const
     return acc;
 }
 
-/* One interior output: bz = bias - x_zp * sum(w); x0 = the first tap's input. */
-static inline int32_t qc_dw_inner(const int8_t *x0, const int8_t *wc, int32_t bz,
+/* One output whose taps of rows [0, nrows) from x0 all lie inside: bz = bias - x_zp * sum of
+ * those rows' weights, wc = their first weight. */
+static inline int32_t qc_dw_inner(const int8_t *x0, const int8_t *wc, int32_t bz, int32_t nrows,
                                   const qc_conv_params_t *p) {
     int32_t acc = bz, ky, kx;
-    if (p->kh == 3 && p->kw == 3) {
+    if (nrows == 3 && p->kw == 3) {
         const ptrdiff_t rs = (ptrdiff_t)p->dh * p->w, d = p->dw;
         const int8_t *r1 = x0 + rs, *r2 = r1 + rs;
         return acc + x0[0] * wc[0] + x0[d] * wc[1] + x0[2 * d] * wc[2] + r1[0] * wc[3] +
                r1[d] * wc[4] + r1[2 * d] * wc[5] + r2[0] * wc[6] + r2[d] * wc[7] + r2[2 * d] * wc[8];
     }
-    for (ky = 0; ky < p->kh; ++ky) {
+    for (ky = 0; ky < nrows; ++ky) {
         const int8_t *r = x0 + (ptrdiff_t)ky * p->dh * p->w;
         const int8_t *wr = wc + ky * p->kw;
         for (kx = 0; kx < p->kw; ++kx) acc += r[kx * p->dw] * wr[kx];
@@ -120,8 +121,7 @@ static inline int8_t qc_dw_rq(int32_t acc, const qc_dw_rq_t *q, int32_t c, const
 QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias,
                            const qc_conv_params_t *p, const qc_requant_t *rq, int8_t *y) {
     const int32_t mult = p->cout / p->cin, hw = p->h * p->w, khw = p->kh * p->kw;
-    int32_t oy0, oy1, ox0, ox1, n, c, oy, ox, t;
-    qc_interior(p->h, p->oh, p->kh, p->sh, p->dh, p->pt, &oy0, &oy1);
+    int32_t ox0, ox1, n, c, oy, ox, t;
     qc_interior(p->w, p->ow, p->kw, p->sw, p->dw, p->pl, &ox0, &ox1);
     for (n = 0; n < p->n; ++n) {
         for (c = 0; c < p->cout; ++c) {
@@ -129,7 +129,7 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
             const int8_t *wc = wt + (ptrdiff_t)c * khw;
             int8_t *yc = y + ((ptrdiff_t)n * p->cout + c) * p->oh * p->ow;
             const int32_t b = bias ? bias[c] : 0;
-            int32_t wsum = 0, bz, k = rq->per_channel ? c : 0;
+            int32_t k = rq->per_channel ? c : 0;
             qc_dw_rq_t q;
 #if defined(QC_DW_DSP)
             int32_t pair_end = ox0;
@@ -150,32 +150,36 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
             q.zp = rq->out_zp;
             q.qmin = rq->qmin;
             q.qmax = rq->qmax;
-            for (t = 0; t < khw; ++t) wsum += wc[t];
-            bz = b - p->x_zp * wsum;
             for (oy = 0; oy < p->oh; ++oy) {
+                /* kernel rows [ky0, ky1) fall inside the input; bzr: bias - x_zp * their weights */
+                int32_t iy0 = oy * p->sh - p->pt, ky0 = 0, ky1 = p->kh, nrows, bzr = b;
                 int8_t *yr = yc + (ptrdiff_t)oy * p->ow;
-                if (oy < oy0 || oy >= oy1) {
-                    for (ox = 0; ox < p->ow; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
+                ptrdiff_t xo;
+                while (ky0 < ky1 && iy0 + ky0 * p->dh < 0) ++ky0;
+                while (ky1 > ky0 && iy0 + (ky1 - 1) * p->dh >= p->h) --ky1;
+                nrows = ky1 - ky0;
+                if (nrows == 0) {
+                    for (ox = 0; ox < p->ow; ++ox) yr[ox] = qc_dw_rq(b, &q, c, rq);
                     continue;
                 }
-                {
-                    /* input offset of output column 0's first tap (may be negative) */
-                    const ptrdiff_t xo = (ptrdiff_t)(oy * p->sh - p->pt) * p->w - p->pl;
-                    for (ox = 0; ox < ox0; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
+                for (t = ky0 * p->kw; t < ky1 * p->kw; ++t) bzr -= p->x_zp * wc[t];
+                /* input offset of output column 0's first tap in row ky0 (may be negative) */
+                xo = (ptrdiff_t)(iy0 + ky0 * p->dh) * p->w - p->pl;
+                for (ox = 0; ox < ox0; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
 #if defined(QC_DW_DSP)
-                    for (; ox < pair_end; ox += 2) {
-                        int32_t a0 = bz, a1 = bz;
-                        if (p->kh == 3) /* constant rows: unrolled, weights in registers */
-                            qc_dw_pair(xc + (xo + ox), wp, 3, p->dh * p->w, &a0, &a1);
-                        else
-                            qc_dw_pair(xc + (xo + ox), wp, p->kh, p->dh * p->w, &a0, &a1);
-                        yr[ox] = qc_dw_rq(a0, &q, c, rq);
-                        yr[ox + 1] = qc_dw_rq(a1, &q, c, rq);
-                    }
-#endif
-                    for (; ox < ox1; ++ox) yr[ox] = qc_dw_rq(qc_dw_inner(xc + (xo + ox * p->sw), wc, bz, p), &q, c, rq);
-                    for (; ox < p->ow; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
+                for (; ox < pair_end; ox += 2) {
+                    int32_t a0 = bzr, a1 = bzr;
+                    if (nrows == 3) /* constant rows: unrolled, weights in registers */
+                        qc_dw_pair(xc + (xo + ox), wp + 3 * ky0, 3, p->dh * p->w, &a0, &a1);
+                    else
+                        qc_dw_pair(xc + (xo + ox), wp + 3 * ky0, nrows, p->dh * p->w, &a0, &a1);
+                    yr[ox] = qc_dw_rq(a0, &q, c, rq);
+                    yr[ox + 1] = qc_dw_rq(a1, &q, c, rq);
                 }
+#endif
+                for (; ox < ox1; ++ox)
+                    yr[ox] = qc_dw_rq(qc_dw_inner(xc + (xo + ox * p->sw), wc + ky0 * p->kw, bzr, nrows, p), &q, c, rq);
+                for (; ox < p->ow; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
             }
         }
     }

@@ -1,0 +1,219 @@
+/* qc_dwconv_s8, x86 AVX2: bit-identical to kernels/reference/qc_dwconv_s8.c.
+ *
+ * Each output row uses the kernel rows that fall inside the input. Its columns whose taps all
+ * lie inside horizontally compute acc = bias - x_zp * sum(w of those rows) + sum x * w, the
+ * reference's int32 value, 16 columns at a time for horizontal strides 1 and 2: inputs
+ * sign-extended to int16, taps paired through vpmaddwd (exact), requantized 8 lanes at a time
+ * (64-bit products: qc_requant's arithmetic; float epilogues call qc_requant). The other
+ * columns compute as the reference does (in-bounds taps of (x - x_zp) * w). Without __AVX2__
+ * the same split runs in plain C. */
+#include "qc_kernels.h"
+
+#ifndef QC_NOIPA
+#define QC_NOIPA /* the benchmark defines it as __attribute__((noipa)) */
+#endif
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#define QC_DW_AVX2 1
+#define QC_DW_MAX_TAPS 64 /* kernels with more taps use the plain interior */
+#endif
+
+/* floor(a / b) for b > 0 */
+static int32_t qc_floordiv(int32_t a, int32_t b) {
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* [lo, hi): outputs whose taps start at o * s - pad and all lie in [0, size) */
+static void qc_interior(int32_t size, int32_t out, int32_t k, int32_t s, int32_t d, int32_t pad,
+                        int32_t *lo, int32_t *hi) {
+    int32_t a = qc_floordiv(pad + s - 1, s);
+    int32_t b = qc_floordiv(size - 1 + pad - (k - 1) * d, s) + 1;
+    a = a < 0 ? 0 : (a > out ? out : a);
+    b = b < a ? a : (b > out ? out : b);
+    *lo = a;
+    *hi = b;
+}
+
+/* One output with bounds checks, as the reference computes it. */
+static int32_t qc_dw_border(const int8_t *xc, const int8_t *wc, int32_t b, const qc_conv_params_t *p,
+                            int32_t oy, int32_t ox) {
+    int32_t acc = b, ky, kx;
+    for (ky = 0; ky < p->kh; ++ky) {
+        int32_t iy = oy * p->sh - p->pt + ky * p->dh;
+        if (iy < 0 || iy >= p->h) continue;
+        for (kx = 0; kx < p->kw; ++kx) {
+            int32_t ix = ox * p->sw - p->pl + kx * p->dw;
+            if (ix < 0 || ix >= p->w) continue;
+            acc += ((int32_t)xc[iy * p->w + ix] - p->x_zp) * wc[ky * p->kw + kx];
+        }
+    }
+    return acc;
+}
+
+/* One output whose taps of rows [0, nrows) from x0 all lie inside: bz = bias - x_zp * sum of
+ * those rows' weights, wc = their first weight. */
+static inline int32_t qc_dw_inner(const int8_t *x0, const int8_t *wc, int32_t bz, int32_t nrows,
+                                  const qc_conv_params_t *p) {
+    int32_t acc = bz, ky, kx;
+    if (nrows == 3 && p->kw == 3) {
+        const ptrdiff_t rs = (ptrdiff_t)p->dh * p->w, d = p->dw;
+        const int8_t *r1 = x0 + rs, *r2 = r1 + rs;
+        return acc + x0[0] * wc[0] + x0[d] * wc[1] + x0[2 * d] * wc[2] + r1[0] * wc[3] +
+               r1[d] * wc[4] + r1[2 * d] * wc[5] + r2[0] * wc[6] + r2[d] * wc[7] + r2[2 * d] * wc[8];
+    }
+    for (ky = 0; ky < nrows; ++ky) {
+        const int8_t *r = x0 + (ptrdiff_t)ky * p->dh * p->w;
+        const int8_t *wr = wc + ky * p->kw;
+        for (kx = 0; kx < p->kw; ++kx) acc += r[kx * p->dw] * wr[kx];
+    }
+    return acc;
+}
+
+#if defined(QC_DW_AVX2)
+/* qc_mulq on 8 lanes: (x * mult + 2^(shift-1)) >> shift in 64 bits, low 32 bits kept. */
+static inline __m256i qc_mulq8(__m256i x, __m256i mult, __m256i shift) {
+    const __m256i one = _mm256_set1_epi64x(1), sign = _mm256_set1_epi64x(INT64_MIN);
+    __m256i pe = _mm256_mul_epi32(x, mult);
+    __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), mult);
+    __m256i rnd = _mm256_sllv_epi64(one, _mm256_sub_epi64(shift, one));
+    pe = _mm256_add_epi64(pe, rnd);
+    po = _mm256_add_epi64(po, rnd);
+    /* arithmetic shift from the logical one: (p ^ 2^63) >> s minus 2^63 >> s */
+    pe = _mm256_sub_epi64(_mm256_srlv_epi64(_mm256_xor_si256(pe, sign), shift), _mm256_srlv_epi64(sign, shift));
+    po = _mm256_sub_epi64(_mm256_srlv_epi64(_mm256_xor_si256(po, sign), shift), _mm256_srlv_epi64(sign, shift));
+    return _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xaa);
+}
+
+/* 16 inputs from r (stride 1 or 2) as int16; stride 2 reads 32 bytes */
+static inline __m256i qc_dw_ld16(const int8_t *r, int32_t sw) {
+    if (sw == 1) return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)r));
+    return _mm256_srai_epi16(_mm256_slli_epi16(_mm256_loadu_si256((const __m256i *)r), 8), 8);
+}
+
+/* 16 outputs from x0 (stride 1 or 2) over kernel rows [0, nrows), requantized and stored at
+ * y; wpair[i] = (w_2i, w_2i+1) from the first tap of those rows. Taps go in
+ * pairs (x_t, x_t+1) . (w_t, w_t+1) through vpmaddwd: lo holds outputs 0-3, 8-11, hi 4-7, 12-15,
+ * which vpackssdw puts back in order. */
+static inline void qc_dw_16(const int8_t *x0, const int32_t *wpair, int32_t bz, int32_t nrows,
+                            const qc_conv_params_t *p, int32_t sw, const qc_requant_t *rq,
+                            int32_t c, int8_t *y) {
+    __m256i lo = _mm256_set1_epi32(bz), hi = lo, prev = _mm256_setzero_si256();
+    int32_t ky, kx, t = 0;
+    for (ky = 0; ky < nrows; ++ky) {
+        const int8_t *r = x0 + (ptrdiff_t)ky * p->dh * p->w;
+        for (kx = 0; kx < p->kw; ++kx, ++t) {
+            __m256i v = qc_dw_ld16(r + kx * p->dw, sw);
+            if (t & 1) {
+                __m256i wv = _mm256_set1_epi32(wpair[t >> 1]);
+                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(prev, v), wv));
+                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(prev, v), wv));
+            } else {
+                prev = v;
+            }
+        }
+    }
+    if (t & 1) { /* the odd last tap with a zero partner */
+        __m256i wv = _mm256_set1_epi32(wpair[t >> 1]), z = _mm256_setzero_si256();
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(prev, z), wv));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(prev, z), wv));
+    }
+    if (rq->act == QC_ACT_NONE) {
+        int32_t k = rq->per_channel ? c : 0;
+        const __m256i mult = _mm256_set1_epi64x(rq->mult[k]), shift = _mm256_set1_epi64x(rq->shift[k]);
+        const __m256i zp = _mm256_set1_epi32(rq->out_zp);
+        const __m256i qmin = _mm256_set1_epi32(rq->qmin), qmax = _mm256_set1_epi32(rq->qmax);
+        __m256i v;
+        lo = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(lo, mult, shift), zp), qmin), qmax);
+        hi = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(hi, mult, shift), zp), qmin), qmax);
+        v = _mm256_packs_epi32(lo, hi);                             /* 0-7 | 8-15, exact */
+        v = _mm256_permute4x64_epi64(_mm256_packs_epi16(v, v), 0x08); /* bytes 0-15 first */
+        _mm_storeu_si128((__m128i *)y, _mm256_castsi256_si128(v));
+    } else {
+        static const int32_t order[16] = {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15};
+        int32_t s[16], i;
+        _mm256_storeu_si256((__m256i *)s, lo);
+        _mm256_storeu_si256((__m256i *)(s + 8), hi);
+        for (i = 0; i < 16; ++i) y[order[i]] = qc_requant(s[i], c, rq);
+    }
+}
+#endif
+
+typedef struct {
+    int32_t fixed, mult, shift, zp, qmin, qmax;
+} qc_dw_rq_t;
+
+/* qc_requant with the channel's parameters in locals */
+static inline int8_t qc_dw_rq(int32_t acc, const qc_dw_rq_t *q, int32_t c, const qc_requant_t *rq) {
+    if (q->fixed) return (int8_t)qc_clamp_i32(qc_mulq(acc, q->mult, q->shift) + q->zp, q->qmin, q->qmax);
+    return qc_requant(acc, c, rq);
+}
+
+QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias,
+                           const qc_conv_params_t *p, const qc_requant_t *rq, int8_t *y) {
+    const int32_t mult = p->cout / p->cin, hw = p->h * p->w, khw = p->kh * p->kw;
+    int32_t ox0, ox1, n, c, oy, ox, t;
+    qc_interior(p->w, p->ow, p->kw, p->sw, p->dw, p->pl, &ox0, &ox1);
+    for (n = 0; n < p->n; ++n) {
+        for (c = 0; c < p->cout; ++c) {
+            const int8_t *xc = x + ((ptrdiff_t)n * p->cin + c / mult) * hw;
+            const int8_t *wc = wt + (ptrdiff_t)c * khw;
+            int8_t *yc = y + ((ptrdiff_t)n * p->cout + c) * p->oh * p->ow;
+            const int32_t b = bias ? bias[c] : 0;
+            int32_t k = rq->per_channel ? c : 0;
+            qc_dw_rq_t q;
+#if defined(QC_DW_AVX2)
+            int32_t lim = ox0; /* chunks of 16 within [ox0, lim) */
+            int32_t weven[QC_DW_MAX_TAPS / 2 + 1], wodd[QC_DW_MAX_TAPS / 2 + 1]; /* pairs from taps 2i, 2i+1 */
+            if (khw <= QC_DW_MAX_TAPS && (p->sw == 1 || p->sw == 2)) {
+                /* chunks of 16 whose loads (stride 2 reads one byte more) stay inside the row */
+                int32_t last = p->w - 1 + p->pl - (p->kw - 1) * p->dw - (p->sw - 1);
+                lim = qc_floordiv(last, p->sw) + 1; /* outputs with ox < lim load safely */
+                lim = lim < ox1 ? lim : ox1;
+                for (t = 0; t < khw; ++t) {
+                    uint32_t lo = (uint16_t)wc[t], hi = t + 1 < khw ? (uint32_t)(uint16_t)wc[t + 1] << 16 : 0u;
+                    if (t % 2) wodd[t / 2] = (int32_t)(lo | hi);
+                    else weven[t / 2] = (int32_t)(lo | hi);
+                }
+            }
+#endif
+            q.fixed = rq->act == QC_ACT_NONE;
+            q.mult = rq->mult[k];
+            q.shift = rq->shift[k];
+            q.zp = rq->out_zp;
+            q.qmin = rq->qmin;
+            q.qmax = rq->qmax;
+            for (oy = 0; oy < p->oh; ++oy) {
+                /* kernel rows [ky0, ky1) fall inside the input; bzr: bias - x_zp * their weights */
+                int32_t iy0 = oy * p->sh - p->pt, ky0 = 0, ky1 = p->kh, nrows, bzr = b;
+                int8_t *yr = yc + (ptrdiff_t)oy * p->ow;
+                ptrdiff_t xo;
+                while (ky0 < ky1 && iy0 + ky0 * p->dh < 0) ++ky0;
+                while (ky1 > ky0 && iy0 + (ky1 - 1) * p->dh >= p->h) --ky1;
+                nrows = ky1 - ky0;
+                if (nrows == 0) {
+                    for (ox = 0; ox < p->ow; ++ox) yr[ox] = qc_dw_rq(b, &q, c, rq);
+                    continue;
+                }
+                for (t = ky0 * p->kw; t < ky1 * p->kw; ++t) bzr -= p->x_zp * wc[t];
+                /* input offset of output column 0's first tap in row ky0 (may be negative) */
+                xo = (ptrdiff_t)(iy0 + ky0 * p->dh) * p->w - p->pl;
+                for (ox = 0; ox < ox0; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
+#if defined(QC_DW_AVX2)
+                if (lim - ox0 >= 16) { /* the last chunk overlaps the one before */
+                    const int32_t t0 = ky0 * p->kw;
+                    const int32_t *wp = t0 % 2 ? wodd + t0 / 2 : weven + t0 / 2;
+                    for (; ox + 16 <= lim; ox += 16)
+                        qc_dw_16(xc + (xo + ox * p->sw), wp, bzr, nrows, p, p->sw, rq, c, yr + ox);
+                    if (ox < lim)
+                        qc_dw_16(xc + (xo + (lim - 16) * p->sw), wp, bzr, nrows, p, p->sw, rq, c, yr + lim - 16);
+                    ox = lim;
+                }
+#endif
+                for (; ox < ox1; ++ox)
+                    yr[ox] = qc_dw_rq(qc_dw_inner(xc + (xo + ox * p->sw), wc + ky0 * p->kw, bzr, nrows, p), &q, c, rq);
+                for (; ox < p->ow; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
+            }
+        }
+    }
+}
