@@ -128,28 +128,84 @@ typedef struct {
     const qc_requant_t *rq;
 } qc_epi_t;
 
-__attribute__((noinline)) static void qc_store(const qc_epi_t *e, const int32_t *s, int32_t m,
-                                               int32_t n, int32_t MR, int32_t NR) {
+/* qc_mulq(x, mult, shift) with shift > 32 from the high word of x * mult alone (SMULL):
+ * with x * mult = H * 2^32 + L, (x * mult + 2^(shift-1)) >> shift = (H + 2^(shift-33)) >> (shift-32)
+ * since L < 2^32 never carries past a multiple of 2^(shift-32) once divided. H + 2^(shift-33)
+ * stays below 2^31 (|H| <= 2^30, shift <= 62). */
+QC_FORCE_INLINE int32_t qc_mulq_hi(int32_t x, int32_t mult, int32_t rnd, int32_t s) {
+    return ((int32_t)(((int64_t)x * mult) >> 32) + rnd) >> s;
+}
+
+/* qc_requant's fixed-point path */
+QC_FORCE_INLINE int8_t qc_rq_fixed(int32_t x, int32_t mult, int32_t shift, int32_t zp, int32_t qmin,
+                                   int32_t qmax) {
+    int32_t v = shift > 32 ? qc_mulq_hi(x, mult, (int32_t)1 << (shift - 33), shift - 32)
+                           : qc_mulq(x, mult, shift);
+    return (int8_t)qc_clamp_i32(v + zp, qmin, qmax);
+}
+
+/* Float epilogues: qc_requant per output. */
+__attribute__((noinline)) static void qc_store_float(const qc_epi_t *e, const int32_t *s, int32_t m,
+                                                     int32_t n, int32_t MR, int32_t NR) {
     int32_t i, j;
     for (j = 0; j < NR; ++j) {
-        int8_t *o = e->out + (ptrdiff_t)m * e->sm + (ptrdiff_t)(n + j) * e->sn;
         int32_t b = e->bias ? e->bias[n + j] : 0;
-        if (e->fixed) {
-            int32_t c = e->per_channel ? n + j : 0, mult = e->mult[c], shift = e->shift[c];
-            int32_t zp = e->zp, qmin = e->qmin, qmax = e->qmax, step = e->sm;
-            for (i = 0; i < MR; ++i)
-                o[i * step] = (int8_t)qc_clamp_i32(qc_mulq(s[i * 2 + j] + b, mult, shift) + zp, qmin, qmax);
-        } else {
-            for (i = 0; i < MR; ++i)
-                o[(ptrdiff_t)i * e->sm] = qc_requant(s[i * 2 + j] + b, n + j, e->rq);
+        for (i = 0; i < MR; ++i)
+            e->out[(ptrdiff_t)(m + i) * e->sm + (ptrdiff_t)(n + j) * e->sn] =
+                qc_requant(s[i * 2 + j] + b, n + j, e->rq);
+    }
+}
+
+/* One tile's outputs, out of line (the tile loop keeps its registers), every field read into
+ * a local before the first store (int8_t stores may alias *e). */
+QC_FORCE_INLINE void qc_store_tile(const qc_epi_t *e, const int32_t *s, int32_t m, int32_t n,
+                                   int MR, int NR) {
+    int8_t *o;
+    int32_t sm, zp, qmin, qmax, c0, c1, b0, b1;
+    if (!e->fixed) {
+        qc_store_float(e, s, m, n, MR, NR);
+        return;
+    }
+    o = e->out + (ptrdiff_t)m * e->sm + (ptrdiff_t)n * e->sn;
+    sm = e->sm;
+    zp = e->zp;
+    qmin = e->qmin;
+    qmax = e->qmax;
+    c0 = e->per_channel ? n : 0;
+    c1 = e->per_channel ? n + 1 : 0;
+    b0 = e->bias ? e->bias[n] : 0;
+    b1 = e->bias && NR == 2 ? e->bias[n + 1] : 0;
+    {
+        const int32_t m0 = e->mult[c0], s0 = e->shift[c0];
+        const int32_t m1 = NR == 2 ? e->mult[c1] : 0, s1 = NR == 2 ? e->shift[c1] : 0;
+        int8_t *o1 = o + e->sn;
+        o[0] = qc_rq_fixed(s[0] + b0, m0, s0, zp, qmin, qmax);
+        if (MR == 2) o[sm] = qc_rq_fixed(s[2] + b0, m0, s0, zp, qmin, qmax);
+        if (NR == 2) {
+            o1[0] = qc_rq_fixed(s[1] + b1, m1, s1, zp, qmin, qmax);
+            if (MR == 2) o1[sm] = qc_rq_fixed(s[3] + b1, m1, s1, zp, qmin, qmax);
         }
     }
+}
+
+/* out of line, one per tile shape */
+__attribute__((noinline)) static void qc_store22(const qc_epi_t *e, const int32_t *s, int32_t m, int32_t n) {
+    qc_store_tile(e, s, m, n, 2, 2);
+}
+__attribute__((noinline)) static void qc_store21(const qc_epi_t *e, const int32_t *s, int32_t m, int32_t n) {
+    qc_store_tile(e, s, m, n, 2, 1);
+}
+__attribute__((noinline)) static void qc_store12(const qc_epi_t *e, const int32_t *s, int32_t m, int32_t n) {
+    qc_store_tile(e, s, m, n, 1, 2);
+}
+__attribute__((noinline)) static void qc_store11(const qc_epi_t *e, const int32_t *s, int32_t m, int32_t n) {
+    qc_store_tile(e, s, m, n, 1, 1);
 }
 
 #define QC_TILE(MR, NR)                                                                          \
     do {                                                                                         \
         qc_tile(a + (size_t)m * K, w + (size_t)n * K, K, MR, NR, s);                             \
-        qc_store(&e, s, m, n, MR, NR);                                                           \
+        qc_store##MR##NR(&e, s, m, n);                                                           \
     } while (0)
 
 QC_NOIPA void qc_gemm_s8(const int8_t *a, const int8_t *w, const int32_t *bias, int32_t M,
