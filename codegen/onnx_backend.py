@@ -187,7 +187,91 @@ def ir_to_proto(model: Model, *, fill_types: bool = True, value_info: bool = Fal
         p.key, p.value = key, value
     for fb in model.functions:
         mp.functions.add().ParseFromString(fb)
+    keep_float_layers_float(mp)
     return mp
+
+
+def keep_float_layers_float(mp: onnx.ModelProto) -> int:
+    """Keep float Conv/ConvTranspose/Gemm layers between quantized tensors float in onnxruntime.
+
+    onnxruntime (1.20 on, its WeightBiasQuantization optimization) quantizes the float weights of
+    such a layer to int8, one scale per tensor, when its input comes from a per-tensor
+    DequantizeLinear and its output goes (through Relu/Clip) to a QuantizeLinear: a layer the
+    user kept float (skip_quant_node) would silently lose its precision. That optimization only
+    looks at per-tensor input scales, so the layer's input is dequantized per axis instead,
+    with the same scale repeated: the same values, and the layer stays float. Returns how many
+    layers were guarded.
+    """
+    opset = next((o.version for o in mp.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < 13:
+        return 0
+    g = mp.graph
+    inits = {t.name: t for t in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    outputs = {o.name for o in g.output}
+
+    def to_q(node) -> bool:
+        cur = node
+        while True:
+            if len(cur.output) != 1 or cur.output[0] in outputs:
+                return False
+            cs = consumers.get(cur.output[0], [])
+            if len(cs) != 1:
+                return False
+            if cs[0].op_type == "QuantizeLinear":
+                return True
+            if cs[0].op_type not in ("Relu", "Clip"):
+                return False
+            cur = cs[0]
+
+    guarded = 0
+    new_nodes = []
+    for n in list(g.node):
+        if n.op_type not in ("Conv", "ConvTranspose", "Gemm") or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
+            continue
+        w = inits.get(n.input[1])
+        dq = producer.get(n.input[0])
+        if w is None or w.data_type != onnx.TensorProto.FLOAT or dq is None or dq.op_type != "DequantizeLinear":
+            continue
+        sc = inits.get(dq.input[1]) if len(dq.input) > 1 else None
+        if sc is None or int(np.prod(sc.dims)) != 1 or not to_q(n):
+            continue
+        if n.op_type == "Gemm":
+            attrs = {a.name: a.i for a in n.attribute}
+            k = w.dims[0] if attrs.get("transB", 0) == 0 else w.dims[1]
+            axis = 0 if attrs.get("transA", 0) else 1
+        else:
+            group = next((a.i for a in n.attribute if a.name == "group"), 1)
+            k = w.dims[0] if n.op_type == "ConvTranspose" else w.dims[1] * group
+            axis = 1
+        if k <= 1:
+            continue  # one channel: a repeated scale would still be one value
+        scale = numpy_helper.to_array(sc).reshape(-1)[0]
+        zp_init = inits.get(dq.input[2]) if len(dq.input) > 2 and dq.input[2] else None
+        zp = numpy_helper.to_array(zp_init).reshape(-1) if zp_init is not None else np.zeros(1, np.uint8)
+        base = f"{n.name or n.output[0]}_float_input"
+        s_t = numpy_helper.from_array(np.full(k, scale, dtype=numpy_helper.to_array(sc).dtype), base + "_scale")
+        z_t = numpy_helper.from_array(np.full(k, zp[0], dtype=zp.dtype), base + "_zero_point")
+        g.initializer.extend([s_t, z_t])
+        out = base + "_dequantized"
+        new_nodes.append((n, onnx.helper.make_node("DequantizeLinear", [dq.input[0], s_t.name, z_t.name], [out],
+                                                   name=base + "_dequantize", axis=axis)))  # fmt: skip
+        n.input[0] = out
+        guarded += 1
+    for n, dq_node in new_nodes:  # insert each new DequantizeLinear just before its layer
+        idx = list(g.node).index(n)
+        g.node.insert(idx, dq_node)
+    if guarded:  # drop DequantizeLinear nodes nothing reads any more
+        used = {i for n in g.node for i in n.input} | outputs
+        keep = [n for n in g.node if not (n.op_type == "DequantizeLinear" and n.output[0] not in used)]
+        if len(keep) != len(g.node):
+            del g.node[:]
+            g.node.extend(keep)
+    return guarded
 
 
 def _function_domains(model: Model) -> set[str]:

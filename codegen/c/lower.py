@@ -262,8 +262,11 @@ class Lowerer:
             return None
         s = self.const_of(q.input(1))
         z = self.const_of(q.input(2)) if q.input(2) is not None else np.zeros((), np.int64)
-        if s is None or z is None or s.size != 1 or z.size != 1:
+        if s is None or z is None:
             return None
+        if s.size != 1 or z.size != 1:  # per axis with one repeated value is per tensor
+            if np.ptp(s.reshape(-1)) != 0 or np.ptp(z.reshape(-1)) != 0:
+                return None
         lo, hi, shift = _INT8_DOMAIN[storage]
         return QParams(float(np.float32(s.reshape(-1)[0])), int(z.reshape(-1)[0]) + shift, lo + shift, hi + shift)
 

@@ -171,3 +171,24 @@ def test_w4_packed_as_int4_from_opset_21(tmp_path, cache):
     assert types[onnx.TensorProto.INT4] >= 5
     assert out21.stat().st_size < out13.stat().st_size - 3000  # two weights per byte
     assert FLOAT_ACC - accuracy(out21) <= 0.02
+
+
+def test_skipped_layer_stays_float_in_onnxruntime(tmp_path, cache):
+    """A layer kept float between quantized tensors is not re-quantized by onnxruntime's
+    WeightBiasQuantization (1.20 on): its output equals the same model run without that
+    optimization, and its weights stay float in the optimized graph."""
+    import onnxruntime as ort
+
+    out = tmp_path / "skip.onnx"
+    quantize(str(MODEL), str(out), calib_data=CALIB, skip_quant_node=["/conv3/Conv"], options=cache)
+    x = np.stack(CALIB[:16])
+    results = {}
+    for name, disabled in (("default", []), ("without", ["WeightBiasQuantization"])):
+        so = ort.SessionOptions()
+        so.optimized_model_filepath = str(tmp_path / f"{name}.onnx")
+        s = ort.InferenceSession(str(out), so, disabled_optimizers=disabled)
+        results[name] = np.concatenate([s.run(None, {"input": xi[None]})[0] for xi in x])
+    np.testing.assert_allclose(results["default"], results["without"], rtol=1e-5, atol=1e-5)
+    opt = onnx.load(str(tmp_path / "default.onnx"))
+    convs = [n for n in opt.graph.node if n.op_type in ("Conv", "FusedConv")]
+    assert len(convs) == 1  # conv3, in float; the other convolutions run as QLinearConv

@@ -49,11 +49,12 @@ def test_selection_keeps_only_the_hard_layer(hard_model, cache_dir, tmp_path):
     result = qcompiler.compile(model, None, config=cfg, calib_data=calib, options={"cache_dir": cache_dir})
     convs = {op.name: op for op in result.model.graph if op.op_type == "ConvAct"}
     assert convs["conv3"].input(1).is_constant and not convs["conv2"].input(1).is_constant
-    # onnxruntime's default optimizations (1.20 on: WeightBiasQuantization) quantize conv3's float
-    # weights again, one scale per tensor, because its input and output stay quantized: the
-    # selection measures that and says so.
+    # onnxruntime's default optimizations (1.20 on: WeightBiasQuantization) would quantize conv3's
+    # float weights again, one scale per tensor; the written model dequantizes its input per axis
+    # so they stay float, and the target holds in onnxruntime too.
     assert sel.onnxruntime is not None
-    assert (sel.onnxruntime.cosine < 0.999) == any("WeightBiasQuantization" in w for w in sel.warnings)
+    assert sel.onnxruntime.cosine >= 0.999, sel.onnxruntime.describe()
+    assert not any("WeightBiasQuantization" in w for w in sel.warnings)
 
 
 def test_selection_for_a_target_sqnr_and_one_already_met(hard_model, cache_dir):
