@@ -62,6 +62,49 @@ static inline int32_t qc_mulq(int32_t x, int32_t mult, int32_t shift) {
     return (int32_t)(p >> shift);
 }
 
+/* exp(x) without libm, so every board and C library gives the same bits (IEEE float arithmetic,
+ * no contraction: build in ISO C mode or with -ffp-contract=off). x = n*ln2 + r, |r| <= ln2/2;
+ * exp(r) by its Taylor polynomial to r^7 (relative error below 2e-7); 2^n through the exponent
+ * bits, in two steps near the subnormal range. */
+static inline float qc_expf(float x) {
+    float n, r, p;
+    int32_t i;
+    union {
+        float f;
+        uint32_t u;
+    } s;
+    if (x != x) return x;
+    if (x > 88.72283935546875f) return HUGE_VALF;
+    if (x < -103.97208404541015625f) return 0.0f;
+    n = rintf(x * 1.44269502162933349609375f);
+    r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667163372039795f + r * (0.041666667908430099487f +
+        r * (0.0083333337679505348206f + r * (0.0013888889225199818611f + r * 0.00019841270113829523325f))))));
+    i = (int32_t)n;
+    if (i < -125) {
+        p *= 5.9604644775390625e-8f; /* 2^-24 */
+        i += 24;
+    }
+    if (i > 127) {
+        p *= 2.0f;
+        i -= 1;
+    }
+    s.u = (uint32_t)(i + 127) << 23;
+    return p * s.f;
+}
+
+/* tanh(x) from qc_expf: (e^2x - 1) / (e^2x + 1); x itself below 2^-12, +-1 beyond 9.1. */
+static inline float qc_tanhf(float x) {
+    float a = x < 0.0f ? -x : x, e, t;
+    if (a != a) return x;
+    if (a < 2.44140625e-4f) return x;
+    if (a > 9.1f) return x < 0.0f ? -1.0f : 1.0f;
+    e = qc_expf(2.0f * a);
+    t = (e - 1.0f) / (e + 1.0f);
+    return x < 0.0f ? -t : t;
+}
+
 static inline float qc_act_f32(float x, int32_t act, float alpha, float beta) {
     switch (act) {
     case QC_ACT_LEAKY_RELU: return x >= 0.0f ? x : x * alpha;
@@ -74,9 +117,9 @@ static inline float qc_act_f32(float x, int32_t act, float alpha, float beta) {
         y = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
         return x * y;
     }
-    case QC_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    case QC_ACT_TANH: return tanhf(x);
-    case QC_ACT_SILU: return x / (1.0f + expf(-x));
+    case QC_ACT_SIGMOID: return 1.0f / (1.0f + qc_expf(-x));
+    case QC_ACT_TANH: return qc_tanhf(x);
+    case QC_ACT_SILU: return x / (1.0f + qc_expf(-x));
     default: return x;
     }
 }

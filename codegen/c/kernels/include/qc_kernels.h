@@ -89,7 +89,7 @@ void qc_mean_s8(const int8_t *x, int8_t *y, int32_t outer, int32_t r, int32_t in
                 int32_t zo, float ratio);
 
 /* Softmax over `n` contiguous values for each of `rows` rows, in float: v = (x - zi) * si,
- * y = qc_quantize_one(expf(v - max v) / sum, so, zo, -128, 127). */
+ * y = qc_quantize_one(qc_expf(v - max v) / sum, so, zo, -128, 127). */
 void qc_softmax_s8(const int8_t *x, int8_t *y, int32_t rows, int32_t n, float si, int32_t zi,
                    float so, int32_t zo);
 
