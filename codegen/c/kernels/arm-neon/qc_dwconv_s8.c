@@ -35,18 +35,18 @@ static void qc_interior(int32_t size, int32_t out, int32_t k, int32_t s, int32_t
     *hi = b;
 }
 
-/* One output with bounds checks, as the reference computes it. */
-static int32_t qc_dw_border(const int8_t *xc, const int8_t *wc, int32_t b, const qc_conv_params_t *p,
-                            int32_t oy, int32_t ox) {
-    int32_t acc = b, ky, kx;
-    for (ky = 0; ky < p->kh; ++ky) {
-        int32_t iy = oy * p->sh - p->pt + ky * p->dh;
-        if (iy < 0 || iy >= p->h) continue;
-        for (kx = 0; kx < p->kw; ++kx) {
-            int32_t ix = ox * p->sw - p->pl + kx * p->dw;
-            if (ix < 0 || ix >= p->w) continue;
-            acc += ((int32_t)xc[iy * p->w + ix] - p->x_zp) * wc[ky * p->kw + kx];
-        }
+/* One output whose kernel rows [ky0, ky1) fall inside the input (iy0: row of tap row 0), the
+ * columns checked here: the reference's sum of (x - x_zp) * w over the taps inside. */
+static int32_t qc_dw_edge(const int8_t *xc, const int8_t *wc, int32_t b, const qc_conv_params_t *p,
+                          int32_t iy0, int32_t ky0, int32_t ky1, int32_t ox) {
+    const int32_t ix0 = ox * p->sw - p->pl;
+    int32_t kx0 = 0, kx1 = p->kw, acc = b, ky, kx;
+    while (kx0 < kx1 && ix0 + kx0 * p->dw < 0) ++kx0;
+    while (kx1 > kx0 && ix0 + (kx1 - 1) * p->dw >= p->w) --kx1;
+    for (ky = ky0; ky < ky1; ++ky) {
+        const ptrdiff_t off = (ptrdiff_t)(iy0 + ky * p->dh) * p->w + ix0;
+        const int8_t *wr = wc + ky * p->kw;
+        for (kx = kx0; kx < kx1; ++kx) acc += ((int32_t)xc[off + kx * p->dw] - p->x_zp) * wr[kx];
     }
     return acc;
 }
@@ -70,41 +70,97 @@ static inline int32_t qc_dw_inner(const int8_t *x0, const int8_t *wc, int32_t bz
     return acc;
 }
 
+
 #if defined(QC_DW_NEON)
-/* 8 outputs from x0 (stride 1 or 2) over rows [0, nrows) of w16, requantized and stored at y. */
-static inline void qc_dw_8(const int8_t *x0, const int16_t *w16, int32_t bz, int32_t nrows,
-                           const qc_conv_params_t *p, int32_t sw, const qc_requant_t *rq, int32_t c,
-                           int8_t *y) {
-    int32x4_t lo = vdupq_n_s32(bz), hi = lo;
-    int32_t ky, kx, t = 0;
-    for (ky = 0; ky < nrows; ++ky) {
-        const int8_t *r = x0 + (ptrdiff_t)ky * p->dh * p->w;
-        for (kx = 0; kx < p->kw; ++kx, ++t) {
-            int8x8_t v = sw == 1 ? vld1_s8(r + kx * p->dw) : vld2_s8(r + kx * p->dw).val[0];
-            int16x8_t v16 = vmovl_s8(v);
-            lo = vmlal_n_s16(lo, vget_low_s16(v16), w16[t]);
-            hi = vmlal_high_n_s16(hi, v16, w16[t]);
+#if defined(__GNUC__)
+#define QC_FORCE_INLINE static inline __attribute__((always_inline))
+#else
+#define QC_FORCE_INLINE static inline
+#endif
+
+/* qc_requant's fixed-point path on 4 lanes (SMULL, SRSHL by -shift, XTN) */
+typedef struct {
+    int32x2_t mult;
+    int64x2_t nsh;
+    int32x4_t zp, qmin, qmax;
+} qc_dw_vq_t;
+
+QC_FORCE_INLINE int32x4_t qc_rq4(int32x4_t x, const qc_dw_vq_t *v) {
+    x = vcombine_s32(vmovn_s64(vrshlq_s64(vmull_s32(vget_low_s32(x), v->mult), v->nsh)),
+                     vmovn_s64(vrshlq_s64(vmull_s32(vget_high_s32(x), v->mult), v->nsh)));
+    return vminq_s32(vmaxq_s32(vaddq_s32(x, v->zp), v->qmin), v->qmax);
+}
+
+/* NV (8 or 16) outputs from x0 (stride SW: LD1, or LD2 reading 2 * NV bytes) over kernel rows
+ * [0, nrows) of wr (KW taps each), requantized and stored at y. */
+QC_FORCE_INLINE void qc_dw_n(const int8_t *x0, const int16_t *wr, int32_t bz, int32_t nrows,
+                             ptrdiff_t rs, int32_t dw, int32_t KW, int32_t SW, int32_t NV,
+                             const qc_dw_vq_t *vq, const qc_requant_t *rq, int32_t c, int8_t *y) {
+    int32x4_t a0 = vdupq_n_s32(bz), a1 = a0, a2 = a0, a3 = a0;
+    int32_t ky, kx;
+#define QC_LOAD(off)                                                                             \
+    (NV == 16 ? (SW == 1 ? vld1q_s8(x0 + (off)) : vld2q_s8(x0 + (off)).val[0])                    \
+              : vcombine_s8(SW == 1 ? vld1_s8(x0 + (off)) : vld2_s8(x0 + (off)).val[0], vdup_n_s8(0)))
+    for (ky = 0; ky < nrows; ++ky, x0 += rs, wr += KW) {
+        if (KW == 3) { /* the row's weights in lanes (w16 has a spare element after the last) */
+            const int16x4_t wv = vld1_s16(wr);
+#define QC_TAP(kx)                                                                               \
+    do {                                                                                         \
+        int8x16_t v = QC_LOAD((kx) * dw);                                                        \
+        int16x8_t lo = vmovl_s8(vget_low_s8(v)), hi = vmovl_high_s8(v);                          \
+        a0 = vmlal_lane_s16(a0, vget_low_s16(lo), wv, kx);                                       \
+        a1 = vmlal_high_lane_s16(a1, lo, wv, kx);                                                \
+        if (NV == 16) {                                                                          \
+            a2 = vmlal_lane_s16(a2, vget_low_s16(hi), wv, kx);                                   \
+            a3 = vmlal_high_lane_s16(a3, hi, wv, kx);                                            \
+        }                                                                                        \
+    } while (0)
+            QC_TAP(0);
+            QC_TAP(1);
+            QC_TAP(2);
+#undef QC_TAP
+            continue;
+        }
+        for (kx = 0; kx < KW; ++kx) {
+            int8x16_t v = QC_LOAD(kx * dw);
+            int16x8_t lo = vmovl_s8(vget_low_s8(v)), hi = vmovl_high_s8(v);
+            a0 = vmlal_n_s16(a0, vget_low_s16(lo), wr[kx]);
+            a1 = vmlal_high_n_s16(a1, lo, wr[kx]);
+            if (NV == 16) {
+                a2 = vmlal_n_s16(a2, vget_low_s16(hi), wr[kx]);
+                a3 = vmlal_high_n_s16(a3, hi, wr[kx]);
+            }
         }
     }
+#undef QC_LOAD
     if (rq->act == QC_ACT_NONE) {
-        int32_t k = rq->per_channel ? c : 0;
-        const int32x2_t mult = vdup_n_s32(rq->mult[k]);
-        const int64x2_t nsh = vdupq_n_s64(-(int64_t)rq->shift[k]);
-        const int32x4_t zp = vdupq_n_s32(rq->out_zp);
-        const int32x4_t qmin = vdupq_n_s32(rq->qmin), qmax = vdupq_n_s32(rq->qmax);
-        lo = vcombine_s32(vmovn_s64(vrshlq_s64(vmull_s32(vget_low_s32(lo), mult), nsh)),
-                          vmovn_s64(vrshlq_s64(vmull_s32(vget_high_s32(lo), mult), nsh)));
-        hi = vcombine_s32(vmovn_s64(vrshlq_s64(vmull_s32(vget_low_s32(hi), mult), nsh)),
-                          vmovn_s64(vrshlq_s64(vmull_s32(vget_high_s32(hi), mult), nsh)));
-        lo = vminq_s32(vmaxq_s32(vaddq_s32(lo, zp), qmin), qmax);
-        hi = vminq_s32(vmaxq_s32(vaddq_s32(hi, zp), qmin), qmax);
-        vst1_s8(y, vmovn_s16(vcombine_s16(vmovn_s32(lo), vmovn_s32(hi))));
+        int16x8_t l = vcombine_s16(vmovn_s32(qc_rq4(a0, vq)), vmovn_s32(qc_rq4(a1, vq)));
+        if (NV == 16) {
+            int16x8_t h = vcombine_s16(vmovn_s32(qc_rq4(a2, vq)), vmovn_s32(qc_rq4(a3, vq)));
+            vst1q_s8(y, vcombine_s8(vmovn_s16(l), vmovn_s16(h)));
+        } else {
+            vst1_s8(y, vmovn_s16(l));
+        }
     } else {
-        int32_t s[8], i;
-        vst1q_s32(s, lo);
-        vst1q_s32(s + 4, hi);
-        for (i = 0; i < 8; ++i) y[i] = qc_requant(s[i], c, rq);
+        int32_t s[16], i;
+        vst1q_s32(s, a0);
+        vst1q_s32(s + 4, a1);
+        vst1q_s32(s + 8, a2);
+        vst1q_s32(s + 12, a3);
+        for (i = 0; i < NV; ++i) y[i] = qc_requant(s[i], c, rq);
     }
+}
+
+/* Outputs [first, lim) of a row, lim - first >= NV; the last chunk overlaps the one before. */
+QC_FORCE_INLINE void qc_dw_row(const int8_t *xc, ptrdiff_t xo, int32_t first, int32_t lim,
+                               const int16_t *wr, int32_t bz, int32_t nrows, ptrdiff_t rs, int32_t dw,
+                               int32_t KW, int32_t SW, int32_t NV, const qc_dw_vq_t *vq,
+                               const qc_requant_t *rq, int32_t c, int8_t *yr) {
+    int32_t ox;
+    for (ox = first; ox + NV <= lim; ox += NV)
+        qc_dw_n(xc + (xo + ox * SW), wr, bz, nrows, rs, dw, KW, SW, NV, vq, rq, c, yr + ox);
+    if (ox < lim)
+        qc_dw_n(xc + (xo + (lim - NV) * SW), wr, bz, nrows, rs, dw, KW, SW, NV, vq, rq, c, yr + lim - NV);
 }
 #endif
 
@@ -132,10 +188,11 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
             int32_t k = rq->per_channel ? c : 0;
             qc_dw_rq_t q;
 #if defined(QC_DW_NEON)
-            int32_t lim = ox0; /* chunks of 8 within [ox0, lim) */
-            int16_t w16[QC_DW_MAX_TAPS];
+            qc_dw_vq_t vq;
+            int32_t lim = ox0; /* chunks of 8 or 16 within [ox0, lim) */
+            int16_t w16[QC_DW_MAX_TAPS + 1] = {0}; /* + 1: 3-tap rows load 4 */
             if (khw <= QC_DW_MAX_TAPS && (p->sw == 1 || p->sw == 2)) {
-                /* chunks of 8 whose loads (LD2 reads one byte more) stay inside the row */
+                /* chunks whose loads (LD2 reads one byte more) stay inside the row */
                 int32_t last = p->w - 1 + p->pl - (p->kw - 1) * p->dw - (p->sw - 1);
                 lim = qc_floordiv(last, p->sw) + 1; /* outputs with ox < lim load safely */
                 lim = lim < ox1 ? lim : ox1;
@@ -148,6 +205,13 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
             q.zp = rq->out_zp;
             q.qmin = rq->qmin;
             q.qmax = rq->qmax;
+#if defined(QC_DW_NEON)
+            vq.mult = vdup_n_s32(q.mult);
+            vq.nsh = vdupq_n_s64(-(int64_t)q.shift);
+            vq.zp = vdupq_n_s32(q.zp);
+            vq.qmin = vdupq_n_s32(q.qmin);
+            vq.qmax = vdupq_n_s32(q.qmax);
+#endif
             for (oy = 0; oy < p->oh; ++oy) {
                 /* kernel rows [ky0, ky1) fall inside the input; bzr: bias - x_zp * their weights */
                 int32_t iy0 = oy * p->sh - p->pt, ky0 = 0, ky1 = p->kh, nrows, bzr = b;
@@ -163,20 +227,31 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
                 for (t = ky0 * p->kw; t < ky1 * p->kw; ++t) bzr -= p->x_zp * wc[t];
                 /* input offset of output column 0's first tap in row ky0 (may be negative) */
                 xo = (ptrdiff_t)(iy0 + ky0 * p->dh) * p->w - p->pl;
-                for (ox = 0; ox < ox0; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
+                for (ox = 0; ox < ox0; ++ox) yr[ox] = qc_dw_rq(qc_dw_edge(xc, wc, b, p, iy0, ky0, ky1, ox), &q, c, rq);
 #if defined(QC_DW_NEON)
-                if (lim - ox0 >= 8) { /* the last chunk overlaps the one before */
+                if (lim - ox0 >= 8) {
                     const int16_t *wr = w16 + ky0 * p->kw;
-                    for (; ox + 8 <= lim; ox += 8)
-                        qc_dw_8(xc + (xo + ox * p->sw), wr, bzr, nrows, p, p->sw, rq, c, yr + ox);
-                    if (ox < lim)
-                        qc_dw_8(xc + (xo + (lim - 8) * p->sw), wr, bzr, nrows, p, p->sw, rq, c, yr + lim - 8);
+                    const ptrdiff_t rs = (ptrdiff_t)p->dh * p->w;
+                    const int32_t nv = lim - ox0 >= 16 ? 16 : 8, kw3 = p->kw == 3;
+                    /* constant taps and widths: unrolled */
+                    if (nv == 16 && kw3 && p->sw == 1)
+                        qc_dw_row(xc, xo, ox0, lim, wr, bzr, nrows, rs, p->dw, 3, 1, 16, &vq, rq, c, yr);
+                    else if (nv == 16 && kw3)
+                        qc_dw_row(xc, xo, ox0, lim, wr, bzr, nrows, rs, p->dw, 3, 2, 16, &vq, rq, c, yr);
+                    else if (nv == 8 && kw3 && p->sw == 1)
+                        qc_dw_row(xc, xo, ox0, lim, wr, bzr, nrows, rs, p->dw, 3, 1, 8, &vq, rq, c, yr);
+                    else if (nv == 8 && kw3)
+                        qc_dw_row(xc, xo, ox0, lim, wr, bzr, nrows, rs, p->dw, 3, 2, 8, &vq, rq, c, yr);
+                    else if (p->sw == 1)
+                        qc_dw_row(xc, xo, ox0, lim, wr, bzr, nrows, rs, p->dw, p->kw, 1, nv, &vq, rq, c, yr);
+                    else
+                        qc_dw_row(xc, xo, ox0, lim, wr, bzr, nrows, rs, p->dw, p->kw, 2, nv, &vq, rq, c, yr);
                     ox = lim;
                 }
 #endif
                 for (; ox < ox1; ++ox)
                     yr[ox] = qc_dw_rq(qc_dw_inner(xc + (xo + ox * p->sw), wc + ky0 * p->kw, bzr, nrows, p), &q, c, rq);
-                for (; ox < p->ow; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
+                for (; ox < p->ow; ++ox) yr[ox] = qc_dw_rq(qc_dw_edge(xc, wc, b, p, iy0, ky0, ky1, ox), &q, c, rq);
             }
         }
     }

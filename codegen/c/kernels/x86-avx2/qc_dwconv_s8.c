@@ -35,18 +35,18 @@ static void qc_interior(int32_t size, int32_t out, int32_t k, int32_t s, int32_t
     *hi = b;
 }
 
-/* One output with bounds checks, as the reference computes it. */
-static int32_t qc_dw_border(const int8_t *xc, const int8_t *wc, int32_t b, const qc_conv_params_t *p,
-                            int32_t oy, int32_t ox) {
-    int32_t acc = b, ky, kx;
-    for (ky = 0; ky < p->kh; ++ky) {
-        int32_t iy = oy * p->sh - p->pt + ky * p->dh;
-        if (iy < 0 || iy >= p->h) continue;
-        for (kx = 0; kx < p->kw; ++kx) {
-            int32_t ix = ox * p->sw - p->pl + kx * p->dw;
-            if (ix < 0 || ix >= p->w) continue;
-            acc += ((int32_t)xc[iy * p->w + ix] - p->x_zp) * wc[ky * p->kw + kx];
-        }
+/* One output whose kernel rows [ky0, ky1) fall inside the input (iy0: row of tap row 0), the
+ * columns checked here: the reference's sum of (x - x_zp) * w over the taps inside. */
+static int32_t qc_dw_edge(const int8_t *xc, const int8_t *wc, int32_t b, const qc_conv_params_t *p,
+                          int32_t iy0, int32_t ky0, int32_t ky1, int32_t ox) {
+    const int32_t ix0 = ox * p->sw - p->pl;
+    int32_t kx0 = 0, kx1 = p->kw, acc = b, ky, kx;
+    while (kx0 < kx1 && ix0 + kx0 * p->dw < 0) ++kx0;
+    while (kx1 > kx0 && ix0 + (kx1 - 1) * p->dw >= p->w) --kx1;
+    for (ky = ky0; ky < ky1; ++ky) {
+        const ptrdiff_t off = (ptrdiff_t)(iy0 + ky * p->dh) * p->w + ix0;
+        const int8_t *wr = wc + ky * p->kw;
+        for (kx = kx0; kx < kx1; ++kx) acc += ((int32_t)xc[off + kx * p->dw] - p->x_zp) * wr[kx];
     }
     return acc;
 }
@@ -198,7 +198,7 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
                 for (t = ky0 * p->kw; t < ky1 * p->kw; ++t) bzr -= p->x_zp * wc[t];
                 /* input offset of output column 0's first tap in row ky0 (may be negative) */
                 xo = (ptrdiff_t)(iy0 + ky0 * p->dh) * p->w - p->pl;
-                for (ox = 0; ox < ox0; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
+                for (ox = 0; ox < ox0; ++ox) yr[ox] = qc_dw_rq(qc_dw_edge(xc, wc, b, p, iy0, ky0, ky1, ox), &q, c, rq);
 #if defined(QC_DW_AVX2)
                 if (lim - ox0 >= 16) { /* the last chunk overlaps the one before */
                     const int32_t t0 = ky0 * p->kw;
@@ -212,7 +212,7 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
 #endif
                 for (; ox < ox1; ++ox)
                     yr[ox] = qc_dw_rq(qc_dw_inner(xc + (xo + ox * p->sw), wc + ky0 * p->kw, bzr, nrows, p), &q, c, rq);
-                for (; ox < p->ow; ++ox) yr[ox] = qc_dw_rq(qc_dw_border(xc, wc, b, p, oy, ox), &q, c, rq);
+                for (; ox < p->ow; ++ox) yr[ox] = qc_dw_rq(qc_dw_edge(xc, wc, b, p, iy0, ky0, ky1, ox), &q, c, rq);
             }
         }
     }
