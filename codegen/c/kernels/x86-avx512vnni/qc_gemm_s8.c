@@ -132,7 +132,20 @@ QC_FORCE_INLINE void qc_store(__m512i v, const qc_lanes_t *l, int32_t m, int32_t
         v = _mm512_add_epi32(qc_mulq16(v, l->mult, l->shift), _mm512_set1_epi32(rq->out_zp));
         v = _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(rq->qmin)),
                              _mm512_set1_epi32(rq->qmax));
-        _mm_storeu_si128((__m128i *)b, _mm512_cvtepi32_epi8(v));
+        __m128i bv = _mm512_cvtepi32_epi8(v); /* byte 4j + i: row i, column j */
+        if (MR == 4 && NR == 4 && (sm == 1 || sn == 1)) { /* 4 words in either layout */
+            int32_t step = sm == 1 ? sn : sm;
+            int8_t *o = out + (ptrdiff_t)m * sm + (ptrdiff_t)n * sn;
+            uint32_t t[4];
+            if (sn == 1) bv = _mm_shuffle_epi8(bv, _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+            _mm_storeu_si128((__m128i *)t, bv);
+            memcpy(o, &t[0], 4);
+            memcpy(o + step, &t[1], 4);
+            memcpy(o + 2 * (ptrdiff_t)step, &t[2], 4);
+            memcpy(o + 3 * (ptrdiff_t)step, &t[3], 4);
+            return;
+        }
+        _mm_storeu_si128((__m128i *)b, bv);
         for (j = 0; j < NR; ++j) {
             int8_t *o = out + (ptrdiff_t)m * sm + (ptrdiff_t)(n + j) * sn;
             for (i = 0; i < MR; ++i) o[(ptrdiff_t)i * sm] = b[QC_LANE(i * NR + j)];
