@@ -135,6 +135,28 @@ QC_FORCE_INLINE void qc_store(__m256i v, const qc_epi_t *e, int32_t m, int32_t n
         __m256i shift = e->per_channel ? qc_chan(e->shift, n, NR) : _mm256_set1_epi32(e->shift[0]);
         v = _mm256_add_epi32(qc_mulq8(v, mult, shift), e->zp);
         v = _mm256_min_epi32(_mm256_max_epi32(v, e->qmin), e->qmax);
+        if (MR == 4 && NR == 2 && (sm == 1 || sn == 1)) {
+            /* low bytes of lanes i * 2 + j as 16-bit pairs: lane half h holds rows 2h, 2h + 1 */
+            __m256i b = _mm256_shuffle_epi8(
+                v, _mm256_setr_epi8(0, 8, 4, 12, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1,
+                                    0, 8, 4, 12, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1));
+            __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
+            int8_t *o = out + (ptrdiff_t)m * sm + (ptrdiff_t)n * sn;
+            if (sm == 1) { /* words 0, 1: column 0, 1 of rows 0-1 (lo) and 2-3 (hi) */
+                uint32_t c[4];
+                _mm_storeu_si128((__m128i *)c, _mm_unpacklo_epi16(lo, hi));
+                memcpy(o, &c[0], 4);
+                memcpy(o + sn, &c[1], 4);
+            } else { /* words 2, 3: row 0, 1 (lo) and 2, 3 (hi) */
+                uint16_t r[8];
+                _mm_storeu_si128((__m128i *)r, _mm_unpacklo_epi64(_mm_srli_si128(lo, 4), _mm_srli_si128(hi, 4)));
+                memcpy(o, &r[0], 2);
+                memcpy(o + sm, &r[1], 2);
+                memcpy(o + 2 * (ptrdiff_t)sm, &r[4], 2);
+                memcpy(o + 3 * (ptrdiff_t)sm, &r[5], 2);
+            }
+            return;
+        }
         _mm256_storeu_si256((__m256i *)s, v);
         for (j = 0; j < NR; ++j) {
             int8_t *o = out + (ptrdiff_t)m * sm + (ptrdiff_t)(n + j) * sn;
