@@ -177,7 +177,7 @@ def qemu_counts(shapes, work: Path, op: str = "qc_gemm_s8") -> list[str]:
         dims = case.dims
         macs = dims[4] * dims[5] * dims[6] * dims[7] * dims[8] if dw else dims[0] * dims[1] * dims[2]
         cells = []
-        for name, info, why in cols:
+        for _name, info, why in cols:
             if info is None:
                 cells.append(f"{why:>22}")
                 continue
@@ -192,7 +192,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--no-host", action="store_true", help="skip the host timings")
     p.add_argument("--no-qemu", action="store_true", help="skip the qemu instruction counts")
-    p.add_argument("--shapes", help="MxNxK,... (default: %s)" % ",".join("x".join(map(str, s)) for s in SHAPES))
+    default = ",".join("x".join(map(str, s)) for s in SHAPES)
+    p.add_argument("--shapes", help=f"MxNxK,... (default: {default})")
     args = p.parse_args(argv)
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")] if args.shapes else SHAPES
     with tempfile.TemporaryDirectory(prefix="kernel_gemm-") as tmp:
