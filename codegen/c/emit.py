@@ -100,9 +100,14 @@ def render(prog: Program, arena: ArenaPlan, source: str, includes=()) -> dict[st
 _USES = re.compile(r"/\*\s*uses:\s*([\w ,]+?)\s*\*/")
 
 
+#: where a target looks for a kernel before the reference (AVX-512 VNNI machines run AVX2 code)
+FALLBACK = {"x86-avx512vnni": ("x86-avx512vnni", "x86-avx2"), "x86-avx2": ("x86-avx2",),
+            "arm-neon": ("arm-neon",), "cortex-m": ("cortex-m",), "generic": ()}  # fmt: skip
+
+
 def _kernel_path(name: str, target: str) -> Path:
-    if target != "generic":
-        p = KERNELS / target / f"{name}.c"
+    for folder in FALLBACK[target]:
+        p = KERNELS / folder / f"{name}.c"
         if p.exists():
             return p
     p = KERNELS / "reference" / f"{name}.c"

@@ -49,6 +49,8 @@ def requant_struct(lw: Lowerer, acc_scale: np.ndarray, out: QParams, act: str | 
         code = _ACT_CODES[act]
     if act == "HardSwish":
         alpha, beta = 1.0 / 6.0, 0.5
+    if code == 0 and float(np.max(acc_scale)) / out.scale >= 1.0:
+        code = 7  # QC_ACT_LINEAR: acc * r could leave int32 in fixed point; float cannot
     ms = [quantize_multiplier(float(s) / out.scale) for s in acc_scale]
     mult = lw.p.const([m for m, _ in ms], "int32_t", "m")
     shift = lw.p.const([s for _, s in ms], "int32_t", "s")

@@ -148,3 +148,39 @@ def test_dynamic_input_needs_a_shape(tmp_path):
     r = cli("compile", model_path(entry), "--backend", "c", "-o", tmp_path / "o", "--input-shape", f"x:{shape}")
     assert r.returncode == 0, r.stderr
     _ = random_inputs
+
+
+def test_large_multiplier_saturates_instead_of_wrapping(tmp_path, objcache):
+    """A conv whose s_x*s_w/s_y is far above 1 (accumulator times multiplier beyond int32) must
+    saturate like onnxruntime, not wrap: it takes the float epilogue."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = rng.integers(-127, 128, (4, 64, 3, 3)).astype(np.int8)
+    inits = [numpy_helper.from_array(np.array(1.0, np.float32), "s1"), numpy_helper.from_array(np.array(0, np.int8), "z"),
+             numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array(1.0, np.float32), "sw"),
+             numpy_helper.from_array(np.array(1.0 / 1024, np.float32), "sy")]  # fmt: skip
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s1", "z"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "s1", "z"], ["xd"]),
+             helper.make_node("DequantizeLinear", ["w", "sw"], ["wd"]),
+             helper.make_node("Conv", ["xd", "wd"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("QuantizeLinear", ["c", "sy", "z"], ["cq"]),
+             helper.make_node("DequantizeLinear", ["cq", "sy", "z"], ["y"])]  # fmt: skip
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 5, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 5, 5])], inits)  # fmt: skip
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "m.onnx"
+    onnx.save(m, path)
+    out = tmp_path / "c"
+    r = cli("compile", path, "--backend", "c", "--pipeline", "", "-o", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert ".act = 7" in (out / "model.c").read_text()
+    cbuild.build(out, "host", objcache)
+    x = rng.integers(-128, 128, (1, 64, 5, 5)).astype(np.float32)
+    got = cbuild.run(out, {"x": x}, "host")["y"]
+    import onnxruntime as ort
+
+    want = ort.InferenceSession(str(path)).run(None, {"x": x})[0].reshape(-1)
+    assert set(np.unique(np.round(want * 1024))) <= {-128.0, 127.0}  # every output saturates
+    assert np.max(np.abs(got - want)) <= 1.0 / 1024 + 1e-9

@@ -37,7 +37,10 @@ enum {
     QC_ACT_HARD_SWISH = 3,
     QC_ACT_SIGMOID = 4,
     QC_ACT_TANH = 5,
-    QC_ACT_SILU = 6
+    QC_ACT_SILU = 6,
+    /* No activation, float epilogue: used when a multiplier is >= 1, where the fixed-point
+     * product could leave the int32 range. */
+    QC_ACT_LINEAR = 7
 };
 
 typedef struct {
