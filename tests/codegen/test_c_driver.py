@@ -65,26 +65,29 @@ def test_cli_compiles_to_c_and_prints_the_summary(tmp_path, objcache, monkeypatc
             assert " const " in f" {line}", line
 
 
-def test_every_target_gives_generic_bits(tmp_path, objcache):
-    import qcompiler
+@pytest.mark.parametrize("name", ["digits_cnn", "pt_mobilenetv2_tiny", "pt_transformer_block"])
+def test_every_target_gives_generic_bits(name, tmp_path, objcache):
     from qcompiler.codegen.c.backend import generate
-    from qcompiler.quant_api import config_from_cli
+    from qcompiler.quant_api import quantize
 
-    r = qcompiler.compile(str(DIGITS), None, config=config_from_cli(str(INI), None),
-                          options={"cache_dir": str(tmp_path / "cache")})  # fmt: skip
-    feeds = {"input": digits_input()}
+    entry = next(e for e in good_models() if e["name"] == name)
+    data = [random_inputs(entry, seed=s) for s in range(4)]
+    r = quantize(str(model_path(entry)), None, calib_data=data, options={"cache_dir": str(tmp_path / "cache")})
+    feeds = {"input": digits_input()} if name == "digits_cnn" else random_inputs(entry, seed=9)
     outs = {}
-    runs = [("generic", "host"), ("x86-avx2", "host"), ("arm-neon", "aarch64"), ("generic", "aarch64"),
-            ("cortex-m", "cortex-m4"), ("generic", "cortex-m4")]  # fmt: skip
-    avx2 = "avx2" in Path("/proc/cpuinfo").read_text()
+    runs = [("generic", "host"), ("x86-avx2", "host"), ("x86-avx512vnni", "host"), ("arm-neon", "aarch64"),
+            ("generic", "aarch64"), ("cortex-m", "cortex-m4"), ("generic", "cortex-m4")]  # fmt: skip
+    cpu = Path("/proc/cpuinfo").read_text()
+    runnable = {"x86-avx2": "avx2" in cpu, "x86-avx512vnni": "avx512_vnni" in cpu and "avx512bw" in cpu}
     for target, board in runs:
-        if not cbuild.have(board) or (target == "x86-avx2" and not avx2):
+        if not cbuild.have(board) or not runnable.get(target, True):
             continue
         folder = tmp_path / f"{target}-{board}"
         folder.mkdir()
         generate(r.model, folder, target=target)
         cbuild.build(folder, board, objcache)
-        outs[(target, board)] = cbuild.run(folder, feeds, board)["logits"].tobytes()
+        got = cbuild.run(folder, feeds, board)
+        outs[(target, board)] = b"".join(got[k].tobytes() for k in sorted(got))
     assert len(outs) >= 2
     ref = outs[("generic", "host")]
     for k, v in outs.items():
