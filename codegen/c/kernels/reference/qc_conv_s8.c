@@ -16,29 +16,50 @@ int32_t qc_conv_s8_scratch(const qc_conv_params_t *p) {
     return qc_conv_s8_rows(p) * (p->cin / p->group) * p->kh * p->kw;
 }
 
-/* Rows [pix0, pix0 + np) of the im2col matrix of one group of one image. */
+/* Rows [pix0, pix0 + np) of the im2col matrix of one group of one image, row r holding the K
+ * taps of output pixel pix0 + r. Filled one tap (ci, ky, kx) at a time over a run of pixels of
+ * one output row: the in-bounds pixels of a tap form one range, so the inner loops carry no
+ * bounds checks (a strided copy and two fills with the zero point). */
 static void qc_im2col_s8(const int8_t *xg, const qc_conv_params_t *p, int32_t cin_g, int32_t pix0,
                          int32_t np, int8_t *col) {
-    int32_t r, ci, ky, kx;
+    const int32_t K = cin_g * p->kh * p->kw, sw = p->sw;
     const int8_t zp = (int8_t)p->x_zp;
-    for (r = 0; r < np; ++r) {
-        int32_t oy = (pix0 + r) / p->ow, ox = (pix0 + r) % p->ow;
-        int32_t iy0 = oy * p->sh - p->pt, ix0 = ox * p->sw - p->pl;
+    int32_t r = 0;
+    while (r < np) {
+        const int32_t oy = (pix0 + r) / p->ow, ox0 = (pix0 + r) % p->ow;
+        const int32_t seg = p->ow - ox0 < np - r ? p->ow - ox0 : np - r;
+        const int32_t iy0 = oy * p->sh - p->pt;
+        int8_t *const cb = col + (ptrdiff_t)r * K;
+        int32_t ci, ky, kx, s, k = 0;
         for (ci = 0; ci < cin_g; ++ci) {
             const int8_t *xc = xg + (ptrdiff_t)ci * p->h * p->w;
             for (ky = 0; ky < p->kh; ++ky) {
-                int32_t iy = iy0 + ky * p->dh;
+                const int32_t iy = iy0 + ky * p->dh;
                 if (iy < 0 || iy >= p->h) {
-                    memset(col, zp, (size_t)p->kw);
-                    col += p->kw;
+                    for (kx = 0; kx < p->kw; ++kx, ++k) {
+                        for (s = 0; s < seg; ++s) cb[(ptrdiff_t)s * K + k] = zp;
+                    }
                     continue;
                 }
-                for (kx = 0; kx < p->kw; ++kx) {
-                    int32_t ix = ix0 + kx * p->dw;
-                    *col++ = (ix < 0 || ix >= p->w) ? zp : xc[(ptrdiff_t)iy * p->w + ix];
+                for (kx = 0; kx < p->kw; ++kx, ++k) {
+                    const int32_t off = ox0 * sw - p->pl + kx * p->dw; /* input column of s = 0 */
+                    int32_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+                    int32_t hi = off > p->w - 1 ? 0 : (p->w - 1 - off) / sw + 1;
+                    const int8_t *src = xc + (ptrdiff_t)iy * p->w + off;
+                    int8_t *d = cb + k;
+                    if (hi > seg) hi = seg;
+                    if (lo > hi) lo = hi;
+                    for (s = 0; s < lo; ++s) d[(ptrdiff_t)s * K] = zp;
+                    if (sw == 1) {
+                        for (; s < hi; ++s) d[(ptrdiff_t)s * K] = src[s];
+                    } else {
+                        for (; s < hi; ++s) d[(ptrdiff_t)s * K] = src[(ptrdiff_t)s * sw];
+                    }
+                    for (; s < seg; ++s) d[(ptrdiff_t)s * K] = zp;
                 }
             }
         }
+        r += seg;
     }
 }
 
