@@ -19,6 +19,7 @@ from qcompiler.passes.fold_quant_params import FoldQuantParamsPass
 from qcompiler.passes.fuse_conv_bn_act import FuseConvBnActPass
 from qcompiler.passes.honor_skip_nodes import HonorSkipNodesPass
 from qcompiler.passes.insert_fake_quant import InsertFakeQuantPass
+from qcompiler.passes.prune_qdq import PruneQdqPass
 from qcompiler.passes.record_bn_stats import RecordBnStatisticsPass
 from qcompiler.passes.type_analysis import TypesAnalysis
 from qcompiler.passes.upgrade_opset import UpgradeOpsetPass
@@ -28,7 +29,7 @@ from qcompiler.quant_rules import BUILTIN_RULES
 BUILTIN_PASSES = [FoldConstantsPass, EliminateDeadCodePass, WeightQuantPass, FuseConvBnActPass,
                   UpgradeOpsetPass, HonorSkipNodesPass, InsertFakeQuantPass, CollectCalibrationPass,
                   FoldQuantParamsPass, EqualizeCrossLayerPass, RecordBnStatisticsPass,
-                  AbsorbHighBiasPass, AdaRoundPass, ChooseLayerBitsPass]
+                  AbsorbHighBiasPass, AdaRoundPass, ChooseLayerBitsPass, PruneQdqPass]
 
 #: Default pipeline per compile mode (``qcompiler compile`` without ``--pipeline``).
 DEFAULT_PIPELINES = {
@@ -37,7 +38,8 @@ DEFAULT_PIPELINES = {
     # separate ops so the convolution before them still runs as QLinearConv.
     "full-quant": "upgrade-opset,fold-constants,record-bn-statistics,fuse-conv-bn-act{activations=[Relu,Clip]},"
                   "equalize-cross-layer{when=config},absorb-high-bias{when=config},honor-skip-nodes,"
-                  "insert-fake-quant,collect-calibration,choose-layer-bits{when=config},adaround{when=config},fold-quant-params,eliminate-dead-code",
+                  "insert-fake-quant,collect-calibration,choose-layer-bits{when=config},adaround{when=config},fold-quant-params,"
+                  "prune-qdq,eliminate-dead-code",
     "weight-quant": "upgrade-opset,fold-constants,fuse-conv-bn-act{activations=[]},honor-skip-nodes,"
                     "weight-quant,eliminate-dead-code",
 }
