@@ -137,7 +137,8 @@ class InsertFakeQuantPass(Pass):
                                          and x.producer().op_type == "FakeQuant"
                                          and x.producer().input(0) in graph_inputs)  # fmt: skip
 
-        def fake_quant(v: Value, reader: Op, slot: int, *, role: str, axis: int | None, share: bool = False) -> None:
+        def fake_quant(v: Value, reader: Op, slot: int, *, role: str, axis: int | None, share: bool = False,
+                       like_activation: bool = False) -> None:  # fmt: skip
             nonlocal count
             if _already_quantized(v):
                 return
@@ -150,15 +151,16 @@ class InsertFakeQuantPass(Pass):
                 b = g.builder(after=producer)
             else:
                 b = g.builder(before=reader if role == "weight" else g.first)
-            bits = opts.activation_bits if role == "activation" else opts.weight_bits
-            if role == "weight" and first_layer(reader) and 0 < bits < opts.first_layer_weight_bits:
+            act_type = role == "activation" or like_activation
+            bits = opts.activation_bits if act_type else opts.weight_bits
+            if role == "weight" and not like_activation and first_layer(reader) and 0 < bits < opts.first_layer_weight_bits:
                 bits = opts.first_layer_weight_bits
-            if role == "weight" and bits == 8 and opts.reduce_range:
+            if role == "weight" and not like_activation and bits == 8 and opts.reduce_range:
                 bits = 7
             attrs = {
                 "role": role, "bits": bits,
-                "signed": int(opts.activation_signed if role == "activation" else True),
-                "symmetric": int(opts.activation_symmetric if role == "activation" else opts.weight_symmetric),
+                "signed": int(opts.activation_signed if act_type else True),
+                "symmetric": int(opts.activation_symmetric if act_type else opts.weight_symmetric),
                 "narrow_range": int(opts.narrow_range), "axis": PER_TENSOR if axis is None else axis,
                 "method": opts.method, "share": int(share),
             }  # fmt: skip
@@ -191,7 +193,9 @@ class InsertFakeQuantPass(Pass):
             for i in slots:
                 v = op.input(i)
                 if v.is_constant:
-                    fake_quant(v, op, i, role="weight", axis=None)
+                    # a constant operand of Add/Mul/Concat takes the activations' type (range from
+                    # its values): onnxruntime fuses a binary op only when both inputs share it
+                    fake_quant(v, op, i, role="weight", axis=None, like_activation=True)
                 else:
                     fake_quant(v, op, i, role="activation", axis=None)
             if rule.weight is not None and _is_float(op.input(rule.weight)):
