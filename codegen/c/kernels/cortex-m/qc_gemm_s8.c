@@ -5,7 +5,10 @@
  * into int16 pairs (bytes 0,2 and, rotated by 8, bytes 1,3); a and w split the same way, so
  * SMLAD (two 16x16 products added to an int32) pairs them up without re-ordering. Per 4
  * values of K: 4 loads, 8 SXTB16, 8 SMLAD for 16 MACs (1.25 instructions per MAC plus the
- * loop). The K % 4 tail and the requantization are scalar (qc_requant's arithmetic). Without
+ * loop). The K % 4 tail is scalar. The requantization, when every channel's shift is in
+ * [33, 54] and there is no float activation, is SMMLA (rounding and zero point folded into its
+ * addend), ASR, SSAT per output with the per-channel constants in a stack table; otherwise
+ * qc_requant's arithmetic out of line. Without
  * __ARM_FEATURE_DSP (Cortex-M0/M3, a host) this file is the portable reference loop. */
 #include "qc_kernels.h"
 
@@ -202,6 +205,109 @@ __attribute__((noinline)) static void qc_store11(const qc_epi_t *e, const int32_
     qc_store_tile(e, s, m, n, 1, 1);
 }
 
+/* The fast epilogue (fixed point, every channel's shift in [33, 54], i.e. s = shift - 32 in
+ * [1, 22]): with x * mult = H * 2^32 + L, qc_mulq(x, mult, shift) + zp
+ *   = (H + 2^(s-1)) >> s + zp = (H + ra) >> s with ra = 2^(s-1) + zp * 2^s
+ * (adding a multiple of 2^s commutes with the floor); H + ra is one SMMLA (high word of x * mult
+ * plus ra) and cannot overflow: |H| <= 2^30, |ra| < 2^30 for s <= 22. SSAT #8 then clamps to
+ * [-128, 127], and a fused ReLU/Clip clamps again to [qmin, qmax]. The bias starts the sums.
+ * Per channel {mult, ra, s, bias} in a table of QC_NB channels on the stack. */
+#define QC_NB 32
+typedef struct {
+    int32_t mult, ra, sh, bias;
+} qc_chq_t;
+
+/* 1 when every channel takes the fast epilogue */
+static int qc_fast_ok(const qc_requant_t *rq, int32_t N) {
+    int32_t c, nc = rq->per_channel ? N : 1;
+    if (rq->act != QC_ACT_NONE) return 0;
+    for (c = 0; c < nc; ++c) {
+        int32_t s = rq->shift[c] - 32;
+        if (s < 1 || s > 22) return 0;
+    }
+    return 1;
+}
+
+static void qc_fast_prep(const qc_requant_t *rq, const int32_t *bias, int32_t n0, int32_t nb,
+                         qc_chq_t *t) {
+    int32_t j;
+    for (j = 0; j < nb; ++j) {
+        int32_t c = rq->per_channel ? n0 + j : 0, s = rq->shift[c] - 32;
+        t[j].mult = rq->mult[c];
+        t[j].sh = s;
+        t[j].ra = (int32_t)(((uint32_t)1 << (s - 1)) + ((uint32_t)rq->out_zp << s));
+        t[j].bias = bias ? bias[n0 + j] : 0;
+    }
+}
+
+QC_FORCE_INLINE int32_t qc_rq_fast(int32_t acc, const qc_chq_t *q) {
+    int32_t v;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(v) : "r"(acc), "r"(q->mult), "r"(q->ra));
+    return __ssat(v >> q->sh, 8);
+}
+
+QC_FORCE_INLINE int32_t qc_clamp2(int32_t v, int32_t lo, int32_t hi) {
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* One MR x NR tile with the fast epilogue; o = &out[m * sm + n * sn], q = the table at n. */
+QC_FORCE_INLINE void qc_fast_tile(const int8_t *a, const int8_t *w, int32_t K, int MR, int NR,
+                                  const qc_chq_t *q, int8_t *o, int32_t sm, int32_t sn, int clamp,
+                                  int32_t qmin, int32_t qmax) {
+    int32_t s[4], v0, v1, v2, v3;
+    qc_tile(a, w, K, MR, NR, s);
+    v0 = qc_rq_fast(s[0] + q[0].bias, &q[0]);
+    v1 = NR == 2 ? qc_rq_fast(s[1] + q[1].bias, &q[1]) : 0;
+    v2 = MR == 2 ? qc_rq_fast(s[2] + q[0].bias, &q[0]) : 0;
+    v3 = MR == 2 && NR == 2 ? qc_rq_fast(s[3] + q[1].bias, &q[1]) : 0;
+    if (clamp) {
+        v0 = qc_clamp2(v0, qmin, qmax);
+        v1 = qc_clamp2(v1, qmin, qmax);
+        v2 = qc_clamp2(v2, qmin, qmax);
+        v3 = qc_clamp2(v3, qmin, qmax);
+    }
+    o[0] = (int8_t)v0;
+    if (NR == 2) o[sn] = (int8_t)v1;
+    if (MR == 2) o[sm] = (int8_t)v2;
+    if (MR == 2 && NR == 2) o[sm + sn] = (int8_t)v3;
+}
+
+__attribute__((noinline)) static void qc_gemm_fast(const int8_t *a, const int8_t *w,
+                                                   const int32_t *bias, int32_t M, int32_t N,
+                                                   int32_t K, const qc_requant_t *rq, int8_t *out,
+                                                   int32_t sm, int32_t sn) {
+    qc_chq_t t[QC_NB];
+    const int32_t qmin = rq->qmin, qmax = rq->qmax;
+    const int clamp = qmin > -128 || qmax < 127;
+    int32_t n0, m, j;
+    for (n0 = 0; n0 < N; n0 += QC_NB) {
+        const int32_t nb = N - n0 < QC_NB ? N - n0 : QC_NB;
+        const int8_t *wb = w + (ptrdiff_t)n0 * K;
+        int8_t *ob = out + (ptrdiff_t)n0 * sn;
+        qc_fast_prep(rq, bias, n0, nb, t);
+        for (m = 0; m + 2 <= M; m += 2) {
+            const int8_t *am = a + (ptrdiff_t)m * K;
+            int8_t *om = ob + (ptrdiff_t)m * sm;
+            for (j = 0; j + 2 <= nb; j += 2)
+                qc_fast_tile(am, wb + (ptrdiff_t)j * K, K, 2, 2, t + j, om + (ptrdiff_t)j * sn, sm, sn,
+                             clamp, qmin, qmax);
+            if (j < nb)
+                qc_fast_tile(am, wb + (ptrdiff_t)j * K, K, 2, 1, t + j, om + (ptrdiff_t)j * sn, sm, sn,
+                             clamp, qmin, qmax);
+        }
+        if (m < M) {
+            const int8_t *am = a + (ptrdiff_t)m * K;
+            int8_t *om = ob + (ptrdiff_t)m * sm;
+            for (j = 0; j + 2 <= nb; j += 2)
+                qc_fast_tile(am, wb + (ptrdiff_t)j * K, K, 1, 2, t + j, om + (ptrdiff_t)j * sn, sm, sn,
+                             clamp, qmin, qmax);
+            if (j < nb)
+                qc_fast_tile(am, wb + (ptrdiff_t)j * K, K, 1, 1, t + j, om + (ptrdiff_t)j * sn, sm, sn,
+                             clamp, qmin, qmax);
+        }
+    }
+}
+
 #define QC_TILE(MR, NR)                                                                          \
     do {                                                                                         \
         qc_tile(a + (size_t)m * K, w + (size_t)n * K, K, MR, NR, s);                             \
@@ -214,6 +320,10 @@ QC_NOIPA void qc_gemm_s8(const int8_t *a, const int8_t *w, const int32_t *bias, 
     int32_t s[4];
     int32_t m = 0, n;
     qc_epi_t e;
+    if (qc_fast_ok(rq, N)) {
+        qc_gemm_fast(a, w, bias, M, N, K, rq, out, sm, sn);
+        return;
+    }
     e.bias = bias;
     e.mult = rq->mult;
     e.shift = rq->shift;
