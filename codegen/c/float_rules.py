@@ -12,7 +12,14 @@ from qcompiler.ir.qc_ops import fused_base
 from .lower import Lowerer, unsupported
 from .movement import lower_movement
 from .program import View, c_float
-from .shapes import POOL_FIELDS, bcast_strides, conv_geometry, pool_geometry, reduce_layout, resize_tables
+from .shapes import (
+    POOL_FIELDS,
+    bcast_strides,
+    conv_geometry,
+    pool_geometry,
+    reduce_layout,
+    resize_tables,
+)
 
 __all__ = ["FLOAT_RULES", "softmax_layout"]
 
@@ -60,7 +67,6 @@ def conv(lw: Lowerer, op: Op) -> None:
 def matmul(lw: Lowerer, op: Op) -> None:
     base = fused_base(op) or op.op_type
     a, b = lw.f32(op.input(0)), lw.f32(op.input(1))
-    yshape = lw.shape(op.output)
     P = lw.p.ptr
     c_arg, cm, cn, alpha, beta = "NULL", 0, 0, 1.0, 0.0
     if base == "Gemm":
@@ -156,7 +162,7 @@ def unary(lw: Lowerer, op: Op) -> None:
         code = 14
     elif t == "Clip":
         lo, hi = op.attr("min", -np.inf), op.attr("max", np.inf)
-        for i, default in ((1, -np.inf), (2, np.inf)):
+        for i in (1, 2):
             if len(op.inputs) > i and op.input(i) is not None:
                 c = lw.const_of(op.input(i))
                 if c is None:

@@ -17,7 +17,14 @@ from qcompiler.ir.qc_ops import fused_base
 from .fixedpoint import add_params, lut_table, mul_params, quantize_multiplier
 from .lower import Lowerer, QConst
 from .program import QParams, View, c_float
-from .shapes import POOL_FIELDS, bcast_strides, conv_geometry, pool_geometry, reduce_layout, resize_tables
+from .shapes import (
+    POOL_FIELDS,
+    bcast_strides,
+    conv_geometry,
+    pool_geometry,
+    reduce_layout,
+    resize_tables,
+)
 
 __all__ = ["INT8_RULES"]
 
@@ -276,7 +283,7 @@ def binary(lw: Lowerer, op: Op) -> bool:
         if x is not None and c is not None and op.op_type in _BIN_FN:
             fn = _BIN_FN[op.op_type]
             cf = np.float32(c)
-            f = (lambda t: fn(t, cf)) if i == 0 else (lambda t: fn(cf, t))
+            f = (lambda t, fn=fn, cf=cf: fn(t, cf)) if i == 0 else (lambda t, fn=fn, cf=cf: fn(cf, t))
             return _lut(lw, op, x, oq, f, f"{op.op_type} by constant {c:g}")
     if op.op_type not in ("Add", "Sub", "Mul"):
         return False

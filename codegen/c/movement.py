@@ -55,7 +55,7 @@ def _slice_params(lw: Lowerer, op: Op, shape):
         steps = [1] * len(starts)
     begin = [0] * rank
     step = [1] * rank
-    for s, e, a, k in zip(starts, ends, axes, steps):
+    for s, _end, a, k in zip(starts, ends, axes, steps):  # ends: the output shape has them
         a = int(a) % rank
         n = shape[a]
         s = int(s)

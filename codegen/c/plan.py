@@ -42,7 +42,7 @@ def _place(groups) -> tuple[int, dict[int, int]]:
     arena = 0
     for size, first, last, ms in groups:
         asz = _align(size)
-        busy = sorted((o, s) for o, s, f, l in placed if not (l < first or f > last))
+        busy = sorted((o, s) for o, s, f, end in placed if not (end < first or f > last))
         best, best_waste, prev_end = None, None, 0
         for o, s in busy:
             gap = o - prev_end
@@ -163,7 +163,7 @@ def plan_arena(prog: Program, *, inplace: bool = True, elide: bool = True) -> Ar
     arena = best_arena
     bound = 0
     for i in range(len(prog.steps)):
-        bound = max(bound, sum(size for size, f, l, _ in groups if f <= i <= l))
+        bound = max(bound, sum(size for size, f, end, _ in groups if f <= i <= end))
     for child, top, off in children:
         child.offset = top.offset + off
     naive = sum(_align(b.nbytes) for b in bufs if b.first >= 0)
