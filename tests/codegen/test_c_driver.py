@@ -187,3 +187,32 @@ def test_large_multiplier_saturates_instead_of_wrapping(tmp_path, objcache):
     want = ort.InferenceSession(str(path)).run(None, {"x": x})[0].reshape(-1)
     assert set(np.unique(np.round(want * 1024))) <= {-128.0, 127.0}  # every output saturates
     assert np.max(np.abs(got - want)) <= 1.0 / 1024 + 1e-9
+
+
+def test_skipped_layer_runs_float_in_c(tmp_path, objcache):
+    """skip_quant_node keeps a layer float: the C program runs it with the float kernel between
+    a dequantize and a quantize, and matches onnxruntime on the same QDQ model."""
+    import onnxruntime as ort
+
+    import qcompiler
+    from qcompiler.codegen.c.backend import generate
+    from qcompiler.codegen.onnx_backend import save_onnx
+    from qcompiler.quant_api import config_from_cli, resolve_config
+
+    cfg = resolve_config(config_from_cli(str(INI), None), skip_quant_node=["/conv3/Conv"])
+    r = qcompiler.compile(str(DIGITS), None, config=cfg, backend="c", options={"cache_dir": str(tmp_path / "cache")})
+    folder = tmp_path / "c"
+    folder.mkdir()
+    summary = generate(r.model, folder)
+    assert summary["float ops"] == 1 and "qc_conv_f32" in (folder / "model.c").read_text()
+    save_onnx(r.model.clone(), str(tmp_path / "q.onnx"))
+    cbuild.build(folder, "host", objcache)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    s = ort.InferenceSession(str(tmp_path / "q.onnx"), so)
+    for i in range(4):
+        x = np.fromfile(sorted(CALIB.glob("*.bin"))[i], np.float32).reshape(1, 1, 16, 16)
+        got = cbuild.run(folder, {"input": x}, "host", tag=f"s{i}")["logits"]
+        want = s.run(None, {"input": x})[0].reshape(-1)
+        step = float(r.model.graph.outputs[0].producer().input(1).const)
+        assert np.max(np.abs(got - want)) <= step * 1.0001
