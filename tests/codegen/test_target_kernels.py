@@ -164,6 +164,11 @@ def make_cases(seed: int = 0) -> list[Case]:
         (1, 1, 2, 10, 37, 3, 3, 1, 1, 1, 3, 1, 3, 1, 3),
         (1, 2, 1, 12, 12, 2, 4, 3, 3, 1, 1, 1, 2, 0, 1),
         (1, 2, 1, 112, 112, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1),
+        # 3-wide kernels of 1 and 2 rows, a row wider than cortex-m's padded-row buffer
+        (1, 2, 1, 9, 10, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1),
+        (1, 2, 2, 9, 11, 2, 3, 2, 2, 1, 1, 1, 1, 0, 1),
+        (1, 1, 1, 3, 300, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+        (1, 2, 1, 5, 257, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
     ]
     for j, d in enumerate(dw):
         cases.append(_dw_case(rng, *d, rq_kw={"per_channel": j % 3 != 1}))

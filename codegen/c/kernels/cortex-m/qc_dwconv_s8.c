@@ -10,7 +10,10 @@
  *   out0 += SMLAD((x0, x2), (w0, w2)) + SMLAD((x1, x3), (w1, 0))
  *   out1 += SMLAD((x1, x3), (w0, w2)) + SMLAD((x0, x2), (0, w1))
  * (7 instructions for 6 MACs). The requantization keeps its parameters in locals
- * (qc_requant's arithmetic). Without __ARM_FEATURE_DSP the same split runs in plain C. */
+ * (qc_requant's arithmetic). Before all that, 3-wide kernels of up to 3 rows (stride 1 or 2,
+ * horizontal dilation 1, fixed-point epilogue with shifts 33..54, padded rows up to 260 bytes)
+ * take the padded-row path below (qc_dw_padded: no edge columns at all). Without
+ * __ARM_FEATURE_DSP the same split runs in plain C. */
 #include "qc_kernels.h"
 
 #ifndef QC_NOIPA
@@ -118,10 +121,160 @@ static inline int8_t qc_dw_rq(int32_t acc, const qc_dw_rq_t *q, int32_t c, const
     return qc_requant(acc, c, rq);
 }
 
+#if defined(QC_DW_DSP)
+/* The padded-row path (3-wide kernels, horizontal dilation 1, stride 1 or 2, the fixed-point
+ * epilogue with shifts 33..54): each input row a channel needs is copied once into a ring of
+ * stack rows with x_zp around it (a row above or below the input is all x_zp), so every output
+ * takes the same taps; x_zp taps add x_zp * w, which acc = bias - x_zp * sum(w) + sum x * w
+ * cancels: the reference's value. Requantization as the cortex-m qc_gemm_s8's fast epilogue:
+ * SMMLA with addend 2^(s-1) + zp * 2^s, ASR s, SSAT 8 (then qmin/qmax for a fused clamp). */
+#define QC_DW_RW 260 /* padded row bytes: (ow - 1) * sw + 4 */
+#define QC_DW_RING 5 /* rows spanned by the kernel: (kh - 1) * dh + 1 (3 rows, dilation 2) */
+
+static inline int32_t qc_dw_smmla(int32_t acc, int32_t mult, int32_t ra) {
+    int32_t v;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(v) : "r"(acc), "r"(mult), "r"(ra));
+    return v;
+}
+
+/* columns [-pl, -pl + len) of input row xr (NULL: above/below the input) into d, x_zp outside */
+static void qc_dw_padrow(int8_t *d, const int8_t *xr, int32_t w, int32_t pl, int32_t len, int8_t zp) {
+    int32_t c = 0, lo = pl < len ? pl : len, hi;
+    uint32_t z4 = (uint8_t)zp * 0x01010101u;
+    if (!xr) lo = len;
+    for (; c < lo; ++c) d[c] = zp;
+    if (xr) {
+        hi = pl + w < len ? pl + w : len;
+        xr -= pl;
+        for (; c + 4 <= hi; c += 4) {
+            uint32_t v;
+            memcpy(&v, xr + c, 4);
+            memcpy(d + c, &v, 4);
+        }
+        for (; c < hi; ++c) d[c] = xr[c];
+    }
+    for (; c + 4 <= len; c += 4) memcpy(d + c, &z4, 4);
+    for (; c < len; ++c) d[c] = zp;
+}
+
+/* one kernel row of one stride-2 output at ox */
+#define QC_DW_ROW1(rp, t)                                                                        \
+    do {                                                                                         \
+        int8x4_t v_;                                                                             \
+        memcpy(&v_, (rp) + 2 * ox, 4);                                                           \
+        a0 = __smlad(qc_sxtb16_ror8(v_), w1l[t], __smlad(__sxtb16(v_), w02[t], a0));             \
+    } while (0)
+
+/* one output row from the padded input rows r[0..2] */
+static inline __attribute__((always_inline)) void qc_dw_row(
+    const int8_t *const *r, int8_t *yr, int32_t ow, int32_t sw, int32_t bz, const int32_t *w02,
+    const int32_t *w1l, int32_t m, int32_t ra, int32_t s, int clamp, int32_t qmin, int32_t qmax) {
+    const int8_t *r0 = r[0], *r1 = r[1], *r2 = r[2];
+    int32_t ox;
+    if (sw == 1) {
+        const int32_t a02 = w02[0], b02 = w02[1], c02 = w02[2], a1l = w1l[0], b1l = w1l[1], c1l = w1l[2];
+        for (ox = 0; ox < ow; ox += 2) {
+            int32_t a0 = bz, a1 = bz, v0, v1;
+            int8x4_t v_;
+            int16x2_t e_, o_;
+            memcpy(&v_, r0 + ox, 4);
+            e_ = __sxtb16(v_);
+            o_ = qc_sxtb16_ror8(v_);
+            a0 = __smlad(o_, a1l, __smlad(e_, a02, a0));
+            a1 = __smladx(e_, a1l, __smlad(o_, a02, a1));
+            memcpy(&v_, r1 + ox, 4);
+            e_ = __sxtb16(v_);
+            o_ = qc_sxtb16_ror8(v_);
+            a0 = __smlad(o_, b1l, __smlad(e_, b02, a0));
+            a1 = __smladx(e_, b1l, __smlad(o_, b02, a1));
+            memcpy(&v_, r2 + ox, 4);
+            e_ = __sxtb16(v_);
+            o_ = qc_sxtb16_ror8(v_);
+            a0 = __smlad(o_, c1l, __smlad(e_, c02, a0));
+            a1 = __smladx(e_, c1l, __smlad(o_, c02, a1));
+            v0 = __ssat(qc_dw_smmla(a0, m, ra) >> s, 8);
+            v1 = __ssat(qc_dw_smmla(a1, m, ra) >> s, 8);
+            if (clamp) {
+                v0 = qc_clamp_i32(v0, qmin, qmax);
+                v1 = qc_clamp_i32(v1, qmin, qmax);
+            }
+            yr[ox] = (int8_t)v0;
+            if (ox + 1 < ow) yr[ox + 1] = (int8_t)v1;
+        }
+    } else {
+        for (ox = 0; ox < ow; ++ox) {
+            int32_t a0 = bz, v0;
+            QC_DW_ROW1(r0, 0);
+            QC_DW_ROW1(r1, 1);
+            QC_DW_ROW1(r2, 2);
+            v0 = __ssat(qc_dw_smmla(a0, m, ra) >> s, 8);
+            if (clamp) v0 = qc_clamp_i32(v0, qmin, qmax);
+            yr[ox] = (int8_t)v0;
+        }
+    }
+}
+
+__attribute__((noinline)) static int qc_dw_padded(const int8_t *x, const int8_t *wt, const int32_t *bias,
+                        const qc_conv_params_t *p, const qc_requant_t *rq, int8_t *y) {
+    const int32_t mult = p->cout / p->cin, hw = p->h * p->w, kh = p->kh, sw = p->sw;
+    const int32_t len = (p->ow - 1) * sw + 4, span = (kh - 1) * p->dh + 1;
+    const int32_t qmin = rq->qmin, qmax = rq->qmax, nc = rq->per_channel ? p->cout : 1, ow = p->ow;
+    const int clamp = qmin > -128 || qmax < 127;
+    int8_t rows[QC_DW_RING][QC_DW_RW];
+    int32_t tag[QC_DW_RING];
+    int32_t n, c, oy, t;
+    if (p->kw != 3 || p->dw != 1 || (sw != 1 && sw != 2) || kh > 3 || span > QC_DW_RING ||
+        len > QC_DW_RW || rq->act != QC_ACT_NONE)
+        return 0;
+    for (c = 0; c < nc; ++c)
+        if (rq->shift[c] < 33 || rq->shift[c] > 54) return 0;
+    for (n = 0; n < p->n; ++n) {
+        for (c = 0; c < p->cout; ++c) {
+            const int8_t *xc = x + ((ptrdiff_t)n * p->cin + c / mult) * hw;
+            const int8_t *wc = wt + (ptrdiff_t)c * kh * 3;
+            int8_t *yc = y + ((ptrdiff_t)n * p->cout + c) * p->oh * p->ow;
+            const int32_t k = rq->per_channel ? c : 0, s = rq->shift[k] - 32, m = rq->mult[k];
+            const int32_t ra = (int32_t)(((uint32_t)1 << (s - 1)) + ((uint32_t)rq->out_zp << s));
+            int32_t bz = bias ? bias[c] : 0;
+            int32_t w02[3], w1l[3];
+            for (t = 0; t < 3 * kh; ++t) bz -= p->x_zp * wc[t];
+            for (t = 0; t < 3; ++t) {
+                const int8_t *r = wc + 3 * (t < kh ? t : 0);
+                w02[t] = t < kh ? (int32_t)(((uint32_t)(uint16_t)r[0]) | ((uint32_t)(uint16_t)r[2] << 16)) : 0;
+                w1l[t] = t < kh ? (int32_t)(uint32_t)(uint16_t)r[1] : 0;
+            }
+            for (t = 0; t < QC_DW_RING; ++t) tag[t] = -0x7fffffff;
+            for (oy = 0; oy < p->oh; ++oy) {
+                const int8_t *r[3];
+                int8_t *yr = yc + (ptrdiff_t)oy * p->ow;
+                for (t = 0; t < 3; ++t) {
+                    int32_t iy = oy * p->sh - p->pt + (t < kh ? t : 0) * p->dh;
+                    int32_t slot = (iy % span + span) % span;
+                    if (tag[slot] != iy) {
+                        qc_dw_padrow(rows[slot], iy >= 0 && iy < p->h ? xc + (ptrdiff_t)iy * p->w : NULL,
+                                     p->w, p->pl, len, (int8_t)p->x_zp);
+                        tag[slot] = iy;
+                    }
+                    r[t] = rows[slot];
+                }
+                if (clamp)
+                    qc_dw_row(r, yr, ow, sw, bz, w02, w1l, m, ra, s, 1, qmin, qmax);
+                else
+                    qc_dw_row(r, yr, ow, sw, bz, w02, w1l, m, ra, s, 0, -128, 127);
+            }
+        }
+    }
+    return 1;
+}
+#endif
+
 QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias,
                            const qc_conv_params_t *p, const qc_requant_t *rq, int8_t *y) {
     const int32_t mult = p->cout / p->cin, hw = p->h * p->w, khw = p->kh * p->kw;
     int32_t ox0, ox1, n, c, oy, ox, t;
+#if defined(QC_DW_DSP)
+    if (qc_dw_padded(x, wt, bias, p, rq, y)) return;
+#endif
     qc_interior(p->w, p->ow, p->kw, p->sw, p->dw, p->pl, &ox0, &ox1);
     for (n = 0; n < p->n; ++n) {
         for (c = 0; c < p->cout; ++c) {
