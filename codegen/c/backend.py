@@ -155,6 +155,12 @@ class CBackend:
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.rename(tmp, path)
+        except BackendError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            source = options.get("source")
+            if source and not str(e).startswith(str(source)):
+                raise BackendError(f"{source}: {e}") from None
+            raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
