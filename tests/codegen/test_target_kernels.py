@@ -414,3 +414,312 @@ def test_model_matches_python_ints():
         mult, shift = int(rq.mult[c]), int(rq.shift[c])
         want = min(max(((int(v) * mult + (1 << (shift - 1))) >> shift) + rq.out_zp, rq.qmin), rq.qmax)
         assert got[m, c] == want
+
+
+# ---- x86 overrides of other kernels (qc_conv_s8, qc_add_s8, ...) ---------------------------------
+#
+# A second driver, written here, runs an x86 target's file of a kernel and the reference file
+# (built with -D<kernel>=<kernel>_ref, its own dependencies renamed likewise) on the same cases
+# and writes both outputs; they must be equal byte for byte. Every buffer is malloc'ed at its
+# exact size, so the sanitizer builds catch a read or write past an operand or past the scratch
+# the reference's qc_conv_s8_scratch() allows.
+
+X86_OPS_DRIVER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "qc_kernels.h"
+
+int32_t qc_conv_s8_scratch_ref(const qc_conv_params_t *p);
+void qc_conv_s8_ref(const int8_t *x, const int8_t *wt, const int32_t *bias, const qc_conv_params_t *p,
+                    const qc_requant_t *rq, int8_t *y, int8_t *col);
+void qc_add_s8_ref(const int8_t *a, const int8_t *b, int8_t *y, const qc_add_params_t *p, int32_t ndim,
+                   const int32_t *dims, const int32_t *as, const int32_t *bs);
+
+static FILE *fin, *fout;
+static int32_t rd32(void) {
+    int32_t v = 0;
+    if (fread(&v, 4, 1, fin) != 1) { printf("driver: short read\n"); exit(3); }
+    return v;
+}
+static void *rdbuf(size_t n, size_t elem) { /* n elements, exact size, input padded to 4 */
+    size_t bytes = n * elem;
+    char *p = (char *)malloc(bytes ? bytes : 1);
+    if (bytes && fread(p, 1, bytes, fin) != bytes) { printf("driver: short read\n"); exit(3); }
+    if (bytes % 4) fseek(fin, (long)(4 - bytes % 4), SEEK_CUR);
+    return p;
+}
+static void emit(const int8_t *y, size_t n) {
+    static const char pad[4] = {0, 0, 0, 0};
+    fwrite(y, 1, n, fout);
+    if (n % 4) fwrite(pad, 1, 4 - n % 4, fout);
+}
+static float asf(int32_t v) { float f; memcpy(&f, &v, 4); return f; }
+
+int main(void) {
+    int32_t ncase, c;
+    fin = fopen("cases.bin", "rb");
+    fout = fopen("out.bin", "wb");
+    if (!fin || !fout) return 2;
+    ncase = rd32();
+    for (c = 0; c < ncase; ++c) {
+        int32_t kind = rd32();
+        if (kind == 0) { /* conv */
+            qc_conv_params_t p;
+            qc_requant_t rq;
+            int32_t f[17], i, has_bias, nc, ns, nx, nw, ny;
+            int8_t *x, *w, *y, *yr, *col;
+            int32_t *bias, *mult, *shift;
+            float *fs;
+            for (i = 0; i < 17; ++i) f[i] = rd32();
+            p.n = f[0]; p.cin = f[1]; p.h = f[2]; p.w = f[3]; p.cout = f[4]; p.oh = f[5]; p.ow = f[6];
+            p.kh = f[7]; p.kw = f[8]; p.sh = f[9]; p.sw = f[10]; p.dh = f[11]; p.dw = f[12];
+            p.pt = f[13]; p.pl = f[14]; p.group = f[15]; p.x_zp = f[16];
+            has_bias = rd32();
+            rq.per_channel = rd32(); rq.act = rd32(); rq.out_zp = rd32(); rq.qmin = rd32();
+            rq.qmax = rd32(); rq.alpha = asf(rd32()); rq.beta = asf(rd32()); rq.out_scale = asf(rd32());
+            nc = rq.per_channel ? p.cout : 1;
+            nx = p.n * p.cin * p.h * p.w;
+            nw = p.cout * (p.cin / p.group) * p.kh * p.kw;
+            ny = p.n * p.cout * p.oh * p.ow;
+            x = (int8_t *)rdbuf((size_t)nx, 1);
+            w = (int8_t *)rdbuf((size_t)nw, 1);
+            bias = (int32_t *)rdbuf((size_t)p.cout, 4);
+            mult = (int32_t *)rdbuf((size_t)nc, 4);
+            shift = (int32_t *)rdbuf((size_t)nc, 4);
+            fs = (float *)rdbuf((size_t)nc, 4);
+            rq.mult = mult; rq.shift = shift; rq.fscale = fs;
+            ns = qc_conv_s8_scratch_ref(&p);
+            if (qc_conv_s8_scratch(&p) != ns) { printf("case %d: scratch differs\n", (int)c); return 5; }
+            y = (int8_t *)malloc((size_t)ny); yr = (int8_t *)malloc((size_t)ny);
+            memset(y, 0x5a, (size_t)ny); memset(yr, 0x5a, (size_t)ny);
+            col = (int8_t *)malloc((size_t)ns);
+            memset(col, 0x33, (size_t)ns);
+            qc_conv_s8(x, w, has_bias ? bias : NULL, &p, &rq, y, col);
+            qc_conv_s8_ref(x, w, has_bias ? bias : NULL, &p, &rq, yr, col);
+            emit(y, (size_t)ny); emit(yr, (size_t)ny);
+            free(x); free(w); free(bias); free(mult); free(shift); free(fs); free(y); free(yr); free(col);
+        } else { /* add */
+            qc_add_params_t p;
+            int32_t ndim, dims[6], as[6], bs[6], i, na, nb, ny;
+            int8_t *a, *b, *y, *yr;
+            p.a_zp = rd32(); p.b_zp = rd32(); p.y_zp = rd32(); p.left_shift = rd32();
+            p.a_mult = rd32(); p.a_shift = rd32(); p.b_mult = rd32(); p.b_shift = rd32();
+            p.y_mult = rd32(); p.y_shift = rd32(); p.qmin = rd32(); p.qmax = rd32();
+            ndim = rd32();
+            for (i = 0; i < 6; ++i) dims[i] = rd32();
+            for (i = 0; i < 6; ++i) as[i] = rd32();
+            for (i = 0; i < 6; ++i) bs[i] = rd32();
+            na = rd32(); nb = rd32(); ny = rd32();
+            a = (int8_t *)rdbuf((size_t)na, 1);
+            b = (int8_t *)rdbuf((size_t)nb, 1);
+            y = (int8_t *)malloc((size_t)ny); yr = (int8_t *)malloc((size_t)ny);
+            memset(y, 0x5a, (size_t)ny); memset(yr, 0x5a, (size_t)ny);
+            qc_add_s8(a, b, y, &p, ndim, dims, as, bs);
+            qc_add_s8_ref(a, b, yr, &p, ndim, dims, as, bs);
+            emit(y, (size_t)ny); emit(yr, (size_t)ny);
+            free(a); free(b); free(y); free(yr);
+        }
+    }
+    fclose(fout);
+    return 0;
+}
+"""
+
+X86_OPS = ("qc_conv_s8", "qc_add_s8")
+X86_OP_DEPS = {"qc_conv_s8": ("qc_gemm_s8",), "qc_add_s8": ()}
+
+
+def _target_file(target: str, op: str) -> Path:
+    """The file emit.py would take: x86-avx512vnni falls back to x86-avx2, then reference."""
+    folders = (target, "x86-avx2") if target == "x86-avx512vnni" else (target,)
+    for f in folders:
+        if (KERNELS / f / f"{op}.c").exists():
+            return KERNELS / f / f"{op}.c"
+    return KERNELS / "reference" / f"{op}.c"
+
+
+def _conv_case(rng, n, cin, cout, h, w, kh, kw, sh=1, sw=1, dh=1, dw=1, pt=0, pl=0, pb=0, pr=0,
+               group=1, rq_kw=None, x_zp=None, fill="") -> list[bytes]:
+    oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    assert oh > 0 and ow > 0
+    K = cin // group * kh * kw
+    x_zp = int(rng.integers(-128, 128)) if x_zp is None else x_zp
+    if fill == "min":
+        x = np.full((n, cin, h, w), -128, np.int8)
+        wt = np.full((cout, K), -128, np.int8)
+    else:
+        x = rng.integers(-128, 128, (n, cin, h, w), dtype=np.int8)
+        wt = rng.integers(-128, 128, (cout, K), dtype=np.int8)
+    bias = rng.integers(-(1 << 20), 1 << 20, cout).astype(np.int32)
+    rq = _rand_rq(rng, cout, K, **(rq_kw or {}))
+    dims = [n, cin, h, w, cout, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, group, x_zp]
+    has_bias = bool(rng.random() < 0.85)
+    return [_words([0, *dims, int(has_bias), *rq.head()]), _bytes4(x), _bytes4(wt), _words(bias),
+            _words(rq.mult), _words(rq.shift), rq.fscale.astype("<f4").tobytes()], n * cout * oh * ow
+
+
+def make_x86_cases(seed: int = 3) -> tuple[bytes, list[tuple[str, int]]]:
+    """Serialized cases and (label, output bytes) per case."""
+    rng = np.random.default_rng(seed)
+    out: list[tuple[list[bytes], int, str]] = []
+
+    def conv(*a, **k):
+        parts, ny = _conv_case(rng, *a, **k)
+        out.append((parts, ny, f"conv {a} {k}"))
+
+    # the benchmark models' layers
+    for cin, cout, h, k, s, pad in ((3, 16, 32, 3, 1, 1), (16, 16, 32, 3, 1, 1), (16, 32, 32, 3, 2, 1),
+                                    (32, 32, 16, 3, 1, 1), (16, 32, 32, 1, 2, 0), (16, 64, 16, 1, 1, 0),
+                                    (64, 24, 8, 1, 1, 0), (24, 96, 8, 1, 1, 0), (1, 16, 16, 3, 1, 1),
+                                    (3, 16, 32, 3, 2, 1), (32, 32, 8, 3, 1, 1)):
+        conv(1, cin, cout, h, h, k, k, s, s, pt=pad, pl=pad, pb=pad, pr=pad,
+             rq_kw={"per_channel": bool(rng.random() < 0.7)})
+    # shapes: odd sizes, rows shorter and longer than a chunk, asymmetric pads, dilation, strides 1-3
+    shapes = [
+        (1, 1, 1, 1, 1, 1, 1), (1, 2, 3, 4, 4, 3, 3), (1, 5, 7, 17, 9, 3, 3), (1, 4, 9, 70, 3, 3, 3),
+        (2, 3, 5, 9, 33, 2, 4), (1, 8, 17, 20, 20, 5, 5), (1, 6, 4, 1, 100, 1, 3), (1, 7, 6, 13, 11, 1, 1),
+        (1, 16, 8, 12, 12, 3, 3), (1, 9, 3, 8, 8, 3, 1), (2, 4, 4, 16, 16, 1, 1), (1, 3, 2, 6, 66, 3, 3),
+    ]
+    for i, (n, cin, cout, h, w, kh, kw) in enumerate(shapes):
+        for s, d, pads in ((1, 1, (0, 0, 0, 0)), (1, 1, (1, 2, 0, 1)), (2, 1, (1, 1, 1, 1)),
+                           (3, 1, (0, 2, 2, 0)), (1, 2, (2, 2, 2, 2)), (2, 2, (0, 1, 1, 0))):
+            pt, pl, pb, pr = pads
+            if (h + pt + pb - d * (kh - 1) - 1) < 0 or (w + pl + pr - d * (kw - 1) - 1) < 0:
+                continue
+            conv(n, cin, cout, h, w, kh, kw, s, s if i % 2 else 1, d, d, pt, pl, pb, pr,
+                 rq_kw={"per_channel": bool((i + s) % 3)})
+    # groups, channel counts around the 4-channel tiles, more than 256 channels, K > 2048
+    conv(1, 8, 12, 10, 10, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, group=2)
+    conv(2, 6, 9, 9, 8, 1, 1, group=3, rq_kw={"per_channel": True})
+    for cout in (1, 2, 3, 5, 6, 7, 13):
+        conv(1, 4, cout, 9, 9, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1)
+    conv(1, 3, 300, 8, 8, 1, 1)
+    conv(1, 240, 3, 5, 5, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1)
+    conv(1, 230, 5, 6, 7, 3, 3, 1, 1)
+    # zero points and extremes: x_zp -128 / 127, every value -128, saturating multipliers
+    conv(1, 4, 4, 10, 10, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, x_zp=-128)
+    conv(1, 4, 4, 10, 10, 3, 3, 2, 2, pt=1, pl=1, pb=1, pr=1, x_zp=127)
+    conv(1, 16, 5, 8, 8, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, fill="min", x_zp=127,
+         rq_kw={"special": "huge"})
+    for special in ("tiny", "mid", "zp0"):
+        conv(1, 5, 6, 9, 10, 3, 3, 1, 1, pt=1, pl=1, pb=0, pr=1, rq_kw={"special": special})
+    # float epilogues
+    for act in range(1, 7):
+        conv(1, 3, 5, 9, 11, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1,
+             rq_kw={"act": act, "per_channel": bool(act % 2)})
+    conv(1, 3, 5, 9, 11, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, rq_kw={"act": 7})
+    out += _add_cases(rng)
+    blob = _words([len(out)]) + b"".join(b"".join(p) for p, _, _ in out)
+    return blob, [(label, ny) for _, ny, label in out]
+
+
+def _add_cases(rng) -> list[tuple[list[bytes], int, str]]:
+    cases = []
+
+    def params(kind: str) -> list[int]:
+        # as the lowering derives them (TFLite): left_shift 20, a/b rescaled to twice the larger scale
+        sa, sb, sy = (float(v) for v in 2.0 ** rng.uniform(-6, -2, 3))
+        if kind == "wide":
+            sy = sy / 64
+        big = 2 * max(sa, sb)
+        ma, sha = fp.quantize_multiplier(sa / big)
+        mb, shb = fp.quantize_multiplier(sb / big)
+        my, shy = fp.quantize_multiplier(big / ((1 << 20) * sy))
+        sha += 0
+        if kind == "sub":
+            mb = -mb
+        qmin, qmax = (-128, 127)
+        zps = [int(v) for v in rng.integers(-128, 128, 3)]
+        if kind == "relu":
+            qmin = zps[2]
+        if kind == "zp":
+            zps = [-128, 127, 0]
+        return [*zps, 20, ma, sha, mb, shb, my, shy, qmin, qmax]
+
+    def add(shape_y, sa, sb, na, nb, kind=""):
+        ndim = len(shape_y)
+        pad = lambda v: list(v) + [0] * (6 - len(v))  # noqa: E731
+        a = rng.integers(-128, 128, na, dtype=np.int8)
+        b = rng.integers(-128, 128, nb, dtype=np.int8)
+        if kind == "ext":
+            a = rng.choice(np.array([-128, 127], np.int8), na)
+            b = rng.choice(np.array([-128, 127], np.int8), nb)
+        ny = int(np.prod(shape_y)) if ndim else 1
+        parts = [_words([1, *params(kind), ndim, *pad(shape_y), *pad(sa), *pad(sb), na, nb, ny]),
+                 _bytes4(a), _bytes4(b)]
+        cases.append((parts, ny, f"add y{shape_y} as{sa} bs{sb} {kind}"))
+
+    for n in (1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 100, 1000, 4099):
+        for kind in ("", "sub", "relu", "wide", "zp", "ext"):
+            add([n], [1], [1], n, n, kind)
+    add([], [], [], 1, 1)
+    add([2, 16, 8, 8], [1024, 64, 8, 1], [1024, 64, 8, 1], 2048, 2048)
+    add([1, 16, 8, 8], [1024, 64, 8, 1], [0, 1, 0, 0], 1024, 16)  # per-channel bias-like broadcast
+    add([1, 16, 8, 8], [0, 0, 0, 0], [1024, 64, 8, 1], 1, 1024, "sub")  # scalar a
+    add([3, 37], [37, 1], [0, 1], 111, 37, "relu")  # row broadcast
+    add([5, 40], [1, 5], [40, 1], 200, 200)  # transposed a
+    add([4, 33], [33, 1], [1, 0], 132, 4)  # column broadcast
+    add([2, 3, 0], [0, 0, 1], [0, 0, 1], 1, 1)  # empty
+    return cases
+
+
+def _x86_variants() -> list[Variant]:
+    return [v for v in variants() if v.target.startswith("x86")]
+
+
+def build_x86(v: Variant, out_dir: Path) -> Path:
+    exe = out_dir / f"x86ops-{v.target}-{v.name}"
+    inc = ["-I", str(KERNELS / "include")]
+    flags = CFLAGS + v.flags
+    (out_dir / "driver.c").write_text(X86_OPS_DRIVER)
+    objs = []
+    for op in X86_OPS:
+        # the file under test with the target's dependencies, then the reference with reference deps
+        for src in [_target_file(v.target, op), *(_target_file(v.target, d) for d in X86_OP_DEPS[op])]:
+            obj = out_dir / f"t-{op}-{src.parent.name}-{src.stem}.o"
+            _cc([v.cc, *flags, *inc, "-Werror", "-c", str(src), "-o", str(obj)])
+            objs.append(obj)
+        renames = [f"-D{k}={k}_ref" for k in (op, *X86_OP_DEPS[op])]
+        if op == "qc_conv_s8":
+            renames.append("-Dqc_conv_s8_scratch=qc_conv_s8_scratch_ref")
+        for name in (op, *X86_OP_DEPS[op]):
+            obj = out_dir / f"r-{op}-{name}.o"
+            _cc([v.cc, *flags, *inc, *renames, "-c", str(KERNELS / "reference" / f"{name}.c"), "-o", str(obj)])
+            objs.append(obj)
+    # a dependency shared by two ops would be linked twice: none today (qc_gemm_s8 only under conv)
+    _cc([v.cc, *flags, *inc, str(out_dir / "driver.c"), *map(str, objs), "-o", str(exe), "-lm"])
+    return exe
+
+
+@pytest.fixture(scope="module")
+def x86_cases_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("x86-ops")
+    blob, labels = make_x86_cases()
+    (d / "cases.bin").write_bytes(blob)
+    return d, labels
+
+
+@pytest.mark.parametrize("v", _x86_variants(), ids=lambda v: f"{v.target}-{v.name}")
+def test_x86_target_ops(v: Variant, x86_cases_dir, tmp_path):
+    """qc_conv_s8 / qc_add_s8 of each x86 target (and their portable fallbacks) give the reference
+    kernel's bytes on every case; the sanitizer builds check that no buffer is overrun."""
+    if not any((KERNELS / t / f"{op}.c").exists() for t in ("x86-avx2", "x86-avx512vnni") for op in X86_OPS):
+        pytest.skip("no x86 override of qc_conv_s8 / qc_add_s8")
+    d, labels = x86_cases_dir
+    exe = build_x86(v, tmp_path)
+    if v.skip_run:
+        pytest.skip(v.skip_run)
+    os.symlink(d / "cases.bin", tmp_path / "cases.bin")
+    blob = run(v, exe, tmp_path, timeout=600)
+    off = 0
+    for i, (label, n) in enumerate(labels):
+        step = n + (-n % 4)
+        got = np.frombuffer(blob, np.int8, n, off)
+        ref = np.frombuffer(blob, np.int8, n, off + step)
+        off += 2 * step
+        bad = np.flatnonzero(got != ref)
+        assert bad.size == 0, f"{v.target}/{v.name} case {i} ({label}): differs from the reference at " \
+                              f"{bad[:8]}: {got[bad[:8]]} vs {ref[bad[:8]]}"
+    assert off == len(blob)

@@ -1,0 +1,533 @@
+/* uses: qc_gemm_s8 */
+/* qc_conv_s8, x86 (AVX2; AVX-512 VNNI when built with it): bit-identical to
+ * kernels/reference/qc_conv_s8.c, same scratch size (qc_conv_s8_scratch).
+ *
+ * Pixels in the vector lanes instead of dot products along K: output channels are few (16-96)
+ * and pixels many in the models we run, so a dot-product GEMM spends its time in horizontal
+ * reductions. A chunk of P output pixels (P a multiple of 16, P * K rounded up to the tap
+ * group <= the reference's scratch) is im2col'ed tap-group-major: col[k / G][p][k % G], G taps
+ * of one pixel side by side (G = 4 for vpdpbusd, 2 for vpmaddwd). Each tap's row of pixels
+ * is built with vector loads (masked loads with AVX-512; stride 2 through a byte pack) and G
+ * rows are interleaved with unpacks. The kernel broadcasts G weights of one output channel and
+ * accumulates 16 (8) pixels per vector for 4 channels at a time; results go straight to the
+ * NCHW output row of each channel, requantized exactly as qc_requant (float epilogues call it).
+ *   VNNI: vpdpbusd needs unsigned activations: x ^ 0x80 = x + 128, and the excess
+ *         128 * sum(w) of each channel is taken off the bias once per call.
+ *   AVX2: int8 sign-extended to int16 (vpmovsxbw), pairs multiplied and summed (vpmaddwd,
+ *         exact for int8); the weights of 4 channels widened to int16 pairs per chunk.
+ * Chunks below 16 pixels (tiny images), K > QC_KMAX (AVX2) and builds without AVX2 take the
+ * reference path (im2col + qc_gemm_s8). */
+#include "qc_kernels.h"
+
+#define QC_CONV_S8_CHUNK 64
+
+static int32_t qc_conv_s8_rows(const qc_conv_params_t *p) {
+    int32_t pix = p->oh * p->ow;
+    return pix < QC_CONV_S8_CHUNK ? (pix > 0 ? pix : 1) : QC_CONV_S8_CHUNK;
+}
+
+int32_t qc_conv_s8_scratch(const qc_conv_params_t *p) {
+    return qc_conv_s8_rows(p) * (p->cin / p->group) * p->kh * p->kw;
+}
+
+/* The reference's im2col (pixel-major rows, K contiguous), for the reference path. */
+static void qc_im2col_s8(const int8_t *xg, const qc_conv_params_t *p, int32_t cin_g, int32_t pix0,
+                         int32_t np, int8_t *col) {
+    const int32_t K = cin_g * p->kh * p->kw, sw = p->sw;
+    const int8_t zp = (int8_t)p->x_zp;
+    int32_t r = 0;
+    while (r < np) {
+        const int32_t oy = (pix0 + r) / p->ow, ox0 = (pix0 + r) % p->ow;
+        const int32_t seg = p->ow - ox0 < np - r ? p->ow - ox0 : np - r;
+        const int32_t iy0 = oy * p->sh - p->pt;
+        int8_t *const cb = col + (ptrdiff_t)r * K;
+        int32_t ci, ky, kx, s, k = 0;
+        for (ci = 0; ci < cin_g; ++ci) {
+            const int8_t *xc = xg + (ptrdiff_t)ci * p->h * p->w;
+            for (ky = 0; ky < p->kh; ++ky) {
+                const int32_t iy = iy0 + ky * p->dh;
+                if (iy < 0 || iy >= p->h) {
+                    for (kx = 0; kx < p->kw; ++kx, ++k) {
+                        for (s = 0; s < seg; ++s) cb[(ptrdiff_t)s * K + k] = zp;
+                    }
+                    continue;
+                }
+                for (kx = 0; kx < p->kw; ++kx, ++k) {
+                    const int32_t off = ox0 * sw - p->pl + kx * p->dw;
+                    int32_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+                    int32_t hi = off > p->w - 1 ? 0 : (p->w - 1 - off) / sw + 1;
+                    const int8_t *src = xc + (ptrdiff_t)iy * p->w + off;
+                    int8_t *d = cb + k;
+                    if (hi > seg) hi = seg;
+                    if (lo > hi) lo = hi;
+                    for (s = 0; s < lo; ++s) d[(ptrdiff_t)s * K] = zp;
+                    for (; s < hi; ++s) d[(ptrdiff_t)s * K] = src[(ptrdiff_t)s * sw];
+                    for (; s < seg; ++s) d[(ptrdiff_t)s * K] = zp;
+                }
+            }
+        }
+        r += seg;
+    }
+}
+
+/* One group of one image, the reference way. */
+static void qc_conv_group_ref(const int8_t *xg, const int8_t *wg, const int32_t *bg,
+                              const qc_conv_params_t *p, const qc_requant_t *rg, int8_t *yg,
+                              int8_t *col) {
+    const int32_t cin_g = p->cin / p->group, cout_g = p->cout / p->group;
+    const int32_t K = cin_g * p->kh * p->kw, pix = p->oh * p->ow, rows = qc_conv_s8_rows(p);
+    int32_t pix0;
+    for (pix0 = 0; pix0 < pix; pix0 += rows) {
+        int32_t np = pix - pix0 < rows ? pix - pix0 : rows;
+        qc_im2col_s8(xg, p, cin_g, pix0, np, col);
+        qc_gemm_s8(col, wg, bg, np, cout_g, K, rg, yg + pix0, 1, pix);
+    }
+}
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512F__)
+#define QC_LANES_VNNI 1
+#define QC_G 4 /* taps side by side per pixel */
+#elif defined(__AVX2__)
+#define QC_LANES_AVX2 1
+#define QC_G 2
+#define QC_KMAX 2048 /* widened weights of 4 channels on the stack: 4 * QC_KMAX * 2 bytes */
+#endif
+
+#ifdef QC_G
+#include <immintrin.h>
+
+#if defined(__GNUC__)
+#define QC_FORCE_INLINE static inline __attribute__((always_inline))
+#define QC_UNROLL _Pragma("GCC unroll 16")
+#elif defined(_MSC_VER)
+#define QC_FORCE_INLINE static __forceinline
+#define QC_UNROLL
+#else
+#define QC_FORCE_INLINE static inline
+#define QC_UNROLL
+#endif
+
+#define QC_NR 4   /* output channels per tile */
+#define QC_CB 256 /* channels whose bias is adjusted at once */
+#define QC_LINE 128
+
+#if defined(QC_LANES_VNNI)
+/* bits [0, n), n <= 64 */
+QC_FORCE_INLINE __mmask64 qc_m64(int32_t n) {
+    return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+}
+#endif
+
+/* One output row's run of a tap: d[s] = src[s * sw] for s in [lo, hi), zp elsewhere in [0, seg);
+ * seg <= 64. x_end bounds reads (the input tensor's end). */
+static void qc_seg(int8_t *d, const int8_t *src, int32_t lo, int32_t hi, int32_t seg, int32_t sw,
+                   int8_t zp, const int8_t *x_end) {
+    int32_t s;
+#if defined(QC_LANES_VNNI)
+    const __m512i z = _mm512_set1_epi8(zp);
+    const __mmask64 in = qc_m64(hi) & ~qc_m64(lo), sm = qc_m64(seg);
+    if (sw == 1 || lo >= hi) {
+        _mm512_mask_storeu_epi8(d, sm, _mm512_mask_loadu_epi8(z, in, src));
+        return;
+    }
+    if (sw == 2 && src + 2 * (ptrdiff_t)hi <= x_end) { /* words s in range: bytes 2s, 2s + 1 */
+        __m256i a = _mm512_cvtepi16_epi8(_mm512_maskz_loadu_epi16((__mmask32)in, src));
+        __m256i b = _mm512_cvtepi16_epi8(_mm512_maskz_loadu_epi16((__mmask32)(in >> 32), src + 64));
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+        _mm512_mask_storeu_epi8(d, sm, _mm512_mask_blend_epi8(in, z, v));
+        return;
+    }
+    for (s = 0; s < lo; ++s) d[s] = zp;
+    for (; s < hi; ++s) d[s] = src[(ptrdiff_t)s * sw];
+    for (; s < seg; ++s) d[s] = zp;
+#else
+    const __m128i z = _mm_set1_epi8(zp);
+    for (s = 0; s < seg; s += 16) _mm_storeu_si128((__m128i *)(d + s), z); /* line has slack */
+    if (lo >= hi) return;
+    if (sw == 1) {
+        int32_t n = hi - lo;
+        const int8_t *a = src + lo;
+        int8_t *b = d + lo;
+        if (n >= 16) {
+            for (s = 0; s + 16 <= n; s += 16)
+                _mm_storeu_si128((__m128i *)(b + s), _mm_loadu_si128((const __m128i *)(a + s)));
+            _mm_storeu_si128((__m128i *)(b + n - 16), _mm_loadu_si128((const __m128i *)(a + n - 16)));
+        } else if (n >= 8) {
+            uint64_t t0, t1;
+            memcpy(&t0, a, 8);
+            memcpy(&t1, a + n - 8, 8);
+            memcpy(b, &t0, 8);
+            memcpy(b + n - 8, &t1, 8);
+        } else {
+            for (s = 0; s < n; ++s) b[s] = a[s];
+        }
+        return;
+    }
+    s = lo;
+    if (sw == 2) {
+        const __m256i lo8 = _mm256_set1_epi16(0xff);
+        for (; s + 16 <= hi && src + 2 * (ptrdiff_t)s + 32 <= x_end; s += 16) {
+            __m256i v = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + 2 * (ptrdiff_t)s)), lo8);
+            _mm_storeu_si128((__m128i *)(d + s), _mm_packus_epi16(_mm256_castsi256_si128(v),
+                                                                  _mm256_extracti128_si256(v, 1)));
+        }
+    }
+    for (; s < hi; ++s) d[s] = src[(ptrdiff_t)s * sw];
+#endif
+}
+
+/* line[r] = tap (ky, kx) of channel plane xc for output pixel pix0 + r, r < np; x_zp for r in
+ * [np, round up to 16). */
+static void qc_line(const int8_t *xc, const int8_t *x_end, const qc_conv_params_t *p, int32_t ky,
+                    int32_t kx, int32_t pix0, int32_t np, int8_t *line) {
+    const int8_t zp = (int8_t)p->x_zp;
+    int32_t r = 0, oy = pix0 / p->ow, ox0 = pix0 % p->ow, s;
+    while (r < np) {
+        const int32_t seg = p->ow - ox0 < np - r ? p->ow - ox0 : np - r;
+        const int32_t iy = oy * p->sh - p->pt + ky * p->dh;
+        if (iy < 0 || iy >= p->h) {
+            memset(line + r, zp, (size_t)seg);
+        } else {
+            const int32_t sw = p->sw, off = ox0 * sw - p->pl + kx * p->dw;
+            int32_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+            int32_t hi = off > p->w - 1 ? 0 : (p->w - 1 - off) / sw + 1;
+            if (hi > seg) hi = seg;
+            if (lo > hi) lo = hi;
+            qc_seg(line + r, xc + (ptrdiff_t)iy * p->w + off, lo, hi, seg, sw, zp, x_end);
+        }
+        r += seg;
+        ox0 = 0;
+        ++oy;
+    }
+    for (s = np; s & 15; ++s) line[s] = zp;
+}
+
+/* col[q][p][G] for tap groups q < KG and pixels p < nv * 16 (row stride P * G bytes). */
+static void qc_im2col_lanes(const int8_t *xg, const int8_t *x_end, const qc_conv_params_t *p,
+                            int32_t K, int32_t P, int32_t pix0, int32_t np, int8_t *col) {
+    int8_t lines[QC_G][QC_LINE] QC_ALIGNED(64);
+    const int32_t khw = p->kh * p->kw, KG = (K + QC_G - 1) / QC_G, n16 = (np + 15) & ~15;
+    int32_t q, i, t, pp;
+    for (q = 0; q < KG; ++q) {
+        int8_t *cq = col + (ptrdiff_t)q * P * QC_G;
+        for (i = 0; i < QC_G; ++i) {
+            t = q * QC_G + i;
+            if (t < K) {
+                const int32_t ci = t / khw, r = t % khw;
+                qc_line(xg + (ptrdiff_t)ci * p->h * p->w, x_end, p, r / p->kw, r % p->kw, pix0, np,
+                        lines[i]);
+            } else {
+                memset(lines[i], 0, (size_t)n16);
+            }
+        }
+        for (pp = 0; pp < n16; pp += 16) {
+#if defined(QC_LANES_VNNI)
+            const __m128i f = _mm_set1_epi8((char)0x80);
+            __m128i l0 = _mm_xor_si128(_mm_load_si128((const __m128i *)(lines[0] + pp)), f);
+            __m128i l1 = _mm_xor_si128(_mm_load_si128((const __m128i *)(lines[1] + pp)), f);
+            __m128i l2 = _mm_xor_si128(_mm_load_si128((const __m128i *)(lines[2] + pp)), f);
+            __m128i l3 = _mm_xor_si128(_mm_load_si128((const __m128i *)(lines[3] + pp)), f);
+            __m128i a0 = _mm_unpacklo_epi8(l0, l1), a1 = _mm_unpackhi_epi8(l0, l1);
+            __m128i b0 = _mm_unpacklo_epi8(l2, l3), b1 = _mm_unpackhi_epi8(l2, l3);
+            int8_t *o = cq + (ptrdiff_t)pp * 4;
+            _mm_storeu_si128((__m128i *)o, _mm_unpacklo_epi16(a0, b0));
+            _mm_storeu_si128((__m128i *)(o + 16), _mm_unpackhi_epi16(a0, b0));
+            _mm_storeu_si128((__m128i *)(o + 32), _mm_unpacklo_epi16(a1, b1));
+            _mm_storeu_si128((__m128i *)(o + 48), _mm_unpackhi_epi16(a1, b1));
+#else
+            __m128i l0 = _mm_load_si128((const __m128i *)(lines[0] + pp));
+            __m128i l1 = _mm_load_si128((const __m128i *)(lines[1] + pp));
+            int8_t *o = cq + (ptrdiff_t)pp * 2;
+            _mm_storeu_si128((__m128i *)o, _mm_unpacklo_epi8(l0, l1));
+            _mm_storeu_si128((__m128i *)(o + 16), _mm_unpackhi_epi8(l0, l1));
+#endif
+        }
+    }
+}
+
+/* Output of one channel: 16 (VNNI) or 8 (AVX2) int32 sums for pixels [0, valid) at o. */
+typedef struct {
+    const qc_requant_t *rq;
+    int32_t fixed;
+} qc_epi_t;
+
+#if defined(QC_LANES_VNNI)
+#define QC_V 16
+typedef __m512i qc_vec;
+
+QC_FORCE_INLINE void qc_out(__m512i s, int32_t c, const qc_requant_t *rq, int8_t *o, int32_t valid) {
+    const __mmask16 vm = valid >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << valid) - 1);
+    if (rq->act == QC_ACT_NONE) {
+        const int32_t ci = rq->per_channel ? c : 0, sh = rq->shift[ci];
+        const __m512i m = _mm512_set1_epi64(rq->mult[ci]);
+        const __m512i rnd = _mm512_set1_epi64((int64_t)1 << (sh - 1));
+        const __m128i cnt = _mm_cvtsi32_si128(sh);
+        __m512i pe = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(s, m), rnd), cnt);
+        __m512i po = _mm512_sra_epi64(
+            _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), m), rnd), cnt);
+        __m512i v = _mm512_mask_blend_epi32(0xaaaa, pe, _mm512_slli_epi64(po, 32));
+        v = _mm512_add_epi32(v, _mm512_set1_epi32(rq->out_zp));
+        v = _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(rq->qmin)),
+                             _mm512_set1_epi32(rq->qmax));
+        _mm_mask_storeu_epi8(o, vm, _mm512_cvtepi32_epi8(v));
+    } else {
+        int32_t t[16], l;
+        _mm512_storeu_si512(t, s);
+        for (l = 0; l < valid && l < 16; ++l) o[l] = qc_requant(t[l], c, rq);
+    }
+}
+
+/* NR channels (weights w, row stride K) x PV vectors of 16 pixels, over KG tap groups. */
+QC_FORCE_INLINE void qc_tile(const int8_t *col, int32_t P, int32_t K, const int8_t *w,
+                             const int32_t *bv, int32_t c0, const qc_requant_t *rq, int8_t *y,
+                             int32_t pix, int32_t np, int NR, int PV) {
+    __m512i acc[QC_NR * 4], wb[QC_NR];
+    const int32_t KQ = K / 4, rem = K % 4;
+    int32_t q;
+    int i, v;
+    QC_UNROLL
+    for (i = 0; i < NR * PV; ++i) acc[i] = _mm512_setzero_si512();
+    for (q = 0; q < KQ; ++q) {
+        const int8_t *cq = col + (ptrdiff_t)q * P * 4;
+        QC_UNROLL
+        for (i = 0; i < NR; ++i) {
+            int32_t t;
+            memcpy(&t, w + (ptrdiff_t)i * K + q * 4, 4);
+            wb[i] = _mm512_set1_epi32(t);
+        }
+        QC_UNROLL
+        for (v = 0; v < PV; ++v) {
+            __m512i x = _mm512_loadu_si512(cq + v * 64);
+            QC_UNROLL
+            for (i = 0; i < NR; ++i) acc[i * PV + v] = _mm512_dpbusd_epi32(acc[i * PV + v], x, wb[i]);
+        }
+    }
+    if (rem) {
+        const int8_t *cq = col + (ptrdiff_t)KQ * P * 4;
+        QC_UNROLL
+        for (i = 0; i < NR; ++i) {
+            int32_t t = 0;
+            memcpy(&t, w + (ptrdiff_t)i * K + KQ * 4, (size_t)rem);
+            wb[i] = _mm512_set1_epi32(t);
+        }
+        QC_UNROLL
+        for (v = 0; v < PV; ++v) {
+            __m512i x = _mm512_loadu_si512(cq + v * 64);
+            QC_UNROLL
+            for (i = 0; i < NR; ++i) acc[i * PV + v] = _mm512_dpbusd_epi32(acc[i * PV + v], x, wb[i]);
+        }
+    }
+    QC_UNROLL
+    for (i = 0; i < NR; ++i) {
+        const __m512i b = _mm512_set1_epi32(bv[i]);
+        QC_UNROLL
+        for (v = 0; v < PV; ++v)
+            qc_out(_mm512_add_epi32(acc[i * PV + v], b), c0 + i, rq,
+                   y + (ptrdiff_t)(c0 + i) * pix + v * 16, np - v * 16);
+    }
+}
+
+/* bv[c] = bias - 128 * sum of channel c's weights (the activations are flipped). */
+static void qc_bias_adj(const int8_t *w, const int32_t *bias, int32_t n, int32_t K, int32_t *bv) {
+    const __m512i ones = _mm512_set1_epi8(1);
+    int32_t c, k;
+    for (c = 0; c < n; ++c) {
+        __m512i acc = _mm512_setzero_si512();
+        for (k = 0; k < K; k += 64) {
+            __mmask64 km = K - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (K - k)) - 1);
+            acc = _mm512_dpbusd_epi32(acc, ones, _mm512_maskz_loadu_epi8(km, w + (ptrdiff_t)c * K + k));
+        }
+        bv[c] = (int32_t)((uint32_t)(bias ? bias[c] : 0) -
+                          128u * (uint32_t)_mm512_reduce_add_epi32(acc));
+    }
+}
+
+#else /* AVX2 */
+#define QC_V 8
+
+QC_FORCE_INLINE void qc_out(__m256i s, int32_t c, const qc_requant_t *rq, int8_t *o, int32_t valid) {
+    if (rq->act == QC_ACT_NONE) {
+        const int32_t ci = rq->per_channel ? c : 0, sh = rq->shift[ci];
+        const __m256i m = _mm256_set1_epi64x(rq->mult[ci]);
+        const __m256i rnd = _mm256_set1_epi64x((int64_t)1 << (sh - 1));
+        const __m256i sign = _mm256_set1_epi64x(INT64_MIN);
+        const __m128i cnt = _mm_cvtsi32_si128(sh);
+        const __m256i sbias = _mm256_srl_epi64(sign, cnt);
+        __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(s, m), rnd);
+        __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(s, 32), m), rnd);
+        __m256i v;
+        __m128i b;
+        /* arithmetic shift from the logical one: (p ^ 2^63) >> s minus 2^63 >> s */
+        pe = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_xor_si256(pe, sign), cnt), sbias);
+        po = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_xor_si256(po, sign), cnt), sbias);
+        v = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xaa);
+        v = _mm256_add_epi32(v, _mm256_set1_epi32(rq->out_zp));
+        v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(rq->qmin)),
+                             _mm256_set1_epi32(rq->qmax));
+        v = _mm256_packs_epi32(v, v);
+        v = _mm256_packs_epi16(v, v); /* bytes 0-3: lanes 0-3; bytes 16-19: lanes 4-7 */
+        b = _mm_unpacklo_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        if (valid >= 8) {
+            _mm_storel_epi64((__m128i *)o, b);
+        } else {
+            int8_t t[16];
+            _mm_storeu_si128((__m128i *)t, b);
+            memcpy(o, t, (size_t)valid);
+        }
+    } else {
+        int32_t t[8], l;
+        _mm256_storeu_si256((__m256i *)t, s);
+        for (l = 0; l < valid && l < 8; ++l) o[l] = qc_requant(t[l], c, rq);
+    }
+}
+
+/* NR channels (weights widened to int16 pairs in wp, row stride KG) x PV vectors of 8 pixels. */
+QC_FORCE_INLINE void qc_tile(const int8_t *col, int32_t P, int32_t KG, const int32_t *wp,
+                             const int32_t *bv, int32_t c0, const qc_requant_t *rq, int8_t *y,
+                             int32_t pix, int32_t np, int NR, int PV) {
+    __m256i acc[QC_NR * 2];
+    int32_t q;
+    int i, v;
+    QC_UNROLL
+    for (i = 0; i < NR * PV; ++i) acc[i] = _mm256_setzero_si256();
+    for (q = 0; q < KG; ++q) {
+        const int8_t *cq = col + (ptrdiff_t)q * P * 2;
+        __m256i x[2];
+        QC_UNROLL
+        for (v = 0; v < PV; ++v)
+            x[v] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(cq + v * 16)));
+        QC_UNROLL
+        for (i = 0; i < NR; ++i) {
+            const __m256i wb = _mm256_set1_epi32(wp[(ptrdiff_t)i * KG + q]);
+            QC_UNROLL
+            for (v = 0; v < PV; ++v)
+                acc[i * PV + v] = _mm256_add_epi32(acc[i * PV + v], _mm256_madd_epi16(x[v], wb));
+        }
+    }
+    QC_UNROLL
+    for (i = 0; i < NR; ++i) {
+        const __m256i b = _mm256_set1_epi32(bv[i]);
+        QC_UNROLL
+        for (v = 0; v < PV; ++v)
+            qc_out(_mm256_add_epi32(acc[i * PV + v], b), c0 + i, rq,
+                   y + (ptrdiff_t)(c0 + i) * pix + v * 8, np - v * 8);
+    }
+}
+
+/* wp[i][q] = int16 pair (w[i][2q], w[i][2q + 1]) (0 past K) for n channels. */
+static void qc_widen(const int8_t *w, int32_t n, int32_t K, int32_t *wp) {
+    const int32_t KG = (K + 1) / 2;
+    int32_t i, k;
+    for (i = 0; i < n; ++i) {
+        const int8_t *wr = w + (ptrdiff_t)i * K;
+        int16_t *o = (int16_t *)(wp + (ptrdiff_t)i * KG);
+        for (k = 0; k + 16 <= K; k += 16)
+            _mm256_storeu_si256((__m256i *)(o + k),
+                                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wr + k))));
+        for (; k < K; ++k) o[k] = wr[k];
+        if (K & 1) o[K] = 0;
+    }
+}
+#endif
+
+/* One group of one image through the pixel-lane kernels. Returns 0 (nothing done) when the
+ * shape does not suit them. */
+static int qc_conv_group_lanes(const int8_t *xg, const int8_t *x_end, const int8_t *wg,
+                               const int32_t *bg, const qc_conv_params_t *p,
+                               const qc_requant_t *rg, int8_t *yg, int8_t *col) {
+    const int32_t cin_g = p->cin / p->group, cout_g = p->cout / p->group;
+    const int32_t K = cin_g * p->kh * p->kw, pix = p->oh * p->ow;
+    const int32_t KG = (K + QC_G - 1) / QC_G;
+    const int32_t P = (int32_t)(((int64_t)qc_conv_s8_rows(p) * K / ((int64_t)KG * QC_G)) & ~15);
+    int32_t bv[QC_CB], cb, pix0;
+#if defined(QC_LANES_AVX2)
+    int32_t wp[QC_NR * (QC_KMAX / 2)];
+    if (K > QC_KMAX) return 0;
+#endif
+    if (P < 16 || K <= 0) return 0;
+    for (cb = 0; cb < cout_g; cb += QC_CB) {
+        const int32_t nc = cout_g - cb < QC_CB ? cout_g - cb : QC_CB;
+#if defined(QC_LANES_VNNI)
+        qc_bias_adj(wg + (ptrdiff_t)cb * K, bg ? bg + cb : NULL, nc, K, bv);
+#else
+        int32_t c;
+        for (c = 0; c < nc; ++c) bv[c] = bg ? bg[cb + c] : 0;
+#endif
+        for (pix0 = 0; pix0 < pix; pix0 += P) {
+            const int32_t np = pix - pix0 < P ? pix - pix0 : P;
+            const int32_t nv = (np + QC_V - 1) / QC_V;
+            int8_t *y0 = yg + pix0;
+            int32_t c0 = 0, v0;
+            qc_im2col_lanes(xg, x_end, p, K, P, pix0, np, col);
+            while (c0 < nc) {
+                const int32_t nr = nc - c0 < QC_NR ? nc - c0 : QC_NR, c = cb + c0;
+#if defined(QC_LANES_VNNI)
+                const int8_t *wt = wg + (ptrdiff_t)c * K;
+#define QC_T(NR, PV) \
+    qc_tile(col + v0 * 64, P, K, wt, bv + c0, c, rg, y0 + v0 * 16, pix, np - v0 * 16, NR, PV)
+                for (v0 = 0; v0 < nv; v0 += 4) {
+                    const int32_t pv = nv - v0 < 4 ? nv - v0 : 4;
+#else
+                const int32_t *wt = wp;
+                qc_widen(wg + (ptrdiff_t)c * K, nr, K, wp);
+#undef QC_T
+#define QC_T(NR, PV) \
+    qc_tile(col + v0 * 16, P, KG, wt, bv + c0, c, rg, y0 + v0 * 8, pix, np - v0 * 8, NR, PV)
+                for (v0 = 0; v0 < nv; v0 += 2) {
+                    const int32_t pv = nv - v0 < 2 ? nv - v0 : 2;
+#endif
+                    switch (nr * 8 + pv) {
+#if defined(QC_LANES_VNNI)
+                    case 4 * 8 + 4: QC_T(4, 4); break;
+                    case 4 * 8 + 3: QC_T(4, 3); break;
+                    case 3 * 8 + 4: QC_T(3, 4); break;
+                    case 3 * 8 + 3: QC_T(3, 3); break;
+                    case 2 * 8 + 4: QC_T(2, 4); break;
+                    case 2 * 8 + 3: QC_T(2, 3); break;
+                    case 1 * 8 + 4: QC_T(1, 4); break;
+                    case 1 * 8 + 3: QC_T(1, 3); break;
+#endif
+                    case 4 * 8 + 2: QC_T(4, 2); break;
+                    case 4 * 8 + 1: QC_T(4, 1); break;
+                    case 3 * 8 + 2: QC_T(3, 2); break;
+                    case 3 * 8 + 1: QC_T(3, 1); break;
+                    case 2 * 8 + 2: QC_T(2, 2); break;
+                    case 2 * 8 + 1: QC_T(2, 1); break;
+                    case 1 * 8 + 2: QC_T(1, 2); break;
+                    default: QC_T(1, 1); break;
+                    }
+                }
+                c0 += nr;
+            }
+        }
+    }
+    return 1;
+}
+#endif /* QC_G */
+
+void qc_conv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const qc_conv_params_t *p,
+                const qc_requant_t *rq, int8_t *y, int8_t *col) {
+    const int32_t cin_g = p->cin / p->group, cout_g = p->cout / p->group;
+    const int32_t K = cin_g * p->kh * p->kw, pix = p->oh * p->ow;
+    const int8_t *x_end = x + (ptrdiff_t)p->n * p->cin * p->h * p->w;
+    int32_t n, g;
+    (void)x_end;
+    for (n = 0; n < p->n; ++n) {
+        for (g = 0; g < p->group; ++g) {
+            const int8_t *xg = x + ((ptrdiff_t)n * p->cin + (ptrdiff_t)g * cin_g) * p->h * p->w;
+            int8_t *yg = y + ((ptrdiff_t)n * p->cout + (ptrdiff_t)g * cout_g) * pix;
+            const int8_t *wg = wt + (ptrdiff_t)g * cout_g * K;
+            const int32_t *bg = bias ? bias + g * cout_g : NULL;
+            qc_requant_t rg = *rq;
+            if (rq->per_channel) {
+                rg.mult += g * cout_g;
+                rg.shift += g * cout_g;
+                if (rg.fscale) rg.fscale += g * cout_g;
+            }
+#ifdef QC_G
+            if (qc_conv_group_lanes(xg, x_end, wg, bg, p, &rg, yg, col)) continue;
+#endif
+            qc_conv_group_ref(xg, wg, bg, p, &rg, yg, col);
+        }
+    }
+}
