@@ -11,7 +11,7 @@
  *   out1 += SMLAD((x1, x3), (w0, w2)) + SMLAD((x0, x2), (0, w1))
  * (7 instructions for 6 MACs). The requantization keeps its parameters in locals
  * (qc_requant's arithmetic). Before all that, 3-wide kernels of up to 3 rows (stride 1 or 2,
- * horizontal dilation 1, fixed-point epilogue with shifts 33..54, padded rows up to 260 bytes)
+ * horizontal dilation 1, padded rows up to 260 bytes)
  * take the padded-row path below (qc_dw_padded: no edge columns at all). Without
  * __ARM_FEATURE_DSP the same split runs in plain C. */
 #include "qc_kernels.h"
@@ -126,8 +126,9 @@ static inline int8_t qc_dw_rq(int32_t acc, const qc_dw_rq_t *q, int32_t c, const
  * epilogue with shifts 33..54): each input row a channel needs is copied once into a ring of
  * stack rows with x_zp around it (a row above or below the input is all x_zp), so every output
  * takes the same taps; x_zp taps add x_zp * w, which acc = bias - x_zp * sum(w) + sum x * w
- * cancels: the reference's value. Requantization as the cortex-m qc_gemm_s8's fast epilogue:
- * SMMLA with addend 2^(s-1) + zp * 2^s, ASR s, SSAT 8 (then qmin/qmax for a fused clamp). */
+ * cancels: the reference's value. Requantization, for a channel whose shift is in 33..54 and
+ * no float epilogue, as the cortex-m qc_gemm_s8's fast epilogue: SMMLA with addend
+ * 2^(s-1) + zp * 2^s, ASR s, SSAT 8 (then qmin/qmax for a fused clamp); qc_requant otherwise. */
 #define QC_DW_RW 260 /* padded row bytes: (ow - 1) * sw + 4 */
 #define QC_DW_RING 5 /* rows spanned by the kernel: (kh - 1) * dh + 1 (3 rows, dilation 2) */
 
@@ -168,7 +169,8 @@ static void qc_dw_padrow(int8_t *d, const int8_t *xr, int32_t w, int32_t pl, int
 /* one output row from the padded input rows r[0..2] */
 static inline __attribute__((always_inline)) void qc_dw_row(
     const int8_t *const *r, int8_t *yr, int32_t ow, int32_t sw, int32_t bz, const int32_t *w02,
-    const int32_t *w1l, int32_t m, int32_t ra, int32_t s, int clamp, int32_t qmin, int32_t qmax) {
+    const int32_t *w1l, int32_t m, int32_t ra, int32_t s, int clamp, int32_t qmin, int32_t qmax,
+    int gen, int32_t c, const qc_requant_t *rq) {
     const int8_t *r0 = r[0], *r1 = r[1], *r2 = r[2];
     int32_t ox;
     if (sw == 1) {
@@ -192,6 +194,11 @@ static inline __attribute__((always_inline)) void qc_dw_row(
             o_ = qc_sxtb16_ror8(v_);
             a0 = __smlad(o_, c1l, __smlad(e_, c02, a0));
             a1 = __smladx(e_, c1l, __smlad(o_, c02, a1));
+            if (gen) { /* shift outside 33..54 or a float epilogue */
+                yr[ox] = qc_requant(a0, c, rq);
+                if (ox + 1 < ow) yr[ox + 1] = qc_requant(a1, c, rq);
+                continue;
+            }
             v0 = __ssat(qc_dw_smmla(a0, m, ra) >> s, 8);
             v1 = __ssat(qc_dw_smmla(a1, m, ra) >> s, 8);
             if (clamp) {
@@ -207,6 +214,10 @@ static inline __attribute__((always_inline)) void qc_dw_row(
             QC_DW_ROW1(r0, 0);
             QC_DW_ROW1(r1, 1);
             QC_DW_ROW1(r2, 2);
+            if (gen) {
+                yr[ox] = qc_requant(a0, c, rq);
+                continue;
+            }
             v0 = __ssat(qc_dw_smmla(a0, m, ra) >> s, 8);
             if (clamp) v0 = qc_clamp_i32(v0, qmin, qmax);
             yr[ox] = (int8_t)v0;
@@ -218,22 +229,22 @@ __attribute__((noinline)) static int qc_dw_padded(const int8_t *x, const int8_t 
                         const qc_conv_params_t *p, const qc_requant_t *rq, int8_t *y) {
     const int32_t mult = p->cout / p->cin, hw = p->h * p->w, kh = p->kh, sw = p->sw;
     const int32_t len = (p->ow - 1) * sw + 4, span = (kh - 1) * p->dh + 1;
-    const int32_t qmin = rq->qmin, qmax = rq->qmax, nc = rq->per_channel ? p->cout : 1, ow = p->ow;
+    const int32_t qmin = rq->qmin, qmax = rq->qmax, ow = p->ow;
     const int clamp = qmin > -128 || qmax < 127;
     int8_t rows[QC_DW_RING][QC_DW_RW];
     int32_t tag[QC_DW_RING];
     int32_t n, c, oy, t;
     if (p->kw != 3 || p->dw != 1 || (sw != 1 && sw != 2) || kh > 3 || span > QC_DW_RING ||
-        len > QC_DW_RW || rq->act != QC_ACT_NONE)
+        len > QC_DW_RW)
         return 0;
-    for (c = 0; c < nc; ++c)
-        if (rq->shift[c] < 33 || rq->shift[c] > 54) return 0;
     for (n = 0; n < p->n; ++n) {
         for (c = 0; c < p->cout; ++c) {
             const int8_t *xc = x + ((ptrdiff_t)n * p->cin + c / mult) * hw;
             const int8_t *wc = wt + (ptrdiff_t)c * kh * 3;
             int8_t *yc = y + ((ptrdiff_t)n * p->cout + c) * p->oh * p->ow;
-            const int32_t k = rq->per_channel ? c : 0, s = rq->shift[k] - 32, m = rq->mult[k];
+            const int32_t k = rq->per_channel ? c : 0, m = rq->mult[k];
+            const int gen = rq->act != QC_ACT_NONE || rq->shift[k] < 33 || rq->shift[k] > 54;
+            const int32_t s = gen ? 1 : rq->shift[k] - 32;
             const int32_t ra = (int32_t)(((uint32_t)1 << (s - 1)) + ((uint32_t)rq->out_zp << s));
             int32_t bz = bias ? bias[c] : 0;
             int32_t w02[3], w1l[3];
@@ -257,10 +268,12 @@ __attribute__((noinline)) static int qc_dw_padded(const int8_t *x, const int8_t 
                     }
                     r[t] = rows[slot];
                 }
-                if (clamp)
-                    qc_dw_row(r, yr, ow, sw, bz, w02, w1l, m, ra, s, 1, qmin, qmax);
+                if (gen)
+                    qc_dw_row(r, yr, ow, sw, bz, w02, w1l, m, ra, s, 0, -128, 127, 1, c, rq);
+                else if (clamp)
+                    qc_dw_row(r, yr, ow, sw, bz, w02, w1l, m, ra, s, 1, qmin, qmax, 0, c, rq);
                 else
-                    qc_dw_row(r, yr, ow, sw, bz, w02, w1l, m, ra, s, 0, -128, 127);
+                    qc_dw_row(r, yr, ow, sw, bz, w02, w1l, m, ra, s, 0, -128, 127, 0, c, rq);
             }
         }
     }
