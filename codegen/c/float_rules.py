@@ -8,6 +8,7 @@ import numpy as np
 
 from qcompiler.ir import Op
 from qcompiler.ir.qc_ops import fused_base
+from qcompiler.ir.types import TensorType
 
 from .lower import Lowerer, unsupported
 from .movement import lower_movement
@@ -114,35 +115,43 @@ def matmul(lw: Lowerer, op: Op) -> None:
              macs=batch * m * n * k)  # fmt: skip
 
 
-_BINARY = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 4, "Max": 5, "Min": 6, "PRelu": 7, "Sum": 0}
+_BINARY = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 4, "Max": 5, "Min": 6, "PRelu": 7, "Sum": 0,
+           "Mean": 0, "Equal": 8, "Less": 10, "LessOrEqual": 11, "Greater": 12, "GreaterOrEqual": 13,
+           "And": 14, "Or": 15, "Xor": 16, "Mod": 17}  # fmt: skip
+
+
+def _binary_step(lw: Lowerer, op: Op, code: int, a: View, b: View, y: View) -> None:
+    dims = list(y.shape) or [1]
+    d, s1, s2 = (lw.p.const(t, "int32_t", "i") for t in (dims, bcast_strides(a.shape, dims),
+                                                          bcast_strides(b.shape, dims)))
+    P = lw.p.ptr
+    same = tuple(a.shape) == tuple(y.shape) and a.buf.kind == "arena"
+    lw.p.add(f"qc_binary_f32({code}, {P(a)}, {P(b)}, {P(y)}, {len(dims)}, {d}, {s1}, {s2});", [a, b], [y],
+             ["qc_binary_f32"], op=op.name, what=op.op_type, inplace=(a, y) if same else None)
 
 
 def binary(lw: Lowerer, op: Op) -> None:
     ins = [v for v in op.inputs if v is not None]
     code = _BINARY[op.op_type]
-    if len(ins) == 1:
-        x = lw.f32(ins[0])
-        y = lw.out_view(op.output, "f32")
-        lw.copy(x, y, op.op_type)
-        return
-    if len(ins) != 2:
-        raise unsupported(op, "only two inputs are supported")
-    a, b = lw.f32(ins[0]), lw.f32(ins[1])
-    yshape = lw.shape(op.output)
-    dims = list(yshape) or [1]
+    if op.op_type == "Mod" and op.attr("fmod", 0) == 0:
+        raise unsupported(op, "integer Mod (fmod=0) is not supported; fmod=1 is")
     y = lw.out_view(op.output, "f32")
-    d, s1, s2 = (lw.p.const(t, "int32_t", "i") for t in (dims, bcast_strides(a.shape, dims),
-                                                          bcast_strides(b.shape, dims)))
-    P = lw.p.ptr
-    same = tuple(a.shape) == tuple(yshape) and a.buf.kind == "arena"
-    lw.p.add(f"qc_binary_f32({code}, {P(a)}, {P(b)}, {P(y)}, {len(dims)}, {d}, {s1}, {s2});", [a, b], [y],
-             ["qc_binary_f32"], op=op.name, what=op.op_type, inplace=(a, y) if same else None)
+    if len(ins) == 1:
+        lw.copy(lw.f32(ins[0]), y, op.op_type)
+        return
+    views = [lw.f32(v) for v in ins]
+    _binary_step(lw, op, code, views[0], views[1], y)
+    for v in views[2:]:  # variadic Sum / Mean / Max / Min
+        _binary_step(lw, op, code, y, v, y)
+    if op.op_type == "Mean":
+        k = lw.p.const([1.0 / len(views)], "float", "f")
+        _binary_step(lw, op, 2, y, View(lw.p.new_buf("const", 4, label=k), (), "f32"), y)
 
 
 _UNARY = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Exp": 3, "Log": 4, "Sqrt": 5, "Neg": 6, "Abs": 7, "Erf": 8,
           "LeakyRelu": 9, "HardSigmoid": 10, "HardSwish": 11, "Clip": 12, "Gelu": 13, "Mish": 15,
           "Silu": 16, "Reciprocal": 17, "Softplus": 18, "Floor": 19, "Ceil": 20, "Identity": 21,
-          "Elu": 22, "Selu": 23, "Sin": 24, "Cos": 25, "Round": 26, "Sign": 27}  # fmt: skip
+          "Elu": 22, "Selu": 23, "Sin": 24, "Cos": 25, "Round": 26, "Sign": 27, "Not": 28}  # fmt: skip
 
 
 def unary(lw: Lowerer, op: Op) -> None:
@@ -235,6 +244,32 @@ def softmax(lw: Lowerer, op: Op) -> None:
 
 _REDUCE = {"ReduceMean": 0, "ReduceSum": 1, "ReduceMax": 2, "ReduceMin": 3, "ReduceProd": 4,
            "ReduceSumSquare": 5, "ReduceL2": 6}  # fmt: skip
+
+
+def argext(lw: Lowerer, op: Op) -> None:
+    """ArgMax / ArgMin: the index as a float (the runner's outputs are float32)."""
+    if op.attr("select_last_index", 0):
+        raise unsupported(op, "select_last_index=1 is not supported")
+    x = lw.f32(op.input(0))
+    axis = int(op.attr("axis", 0)) % len(x.shape)
+    outer = int(np.prod(x.shape[:axis], dtype=np.int64))
+    inner = int(np.prod(x.shape[axis + 1 :], dtype=np.int64))
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    code = 7 if op.op_type == "ArgMax" else 8
+    lw.p.add(f"qc_reduce_f32({code}, {P(x)}, {P(y)}, {outer}, {x.shape[axis]}, {inner});", [x], [y],
+             ["qc_reduce_f32"], op=op.name, what=op.op_type)
+
+
+def where(lw: Lowerer, op: Op) -> None:
+    c, a, b = (lw.f32(op.input(i)) for i in range(3))
+    y = lw.out_view(op.output, "f32")
+    dims = list(y.shape) or [1]
+    d, s0, s1, s2 = (lw.p.const(t, "int32_t", "i") for t in (dims, bcast_strides(c.shape, dims),
+                                                              bcast_strides(a.shape, dims), bcast_strides(b.shape, dims)))
+    P = lw.p.ptr
+    lw.p.add(f"qc_where_f32({P(c)}, {P(a)}, {P(b)}, {P(y)}, {len(dims)}, {d}, {s0}, {s1}, {s2});", [c, a, b], [y],
+             ["qc_where_f32"], op=op.name, what="Where")
 
 
 def reduce(lw: Lowerer, op: Op) -> None:
@@ -351,12 +386,32 @@ def movement(lw: Lowerer, op: Op) -> None:
         raise unsupported(op, "all inputs are constants (run the fold-constants pass)")
 
 
+_FLOATS = (1, 10, 11, 16)  # float, float16, double, bfloat16: all held as float32
+_INTS = (2, 3, 4, 5, 6, 7, 12, 13)
+
+
 def cast(lw: Lowerer, op: Op) -> None:
+    """Every tensor of the C program is float32 or int8: a cast to a float type is a view, to an
+    integer type truncates toward zero (unless the input already holds integers), to bool
+    compares with zero."""
     to = int(op.attr("to"))
-    if to != 1:
-        raise unsupported(op, "only casts to float32 are supported")
     x = lw.f32(op.input(0))
-    lw.define(op.output, x.reshaped(lw.shape(op.output)))
+    src = op.input(0).type.dtype if isinstance(op.input(0).type, TensorType) else None
+    src_float = src is None or src.is_float
+    if to in _FLOATS or (to in _INTS and not src_float):
+        lw.define(op.output, x.reshaped(lw.shape(op.output)))
+        return
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    if to in _INTS:
+        lw.p.add(f"qc_unary_f32(29, {P(x)}, {P(y)}, {x.size}, 0.0f, 0.0f);", [x], [y], ["qc_unary_f32"],
+                 op=op.name, what="Cast (truncate)", inplace=(x, y))
+        return
+    if to == 9:
+        zero = lw.p.const([0.0], "float", "f")
+        _binary_step(lw, op, 9, x, View(lw.p.new_buf("const", 4, label=zero), (), "f32"), y)
+        return
+    raise unsupported(op, f"Cast to type {to} is not supported")
 
 
 def constant(lw: Lowerer, op: Op) -> None:
@@ -374,6 +429,7 @@ FLOAT_RULES = {
     "LayerNormalization": layernorm, "InstanceNormalization": groupnorm, "GroupNormalization": groupnorm,
     "Resize": resize, "Upsample": resize, "Cast": cast, "Constant": constant,
     "com.microsoft.FusedMatMul": matmul, "com.microsoft.Gelu": unary,
+    "ArgMax": argext, "ArgMin": argext, "Where": where,
 }  # fmt: skip
 for _t in _BINARY:
     FLOAT_RULES[_t] = binary

@@ -380,8 +380,10 @@ class Lowerer:
 
         g = self.g
         for i, v in enumerate(g.inputs):
-            if not isinstance(v.type, TensorType) or v.type.dtype != DType.FLOAT32:
-                raise BackendError(f"C backend: graph input '{v.name}' must be float32")
+            if not isinstance(v.type, TensorType) or not isinstance(v.type.elem, DType) or v.type.dtype in (
+                    DType.STRING, DType.COMPLEX64, DType.COMPLEX128):  # fmt: skip
+                raise BackendError(f"C backend: graph input '{v.name}' must be a numeric tensor")
+            # every input reaches model_run as float32 (integers and booleans by value)
             shape = _shape(v)
             n = int(np.prod(shape, dtype=np.int64)) if shape else 1
             self.repr[v] = View(self.p.new_buf("input", n * 4, index=i, label=v.name), shape, "f32")

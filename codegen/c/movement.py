@@ -232,8 +232,15 @@ def _as_view(lw: Lowerer, xs, fill, pieces, yshape, prm) -> View | None:
 
 def _gather(lw: Lowerer, op: Op, x: View, y: View) -> bool:
     idx = lw.const_of(op.input(1))
-    if idx is None:
-        return False
+    if idx is None:  # runtime indices (token ids...): held as floats
+        iv = lw.f32(op.input(1))
+        axis = int(op.attr("axis", 0)) % len(x.shape)
+        outer = int(np.prod(x.shape[:axis], dtype=np.int64))
+        inner = int(np.prod(x.shape[axis + 1 :], dtype=np.int64))
+        P = lw.p.ptr
+        lw.p.add(f"qc_gather_idx({P(x)}, {P(y)}, {outer}, {x.shape[axis]}, {inner}, {P(iv)}, {iv.size}, "
+                 f"{CTYPES[x.et][1]});", [x, iv], [y], ["qc_gather_idx"], op=op.name, what="Gather")  # fmt: skip
+        return True
     axis = int(op.attr("axis", 0)) % len(x.shape)
     n_axis = x.shape[axis]
     idx = np.where(idx < 0, idx + n_axis, idx).astype(np.int64).reshape(-1)

@@ -216,3 +216,64 @@ def test_skipped_layer_runs_float_in_c(tmp_path, objcache):
         want = s.run(None, {"input": x})[0].reshape(-1)
         step = float(r.model.graph.outputs[0].producer().input(1).const)
         assert np.max(np.abs(got - want)) <= step * 1.0001
+
+
+def _token_model() -> "onnx.ModelProto":
+    """A BERT-like head: int64 token ids -> embedding Gather, padding mask (Equal/Where), Cast,
+    variadic Sum, Mod, comparisons, ArgMax with an int64 output."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    emb = numpy_helper.from_array(rng.standard_normal((50, 16)).astype(np.float32), "emb")
+    pos = numpy_helper.from_array(rng.standard_normal((1, 8, 16)).astype(np.float32), "pos")
+    w = numpy_helper.from_array(rng.standard_normal((16, 16)).astype(np.float32), "w")
+    zero = numpy_helper.from_array(np.array(0, np.int64), "zero")
+    neg = numpy_helper.from_array(np.array(-1e4, np.float32), "neg")
+    three = numpy_helper.from_array(np.array(3.0, np.float32), "three")
+    nodes = [helper.make_node("Gather", ["ids", "emb"][::-1], ["e"], axis=0),
+             helper.make_node("Add", ["e", "pos"], ["h"]),
+             helper.make_node("LayerNormalization", ["h", "ones", "zeros"], ["n"], axis=-1),
+             helper.make_node("MatMul", ["n", "w"], ["s"]),
+             helper.make_node("Equal", ["ids", "zero"], ["pad"]),
+             helper.make_node("Unsqueeze", ["pad", "ax"], ["pad3"]),
+             helper.make_node("Where", ["pad3", "neg", "s"], ["masked"]),
+             helper.make_node("Softmax", ["masked"], ["p"], axis=-1),
+             helper.make_node("Sum", ["p", "n", "h"], ["tot"]),
+             helper.make_node("Mod", ["tot", "three"], ["md"], fmod=1),
+             helper.make_node("Greater", ["md", "zero_f"], ["pos_mask"]),
+             helper.make_node("Not", ["pos_mask"], ["neg_mask"]),
+             helper.make_node("Cast", ["neg_mask"], ["nm_f"], to=TensorProto.FLOAT),
+             helper.make_node("Cast", ["md"], ["md_i"], to=TensorProto.INT32),
+             helper.make_node("Cast", ["md_i"], ["md_f"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["md_f", "nm_f"], ["out"]),
+             helper.make_node("ArgMax", ["p"], ["best"], axis=-1, keepdims=0)]  # fmt: skip
+    inits = [emb, pos, w, zero, neg, three, numpy_helper.from_array(np.ones(16, np.float32), "ones"),
+             numpy_helper.from_array(np.zeros(16, np.float32), "zeros"),
+             numpy_helper.from_array(np.array([2], np.int64), "ax"),
+             numpy_helper.from_array(np.array(0.0, np.float32), "zero_f")]  # fmt: skip
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 8])],
+                          [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8, 16]),
+                           helper.make_tensor_value_info("best", TensorProto.INT64, [1, 8])], inits)  # fmt: skip
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_token_ids_masks_and_integer_outputs(tmp_path, objcache):
+    """Integer graph inputs arrive as float32 values, integer outputs leave as float32 values;
+    the float kernels cover gathers by runtime indices, masks, casts and arg-max."""
+    import onnx
+    import onnxruntime as ort
+
+    m = _token_model()
+    onnx.checker.check_model(m, full_check=True)
+    path = tmp_path / "tok.onnx"
+    onnx.save(m, path)
+    out = tmp_path / "c"
+    r = cli("compile", path, "--backend", "c", "-o", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    cbuild.build(out, "host", objcache)
+    ids = np.array([[5, 17, 0, 49, 3, 0, 22, 8]], np.int64)
+    want = ort.InferenceSession(str(path)).run(None, {"ids": ids})
+    got = cbuild.run(out, {"ids": ids.astype(np.float32)}, "host")
+    np.testing.assert_allclose(got["out"], want[0].reshape(-1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(got["best"], want[1].reshape(-1).astype(np.float32))

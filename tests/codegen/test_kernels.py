@@ -924,6 +924,53 @@ def test_binary_f32(k, shapes):
         np.testing.assert_allclose(y, ort_op(name, [a, b]), rtol=1e-6, atol=1e-6, err_msg=name)
 
 
+# comparisons, logic and fmod: enum values after PRELU, numpy models (1.0 / 0.0 results)
+LOGIC = {8: np.equal, 9: np.not_equal, 10: np.less, 11: np.less_equal, 12: np.greater, 13: np.greater_equal,
+         14: lambda a, b: (a != 0) & (b != 0), 15: lambda a, b: (a != 0) | (b != 0),
+         16: lambda a, b: (a != 0) ^ (b != 0), 17: np.fmod}  # fmt: skip
+
+
+@pytest.mark.parametrize("shapes", BCAST_SHAPES[:6], ids=range(6))
+def test_logic_f32(k, shapes):
+    rng = np.random.default_rng(700 + BCAST_SHAPES.index(shapes))
+    sa, sb = shapes
+    a = np.asarray(np.round(f32(rng, sa) * 2) / 2, np.float32)  # ties, zeros and equal values
+    b = np.asarray(np.round(f32(rng, sb) * 2) / 2, np.float32)
+    out = np.broadcast_shapes(a.shape, b.shape)
+    for op, fn in LOGIC.items():
+        bb = np.where(b == 0, np.float32(1.5), b).astype(np.float32) if op == 17 else b
+        y = np.empty(out, np.float32)
+        k.qc_binary_f32(op, a, bb, y, len(out), i32(*out, 1), bstrides(a, out), bstrides(bb, out))
+        np.testing.assert_array_equal(y, np.asarray(fn(a, bb), np.float32), err_msg=str(op))
+
+
+@pytest.mark.parametrize("shapes", BCAST_SHAPES[:6], ids=range(6))
+def test_where_f32(k, shapes):
+    rng = np.random.default_rng(800 + BCAST_SHAPES.index(shapes))
+    sa, sb = shapes
+    c = np.asarray(rng.random(sa) < 0.5, np.float32)
+    a, b = np.asarray(f32(rng, sb), np.float32), np.asarray(f32(rng, sa), np.float32)
+    out = np.broadcast_shapes(c.shape, a.shape, b.shape)
+    y = np.empty(out, np.float32)
+    k.qc_where_f32(c, a, b, y, len(out), i32(*out, 1), bstrides(c, out), bstrides(a, out), bstrides(b, out))
+    np.testing.assert_array_equal(y, np.where(c != 0, a, b))
+
+
+def test_gather_idx_and_argmax(k):
+    rng = np.random.default_rng(9)
+    src = f32(rng, (3, 7, 5))
+    idx = np.array([0, 6, -1, -7, 3, 9, -20], np.float32)  # negative from the end; out of range clamped
+    dst = np.empty((3, idx.size, 5), np.float32)
+    k.qc_gather_idx(src, dst, 3, 7, 5, idx, idx.size, 4)
+    want = np.take(src, np.clip(np.where(idx < 0, idx + 7, idx), 0, 6).astype(np.int64), axis=1)
+    np.testing.assert_array_equal(dst, want)
+    x = np.asarray(np.round(f32(rng, (4, 9, 6)) * 2), np.float32)  # ties: the first index wins
+    for code, fn in ((7, np.argmax), (8, np.argmin)):
+        y = np.empty((4, 6), np.float32)
+        k.qc_reduce_f32(code, x, y, 4, 9, 6)
+        np.testing.assert_array_equal(y, fn(x, axis=1).astype(np.float32))
+
+
 UNARY = [  # enum order: name, ONNX op (None: numpy float64 model), attrs, input range, alpha, beta
     ("RELU", "Relu", {}, (-3, 3), 0, 0), ("SIGMOID", "Sigmoid", {}, (-12, 12), 0, 0),
     ("TANH", "Tanh", {}, (-6, 6), 0, 0), ("EXP", "Exp", {}, (-10, 10), 0, 0),
@@ -940,8 +987,15 @@ UNARY = [  # enum order: name, ONNX op (None: numpy float64 model), attrs, input
     ("SELU", "Selu", {"alpha": 1.67, "gamma": 1.05}, (-5, 3), 1.67, 1.05),
     ("SIN", "Sin", {}, (-7, 7), 0, 0), ("COS", "Cos", {}, (-7, 7), 0, 0),
     ("ROUND", "Round", {}, (-4, 4), 0, 0), ("SIGN", "Sign", {}, (-3, 3), 0, 0),
+    ("NOT", None, {}, (-2, 2), 0, 0), ("TRUNC", None, {}, (-4, 4), 0, 0),
 ]
-EXACT_UNARY = ("RELU", "NEG", "ABS", "LEAKY_RELU", "CLIP", "FLOOR", "CEIL", "IDENTITY", "ROUND", "SIGN")
+EXACT_UNARY = ("RELU", "NEG", "ABS", "LEAKY_RELU", "CLIP", "FLOOR", "CEIL", "IDENTITY", "ROUND", "SIGN", "NOT",
+               "TRUNC")  # fmt: skip
+NUMPY_UNARY = {  # float semantics of ops without a float ONNX form
+    "SILU": lambda x: (x / (1 + np.exp(-x.astype(np.float64)))).astype(np.float32),
+    "NOT": lambda x: (x == 0).astype(np.float32),
+    "TRUNC": lambda x: np.trunc(x).astype(np.float32),
+}
 
 
 def test_unary_enum_order():
@@ -956,14 +1010,14 @@ def test_unary_f32(k, op):
     name, onnx_op, attrs, (lo, hi), alpha, beta = UNARY[op]
     rng = np.random.default_rng(600 + op)
     x = f32(rng, 997, lo, hi)
-    if name in ("ROUND", "SIGN", "FLOOR", "CEIL", "RELU"):
+    if name in ("ROUND", "SIGN", "FLOOR", "CEIL", "RELU", "NOT", "TRUNC"):
         x[:16] = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0, -0.0, 3, -3, 0.49999997, 1e-30, -1e-30, 2.5000002, 7, -7]
     if name in ("SOFTPLUS", "MISH", "SILU", "SIGMOID"):
         x[:6] = [-100, 100, -87, 80, 0, -0.0]  # overflow of the naive formulas
     y = np.empty_like(x)
     k.qc_unary_f32(op, x, y, x.size, alpha, beta)
-    if onnx_op is None:  # SiLU has no ONNX op: x * sigmoid(x)
-        want = (x / (1 + np.exp(-x.astype(np.float64)))).astype(np.float32)
+    if onnx_op is None:
+        want = NUMPY_UNARY[name](x)
     elif attrs == "min-max":
         want = ort_op(onnx_op, [x, np.float32(alpha), np.float32(beta)], opset=13)
     else:

@@ -132,7 +132,10 @@ void qc_gather(const void *src, void *dst, int32_t outer, int32_t axis_len, int3
 
 /* ---- float32 ----------------------------------------------------------------------------- */
 enum {
-    QC_F_ADD = 0, QC_F_SUB, QC_F_MUL, QC_F_DIV, QC_F_POW, QC_F_MAX, QC_F_MIN, QC_F_PRELU
+    QC_F_ADD = 0, QC_F_SUB, QC_F_MUL, QC_F_DIV, QC_F_POW, QC_F_MAX, QC_F_MIN, QC_F_PRELU,
+    /* comparisons and logic give 1.0f / 0.0f (any nonzero input is true); MOD is fmodf */
+    QC_F_EQUAL, QC_F_NOT_EQUAL, QC_F_LESS, QC_F_LESS_EQUAL, QC_F_GREATER, QC_F_GREATER_EQUAL,
+    QC_F_AND, QC_F_OR, QC_F_XOR, QC_F_MOD
 };
 /* Broadcast as qc_add_s8. MAX/MIN propagate NaN; PRELU: y = a >= 0 ? a : a * b. */
 void qc_binary_f32(int32_t op, const float *a, const float *b, float *y, int32_t ndim,
@@ -141,7 +144,9 @@ enum {
     QC_U_RELU = 0, QC_U_SIGMOID, QC_U_TANH, QC_U_EXP, QC_U_LOG, QC_U_SQRT, QC_U_NEG, QC_U_ABS,
     QC_U_ERF, QC_U_LEAKY_RELU, QC_U_HARD_SIGMOID, QC_U_HARD_SWISH, QC_U_CLIP, QC_U_GELU,
     QC_U_GELU_TANH, QC_U_MISH, QC_U_SILU, QC_U_RECIPROCAL, QC_U_SOFTPLUS, QC_U_FLOOR, QC_U_CEIL,
-    QC_U_IDENTITY, QC_U_ELU, QC_U_SELU, QC_U_SIN, QC_U_COS, QC_U_ROUND, QC_U_SIGN
+    QC_U_IDENTITY, QC_U_ELU, QC_U_SELU, QC_U_SIN, QC_U_COS, QC_U_ROUND, QC_U_SIGN,
+    QC_U_NOT, /* 1.0f where x == 0 */
+    QC_U_TRUNC /* toward zero: a float-to-integer Cast */
 };
 /* ONNX semantics. alpha/beta: LEAKY_RELU and ELU alpha; HARD_SIGMOID max(0, min(1, alpha*x +
  * beta)); CLIP min(max(x, alpha), beta); SELU alpha and gamma (= beta). GELU is the erf form,
@@ -165,7 +170,8 @@ void qc_maxpool_f32(const float *x, float *y, const qc_pool_params_t *p);
 void qc_avgpool_f32(const float *x, float *y, const qc_pool_params_t *p);
 /* Softmax over `n` contiguous values per row; log != 0: LogSoftmax. In place is allowed. */
 void qc_softmax_f32(const float *x, float *y, int32_t rows, int32_t n, int32_t log);
-enum { QC_R_MEAN = 0, QC_R_SUM, QC_R_MAX, QC_R_MIN, QC_R_PROD, QC_R_SUMSQ, QC_R_L2 };
+/* ARGMAX/ARGMIN write the index (first on ties) as a float. */
+enum { QC_R_MEAN = 0, QC_R_SUM, QC_R_MAX, QC_R_MIN, QC_R_PROD, QC_R_SUMSQ, QC_R_L2, QC_R_ARGMAX, QC_R_ARGMIN };
 /* Reduce `r` values, layout [outer][r][inner] -> [outer][inner]; L2 = sqrt(SUMSQ). */
 void qc_reduce_f32(int32_t op, const float *x, float *y, int32_t outer, int32_t r, int32_t inner);
 void qc_resize_nearest_f32(const float *x, float *y, int32_t nc, int32_t h, int32_t w, int32_t oh,
@@ -173,6 +179,13 @@ void qc_resize_nearest_f32(const float *x, float *y, int32_t nc, int32_t h, int3
 void qc_resize_linear_f32(const float *x, float *y, int32_t nc, int32_t h, int32_t w, int32_t oh,
                           int32_t ow, const int32_t *h0, const int32_t *h1, const float *hf,
                           const int32_t *w0, const int32_t *w1, const float *wf);
+/* y = c != 0 ? a : b with broadcasting (strides per output dim, 0 broadcasts), y contiguous. */
+void qc_where_f32(const float *c, const float *a, const float *b, float *y, int32_t ndim,
+                  const int32_t *dims, const int32_t *cs, const int32_t *as, const int32_t *bs);
+/* Gather with runtime indices held as floats (integer values; negative ones count from the end,
+ * out-of-range ones are clamped): dst[o][i][j] = src[o][idx[i]][j], `elem`-byte elements. */
+void qc_gather_idx(const void *src, void *dst, int32_t outer, int32_t axis_len, int32_t inner,
+                   const float *idx, int32_t ni, int32_t elem);
 /* Normalize each of `rows` rows of `n` values: (x - mean) / sqrtf(var + eps) (two passes);
  * scale/bias [n] (NULL: none). */
 void qc_layernorm_f32(const float *x, const float *scale, const float *bias, float *y,

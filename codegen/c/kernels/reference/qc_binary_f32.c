@@ -1,4 +1,5 @@
-/* qc_binary_f32: float elementwise ADD SUB MUL DIV POW MAX MIN PRELU with broadcasting, reference.
+/* qc_binary_f32: float elementwise ADD SUB MUL DIV POW MAX MIN PRELU, comparisons, logic and
+ * fmod with broadcasting, reference.
  * `dims` is the output shape (ndim <= QC_MAX_DIMS; 0 = one element), as/bs the element strides
  * of a and b per output dim (0 broadcasts); y is contiguous. MAX/MIN propagate NaN;
  * PRELU: y = a >= 0 ? a : a * b. */
@@ -23,6 +24,16 @@ static void qc_binary_row(int32_t op, const float *a, int32_t sa, const float *b
     case QC_F_MAX: QC_BIN_LOOP((u > v || u != u) ? u : v);
     case QC_F_MIN: QC_BIN_LOOP((u < v || u != u) ? u : v);
     case QC_F_PRELU: QC_BIN_LOOP(u >= 0.0f ? u : u * v);
+    case QC_F_EQUAL: QC_BIN_LOOP(u == v ? 1.0f : 0.0f);
+    case QC_F_NOT_EQUAL: QC_BIN_LOOP(u != v ? 1.0f : 0.0f);
+    case QC_F_LESS: QC_BIN_LOOP(u < v ? 1.0f : 0.0f);
+    case QC_F_LESS_EQUAL: QC_BIN_LOOP(u <= v ? 1.0f : 0.0f);
+    case QC_F_GREATER: QC_BIN_LOOP(u > v ? 1.0f : 0.0f);
+    case QC_F_GREATER_EQUAL: QC_BIN_LOOP(u >= v ? 1.0f : 0.0f);
+    case QC_F_AND: QC_BIN_LOOP((u != 0.0f && v != 0.0f) ? 1.0f : 0.0f);
+    case QC_F_OR: QC_BIN_LOOP((u != 0.0f || v != 0.0f) ? 1.0f : 0.0f);
+    case QC_F_XOR: QC_BIN_LOOP(((u != 0.0f) != (v != 0.0f)) ? 1.0f : 0.0f);
+    case QC_F_MOD: QC_BIN_LOOP(fmodf(u, v));
     default: break;
     }
 }

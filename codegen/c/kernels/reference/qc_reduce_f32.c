@@ -1,10 +1,34 @@
 /* qc_reduce_f32: float reduction over `r` values, layout [outer][r][inner] -> [outer][inner]:
  * MEAN SUM MAX MIN PROD SUMSQ L2 (sqrt of SUMSQ), in float in order of r; MAX/MIN propagate
- * NaN. The output row is the accumulator. Reference version. */
+ * NaN; ARGMAX/ARGMIN write the first index of the extreme value as a float. The output row is the accumulator. Reference version. */
 #include "qc_kernels.h"
+
+static void qc_argext_f32(int32_t op, const float *x, float *y, int32_t outer, int32_t r, int32_t inner) {
+    int32_t o, j, i;
+    for (o = 0; o < outer; ++o) {
+        const float *xo = x + (ptrdiff_t)o * r * inner;
+        float *yo = y + (ptrdiff_t)o * inner;
+        for (i = 0; i < inner; ++i) {
+            float best = xo[i];
+            int32_t at = 0;
+            for (j = 1; j < r; ++j) {
+                const float v = xo[(ptrdiff_t)j * inner + i];
+                if (op == QC_R_ARGMAX ? v > best : v < best) {
+                    best = v;
+                    at = j;
+                }
+            }
+            yo[i] = (float)at;
+        }
+    }
+}
 
 void qc_reduce_f32(int32_t op, const float *x, float *y, int32_t outer, int32_t r, int32_t inner) {
     int32_t o, j, i;
+    if (op == QC_R_ARGMAX || op == QC_R_ARGMIN) {
+        qc_argext_f32(op, x, y, outer, r, inner);
+        return;
+    }
     for (o = 0; o < outer; ++o) {
         const float *xo = x + (ptrdiff_t)o * r * inner;
         float *yo = y + (ptrdiff_t)o * inner;

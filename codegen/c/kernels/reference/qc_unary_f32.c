@@ -49,6 +49,8 @@ static float qc_unary_one(int32_t op, float x, float alpha, float beta) {
     case QC_U_COS: return cosf(x);
     case QC_U_ROUND: return rintf(x);
     case QC_U_SIGN: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x);
+    case QC_U_NOT: return x == 0.0f ? 1.0f : 0.0f;
+    case QC_U_TRUNC: return truncf(x);
     default: return x;
     }
 }
