@@ -137,6 +137,104 @@ static inline void qc_dw_16(const int8_t *x0, const int32_t *wpair, int32_t bz, 
         for (i = 0; i < 16; ++i) y[order[i]] = qc_requant(s[i], c, rq);
     }
 }
+
+#define QC_DW_PLANE 16384 /* padded input plane on the stack, bytes */
+
+/* Up to 16 outputs from the padded plane: output i's first tap at x0 + i * sw, kernel rows rs
+ * bytes apart; the taps' int16 pairs through vpmaddwd as qc_dw_16; n outputs stored at y. */
+static inline void qc_dwp_16(const int8_t *x0, ptrdiff_t rs, const int32_t *wpair, int32_t bz,
+                             const qc_conv_params_t *p, int32_t sw, const qc_requant_t *rq,
+                             int32_t c, int8_t *y, int32_t n) {
+    __m256i lo = _mm256_set1_epi32(bz), hi = lo, prev = _mm256_setzero_si256();
+    int32_t ky, kx, t = 0;
+    for (ky = 0; ky < p->kh; ++ky) {
+        const int8_t *r = x0 + (ptrdiff_t)ky * rs;
+        for (kx = 0; kx < p->kw; ++kx, ++t) {
+            __m256i v = qc_dw_ld16(r + kx * p->dw, sw);
+            if (t & 1) {
+                __m256i wv = _mm256_set1_epi32(wpair[t >> 1]);
+                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(prev, v), wv));
+                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(prev, v), wv));
+            } else {
+                prev = v;
+            }
+        }
+    }
+    if (t & 1) {
+        __m256i wv = _mm256_set1_epi32(wpair[t >> 1]), z = _mm256_setzero_si256();
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(prev, z), wv));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(prev, z), wv));
+    }
+    if (rq->act == QC_ACT_NONE) {
+        int32_t k = rq->per_channel ? c : 0;
+        const __m256i mult = _mm256_set1_epi64x(rq->mult[k]), shift = _mm256_set1_epi64x(rq->shift[k]);
+        const __m256i zp = _mm256_set1_epi32(rq->out_zp);
+        const __m256i qmin = _mm256_set1_epi32(rq->qmin), qmax = _mm256_set1_epi32(rq->qmax);
+        __m256i v;
+        lo = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(lo, mult, shift), zp), qmin), qmax);
+        hi = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(hi, mult, shift), zp), qmin), qmax);
+        v = _mm256_packs_epi32(lo, hi);
+        v = _mm256_permute4x64_epi64(_mm256_packs_epi16(v, v), 0x08);
+        if (n >= 16) {
+            _mm_storeu_si128((__m128i *)y, _mm256_castsi256_si128(v));
+        } else {
+            int8_t b[16];
+            _mm_storeu_si128((__m128i *)b, _mm256_castsi256_si128(v));
+            memcpy(y, b, (size_t)n);
+        }
+    } else {
+        static const int32_t order[16] = {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15};
+        int32_t s[16], i;
+        _mm256_storeu_si256((__m256i *)s, lo);
+        _mm256_storeu_si256((__m256i *)(s + 8), hi);
+        for (i = 0; i < 16; ++i)
+            if (order[i] < n) y[order[i]] = qc_requant(s[i], c, rq);
+    }
+}
+
+/* One channel through a padded copy of its input plane (x_zp outside the image, so every tap
+ * counts and acc = bias - x_zp * sum(w) + sum x * w: the reference's value). Stride 1: the
+ * outputs run flat over the padded width (row ends computed and dropped), 16 at a time;
+ * stride 2: 16 outputs of a row at a time. Returns 0 when the plane does not fit. */
+static int qc_dw_plane(const int8_t *xc, const int8_t *wc, int32_t b, const qc_conv_params_t *p,
+                       const qc_requant_t *rq, int32_t c, int8_t *yc) {
+    int8_t plane[QC_DW_PLANE + 64], flat[QC_DW_PLANE + 16];
+    int32_t wpair[QC_DW_MAX_TAPS / 2 + 1];
+    const int32_t khw = p->kh * p->kw;
+    const int32_t ph = (p->oh - 1) * p->sh + (p->kh - 1) * p->dh + 1;
+    const int32_t pw = (p->ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
+    int32_t r, t, oy, ox, j;
+    uint32_t bz = (uint32_t)b;
+    if (khw > QC_DW_MAX_TAPS || (p->sw != 1 && p->sw != 2) || (int64_t)ph * pw > QC_DW_PLANE)
+        return 0;
+    for (t = 0; t < khw; t += 2) {
+        uint32_t lo = (uint16_t)wc[t], hi = t + 1 < khw ? (uint32_t)(uint16_t)wc[t + 1] << 16 : 0u;
+        wpair[t / 2] = (int32_t)(lo | hi);
+    }
+    for (t = 0; t < khw; ++t) bz -= (uint32_t)p->x_zp * (uint32_t)(int32_t)wc[t];
+    memset(plane, p->x_zp, (size_t)ph * pw + 64);
+    for (r = 0; r < ph; ++r) {
+        const int32_t iy = r - p->pt;
+        const int32_t n = pw - p->pl < p->w ? pw - p->pl : p->w;
+        if (iy >= 0 && iy < p->h && n > 0)
+            memcpy(plane + (ptrdiff_t)r * pw + p->pl, xc + (ptrdiff_t)iy * p->w, (size_t)n);
+    }
+    if (p->sh == 1 && p->sw == 1) {
+        const int32_t total = (p->oh - 1) * pw + p->ow;
+        for (j = 0; j < total; j += 16)
+            qc_dwp_16(plane + j, (ptrdiff_t)p->dh * pw, wpair, (int32_t)bz, p, 1, rq, c, flat + j,
+                      total - j < 16 ? total - j : 16);
+        for (oy = 0; oy < p->oh; ++oy)
+            memcpy(yc + (ptrdiff_t)oy * p->ow, flat + (ptrdiff_t)oy * pw, (size_t)p->ow);
+        return 1;
+    }
+    for (oy = 0; oy < p->oh; ++oy)
+        for (ox = 0; ox < p->ow; ox += 16)
+            qc_dwp_16(plane + (ptrdiff_t)oy * p->sh * pw + (ptrdiff_t)ox * p->sw,
+                      (ptrdiff_t)p->dh * pw, wpair, (int32_t)bz, p, p->sw, rq, c,
+                      yc + (ptrdiff_t)oy * p->ow + ox, p->ow - ox < 16 ? p->ow - ox : 16);
+    return 1;
+}
 #endif
 
 typedef struct {
@@ -176,6 +274,9 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
                     else weven[t / 2] = (int32_t)(lo | hi);
                 }
             }
+#endif
+#if defined(QC_DW_AVX2)
+            if (qc_dw_plane(xc, wc, b, p, rq, c, yc)) continue;
 #endif
             q.fixed = rq->act == QC_ACT_NONE;
             q.mult = rq->mult[k];
