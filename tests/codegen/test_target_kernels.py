@@ -416,13 +416,14 @@ def test_model_matches_python_ints():
         assert got[m, c] == want
 
 
-# ---- x86 overrides of other kernels (qc_conv_s8, qc_add_s8, ...) ---------------------------------
+# ---- overrides of other kernels (qc_conv_s8, qc_add_s8, ...) -------------------------------------
 #
-# A second driver, written here, runs an x86 target's file of a kernel and the reference file
+# A second driver, written here, runs a target's file of a kernel and the reference file
 # (built with -D<kernel>=<kernel>_ref, its own dependencies renamed likewise) on the same cases
 # and writes both outputs; they must be equal byte for byte. Every buffer is malloc'ed at its
 # exact size, so the sanitizer builds catch a read or write past an operand or past the scratch
-# the reference's qc_conv_s8_scratch() allows.
+# the reference's qc_conv_s8_scratch() allows. The ARM targets run it as the kernels above
+# (qemu-aarch64; mps2-an386 with the harness' startup file, files through semihosting).
 
 X86_OPS_DRIVER = r"""
 #include <stdio.h>
@@ -596,6 +597,16 @@ def make_x86_cases(seed: int = 3) -> tuple[bytes, list[tuple[str, int]]]:
     for cout in (1, 2, 3, 5, 6, 7, 13):
         conv(1, 4, cout, 9, 9, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1)
     conv(1, 3, 300, 8, 8, 1, 1)
+    # pointwise (the ARM transposing im2col): channel counts around 4, planes with pixel tails, more
+    # than one 64-pixel chunk, a run ending inside a row; 1x1 with padding or a cropped output
+    for cin, cout, h, w in ((5, 7, 9, 7), (4, 3, 1, 1), (13, 6, 11, 13), (16, 16, 8, 9), (3, 5, 2, 3),
+                            (35, 9, 5, 5), (8, 17, 17, 5)):
+        conv(1, cin, cout, h, w, 1, 1, rq_kw={"per_channel": bool(cin % 2)})
+    conv(2, 12, 8, 7, 10, 1, 1, group=2)
+    conv(1, 6, 5, 9, 9, 1, 1, 1, 1, pt=1, pl=1, pb=1, pr=1)
+    conv(1, 6, 5, 9, 9, 1, 1, 1, 1, pb=1, pr=0)
+    conv(1, 6, 5, 9, 9, 1, 1, 2, 2)
+    conv(1, 6, 5, 10, 9, 1, 1, 3, 1)
     conv(1, 240, 3, 5, 5, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1)
     conv(1, 230, 5, 6, 7, 3, 3, 1, 1)
     # zero points and extremes: x_zp -128 / 127, every value -128, saturating multipliers
@@ -665,12 +676,12 @@ def _add_cases(rng) -> list[tuple[list[bytes], int, str]]:
     return cases
 
 
-def _x86_variants() -> list[Variant]:
-    return [v for v in variants() if v.target.startswith("x86")]
+def _ops_variants() -> list[Variant]:
+    return [v for v in variants() if v.target.startswith("x86") or v.target in ("arm-neon", "cortex-m")]
 
 
 def build_x86(v: Variant, out_dir: Path) -> Path:
-    exe = out_dir / f"x86ops-{v.target}-{v.name}"
+    exe = out_dir / f"ops-{v.target}-{v.name}{'.elf' if v.cc.startswith('arm-none') else ''}"
     inc = ["-I", str(KERNELS / "include")]
     flags = CFLAGS + v.flags
     (out_dir / "driver.c").write_text(X86_OPS_DRIVER)
@@ -689,7 +700,8 @@ def build_x86(v: Variant, out_dir: Path) -> Path:
             _cc([v.cc, *flags, *inc, *renames, "-c", str(KERNELS / "reference" / f"{name}.c"), "-o", str(obj)])
             objs.append(obj)
     # a dependency shared by two ops would be linked twice: none today (qc_gemm_s8 only under conv)
-    _cc([v.cc, *flags, *inc, str(out_dir / "driver.c"), *map(str, objs), "-o", str(exe), "-lm"])
+    _cc([v.cc, *flags, *inc, str(out_dir / "driver.c"), *map(str, v.extra_sources), *map(str, objs), "-o",
+         str(exe), *v.ldflags, "-lm"])
     return exe
 
 
@@ -701,12 +713,16 @@ def x86_cases_dir(tmp_path_factory):
     return d, labels
 
 
-@pytest.mark.parametrize("v", _x86_variants(), ids=lambda v: f"{v.target}-{v.name}")
-def test_x86_target_ops(v: Variant, x86_cases_dir, tmp_path):
-    """qc_conv_s8 / qc_add_s8 of each x86 target (and their portable fallbacks) give the reference
+@pytest.mark.parametrize("v", _ops_variants(), ids=lambda v: f"{v.target}-{v.name}")
+def test_target_ops(v: Variant, x86_cases_dir, tmp_path):
+    """qc_conv_s8 / qc_add_s8 of each target (and their portable fallbacks) give the reference
     kernel's bytes on every case; the sanitizer builds check that no buffer is overrun."""
-    if not any((KERNELS / t / f"{op}.c").exists() for t in ("x86-avx2", "x86-avx512vnni") for op in X86_OPS):
-        pytest.skip("no x86 override of qc_conv_s8 / qc_add_s8")
+    family = ("x86-avx2", "x86-avx512vnni") if v.target.startswith("x86") else (v.target,)
+    if not any((KERNELS / t / f"{op}.c").exists() for t in family for op in X86_OPS):
+        pytest.skip(f"no {v.target} override of qc_conv_s8 / qc_add_s8")
+    missing = [t for t in v.tools if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed")
     d, labels = x86_cases_dir
     exe = build_x86(v, tmp_path)
     if v.skip_run:
