@@ -1,0 +1,129 @@
+/* qc_add_s8, x86 AVX2: bit-identical to kernels/reference/qc_add_s8.c.
+ *
+ * Trailing dimensions that are contiguous in a, b and y alike are merged into one long row
+ * (an elementwise Add of two NCHW tensors becomes one row), then each row whose input strides
+ * are 1 or 0 (broadcast) is computed 8 values at a time: the three qc_mulq of the TFLite
+ * arithmetic in 64-bit lanes (vpmuldq, rounding constant, arithmetic shift built from the
+ * logical one), low 32 bits kept as qc_mulq does. Other strides and the row tails take the
+ * reference's scalar loop. Without __AVX2__ only the merging remains. */
+#include "qc_kernels.h"
+
+static void qc_add_row_ref(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *y,
+                           int32_t n, const qc_add_params_t *p) {
+    const int32_t lift = (int32_t)1 << p->left_shift;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        int32_t av = ((int32_t)a[(ptrdiff_t)i * sa] - p->a_zp) * lift;
+        int32_t bv = ((int32_t)b[(ptrdiff_t)i * sb] - p->b_zp) * lift;
+        int32_t s = qc_mulq(av, p->a_mult, p->a_shift) + qc_mulq(bv, p->b_mult, p->b_shift);
+        y[i] = (int8_t)qc_clamp_i32(qc_mulq(s, p->y_mult, p->y_shift) + p->y_zp, p->qmin, p->qmax);
+    }
+}
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+
+#if defined(__GNUC__)
+#define QC_FORCE_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define QC_FORCE_INLINE static __forceinline
+#else
+#define QC_FORCE_INLINE static inline
+#endif
+
+typedef struct {
+    __m256i mult, rnd, sbias;
+    __m128i cnt;
+} qc_mq_t;
+
+static void qc_mq_init(qc_mq_t *q, int32_t mult, int32_t shift) {
+    q->mult = _mm256_set1_epi64x(mult);
+    q->rnd = _mm256_set1_epi64x((int64_t)1 << (shift - 1));
+    q->cnt = _mm_cvtsi32_si128(shift);
+    q->sbias = _mm256_srl_epi64(_mm256_set1_epi64x(INT64_MIN), q->cnt);
+}
+
+/* qc_mulq on 8 lanes with one multiplier and shift */
+QC_FORCE_INLINE __m256i qc_mq(__m256i x, const qc_mq_t *q) {
+    const __m256i sign = _mm256_set1_epi64x(INT64_MIN);
+    __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(x, q->mult), q->rnd);
+    __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), q->mult), q->rnd);
+    /* arithmetic shift from the logical one: (p ^ 2^63) >> s minus 2^63 >> s */
+    pe = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_xor_si256(pe, sign), q->cnt), q->sbias);
+    po = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_xor_si256(po, sign), q->cnt), q->sbias);
+    return _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xaa);
+}
+
+QC_FORCE_INLINE __m256i qc_ld8(const int8_t *p, int32_t s) {
+    int64_t v;
+    if (!s) return _mm256_set1_epi32(p[0]);
+    memcpy(&v, p, 8);
+    return _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(v));
+}
+
+static void qc_add_row(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *y,
+                       int32_t n, const qc_add_params_t *p) {
+    int32_t i = 0;
+    if ((sa == 0 || sa == 1) && (sb == 0 || sb == 1) && n >= 8) {
+        qc_mq_t qa, qb, qy;
+        const __m128i ls = _mm_cvtsi32_si128(p->left_shift);
+        const __m256i azp = _mm256_set1_epi32(p->a_zp), bzp = _mm256_set1_epi32(p->b_zp);
+        const __m256i yzp = _mm256_set1_epi32(p->y_zp);
+        const __m256i lo = _mm256_set1_epi32(p->qmin), hi = _mm256_set1_epi32(p->qmax);
+        qc_mq_init(&qa, p->a_mult, p->a_shift);
+        qc_mq_init(&qb, p->b_mult, p->b_shift);
+        qc_mq_init(&qy, p->y_mult, p->y_shift);
+        for (; i + 8 <= n; i += 8) {
+            __m256i av = _mm256_sll_epi32(_mm256_sub_epi32(qc_ld8(a + (ptrdiff_t)i * sa, sa), azp), ls);
+            __m256i bv = _mm256_sll_epi32(_mm256_sub_epi32(qc_ld8(b + (ptrdiff_t)i * sb, sb), bzp), ls);
+            __m256i s = _mm256_add_epi32(qc_mq(av, &qa), qc_mq(bv, &qb));
+            __m256i v = _mm256_add_epi32(qc_mq(s, &qy), yzp);
+            __m128i o;
+            v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+            v = _mm256_packs_epi32(v, v);
+            v = _mm256_packs_epi16(v, v); /* bytes 0-3: lanes 0-3; bytes 16-19: lanes 4-7 */
+            o = _mm_unpacklo_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+            _mm_storel_epi64((__m128i *)(y + i), o);
+        }
+    }
+    if (i < n)
+        qc_add_row_ref(a + (ptrdiff_t)i * sa, sa, b + (ptrdiff_t)i * sb, sb, y + i, n - i, p);
+}
+#else
+#define qc_add_row qc_add_row_ref
+#endif
+
+void qc_add_s8(const int8_t *a, const int8_t *b, int8_t *y, const qc_add_params_t *p, int32_t ndim,
+               const int32_t *dims, const int32_t *as, const int32_t *bs) {
+    const int32_t *st[2];
+    int32_t o[2] = {0, 0}, d, n, nd, md[QC_MAX_DIMS], ma[QC_MAX_DIMS], mb[QC_MAX_DIMS];
+    qc_walk_t wk;
+    if (ndim <= 0) {
+        qc_add_row_ref(a, 0, b, 0, y, 1, p);
+        return;
+    }
+    for (d = 0; d < ndim; ++d)
+        if (dims[d] <= 0) return;
+    /* merge dimension d into the row below it while a and b step through it contiguously */
+    nd = ndim;
+    for (d = 0; d < ndim; ++d) {
+        md[d] = dims[d];
+        ma[d] = as[d];
+        mb[d] = bs[d];
+    }
+    while (nd >= 2 && ma[nd - 2] == ma[nd - 1] * md[nd - 1] && mb[nd - 2] == mb[nd - 1] * md[nd - 1] &&
+           (int64_t)md[nd - 2] * md[nd - 1] <= INT32_MAX) {
+        md[nd - 2] *= md[nd - 1];
+        ma[nd - 2] = ma[nd - 1];
+        mb[nd - 2] = mb[nd - 1];
+        --nd;
+    }
+    st[0] = ma;
+    st[1] = mb;
+    n = md[nd - 1];
+    qc_walk_init(&wk, nd, md);
+    do {
+        qc_add_row(a + o[0], ma[nd - 1], b + o[1], mb[nd - 1], y, n, p);
+        y += n;
+    } while (qc_walk_next(&wk, 2, o, st));
+}
