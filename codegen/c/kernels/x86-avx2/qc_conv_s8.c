@@ -202,20 +202,101 @@ static void qc_line(const int8_t *xc, const int8_t *x_end, const qc_conv_params_
     for (s = np; s & 15; ++s) line[s] = zp;
 }
 
+#define QC_ROWBUF 8192 /* padded input rows of one (channel, kernel row) for a chunk */
+
+/* n bytes from s to d, n >= 0; d may be overwritten up to 15 bytes past n, s is read only
+ * inside [s, s + n). */
+QC_FORCE_INLINE void qc_copy(int8_t *d, const int8_t *s, int32_t n) {
+    int32_t i;
+    if (n >= 16) {
+        for (i = 0; i + 16 <= n; i += 16)
+            _mm_storeu_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(s + i)));
+        if (i < n)
+            _mm_storeu_si128((__m128i *)(d + n - 16), _mm_loadu_si128((const __m128i *)(s + n - 16)));
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else {
+        for (i = 0; i < n; ++i) d[i] = s[i];
+    }
+}
+
+/* rows[j][c] for the nrows output rows from oy_a: input row oy * sh - pt + ky * dh at column
+ * c - pl, x_zp outside the image and in the slack up to the row stride rs (a multiple of 16). */
+static void qc_padded_rows(const int8_t *xc, const qc_conv_params_t *p, int32_t ky, int32_t oy_a,
+                           int32_t nrows, int32_t wp, int32_t rs, int8_t *rows) {
+    const __m128i z = _mm_set1_epi8((char)p->x_zp);
+    const int32_t n = wp - p->pl < p->w ? wp - p->pl : p->w;
+    int32_t j, c;
+    for (j = 0; j < nrows; ++j) {
+        const int32_t iy = (oy_a + j) * p->sh - p->pt + ky * p->dh;
+        int8_t *d = rows + (ptrdiff_t)j * rs;
+        for (c = 0; c < rs; c += 16) _mm_storeu_si128((__m128i *)(d + c), z);
+        if (iy >= 0 && iy < p->h && n > 0) qc_copy(d + p->pl, xc + (ptrdiff_t)iy * p->w, n);
+    }
+}
+
+/* The line of tap column kx from the padded rows (first row: output row oy_a). */
+static void qc_line_rows(const int8_t *rows, int32_t rs, const qc_conv_params_t *p, int32_t kx,
+                         int32_t pix0, int32_t np, int8_t *line) {
+    const int32_t sw = p->sw;
+    int32_t r = 0, j = 0, ox0 = pix0 % p->ow, s;
+    while (r < np) {
+        const int32_t seg = p->ow - ox0 < np - r ? p->ow - ox0 : np - r;
+        const int8_t *src = rows + (ptrdiff_t)j * rs + (ptrdiff_t)ox0 * sw + kx * p->dw;
+        int8_t *d = line + r;
+        if (sw == 1) {
+            for (s = 0; s < seg; s += 16)
+                _mm_storeu_si128((__m128i *)(d + s), _mm_loadu_si128((const __m128i *)(src + s)));
+        } else if (sw == 2) {
+            const __m256i lo8 = _mm256_set1_epi16(0xff);
+            for (s = 0; s < seg; s += 16) {
+                __m256i v = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + 2 * s)), lo8);
+                _mm_storeu_si128((__m128i *)(d + s), _mm_packus_epi16(_mm256_castsi256_si128(v),
+                                                                      _mm256_extracti128_si256(v, 1)));
+            }
+        } else {
+            for (s = 0; s < seg; ++s) d[s] = src[(ptrdiff_t)s * sw];
+        }
+        r += seg;
+        ox0 = 0;
+        ++j;
+    }
+    for (s = np; s & 15; ++s) line[s] = (int8_t)p->x_zp;
+}
+
 /* col[q][p][G] for tap groups q < KG and pixels p < nv * 16 (row stride P * G bytes). */
 static void qc_im2col_lanes(const int8_t *xg, const int8_t *x_end, const qc_conv_params_t *p,
                             int32_t K, int32_t P, int32_t pix0, int32_t np, int8_t *col) {
     int8_t lines[QC_G][QC_LINE] QC_ALIGNED(64);
+    int8_t rows[QC_ROWBUF + 64];
     const int32_t khw = p->kh * p->kw, KG = (K + QC_G - 1) / QC_G, n16 = (np + 15) & ~15;
-    int32_t q, i, t, pp;
+    /* padded rows: width wp (+ slack: 16 bytes for the copies, 32 for stride-2 loads) */
+    const int32_t wp = (p->ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
+    const int32_t rs = (wp + 16 + (p->sw == 2 ? 2 * 16 : 16) + 15) & ~15;
+    const int32_t oy_a = pix0 / p->ow, nrows = (pix0 + np - 1) / p->ow - oy_a + 1;
+    const int use_rows = (int64_t)nrows * rs <= QC_ROWBUF;
+    int32_t q, i, t, pp, key = -1;
     for (q = 0; q < KG; ++q) {
         int8_t *cq = col + (ptrdiff_t)q * P * QC_G;
         for (i = 0; i < QC_G; ++i) {
             t = q * QC_G + i;
             if (t < K) {
                 const int32_t ci = t / khw, r = t % khw;
-                qc_line(xg + (ptrdiff_t)ci * p->h * p->w, x_end, p, r / p->kw, r % p->kw, pix0, np,
-                        lines[i]);
+                if (use_rows) {
+                    if (t / p->kw != key) {
+                        key = t / p->kw;
+                        qc_padded_rows(xg + (ptrdiff_t)ci * p->h * p->w, p, r / p->kw, oy_a, nrows,
+                                       wp, rs, rows);
+                    }
+                    qc_line_rows(rows, rs, p, r % p->kw, pix0, np, lines[i]);
+                } else {
+                    qc_line(xg + (ptrdiff_t)ci * p->h * p->w, x_end, p, r / p->kw, r % p->kw, pix0,
+                            np, lines[i]);
+                }
             } else {
                 memset(lines[i], 0, (size_t)n16);
             }
