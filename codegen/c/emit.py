@@ -101,8 +101,9 @@ _USES = re.compile(r"/\*\s*uses:\s*([\w ,]+?)\s*\*/")
 
 
 #: where a target looks for a kernel before the reference (AVX-512 VNNI machines run AVX2 code)
+#: (AArch64 takes the little-endian im2col of the cortex-m conv, plain C, with its own SDOT gemm)
 FALLBACK = {"x86-avx512vnni": ("x86-avx512vnni", "x86-avx2"), "x86-avx2": ("x86-avx2",),
-            "arm-neon": ("arm-neon",), "cortex-m": ("cortex-m",), "generic": ()}  # fmt: skip
+            "arm-neon": ("arm-neon", "cortex-m"), "cortex-m": ("cortex-m",), "generic": ()}  # fmt: skip
 
 
 def _kernel_path(name: str, target: str) -> Path:
