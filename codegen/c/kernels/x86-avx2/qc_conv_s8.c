@@ -108,6 +108,12 @@ static void qc_conv_group_ref(const int8_t *xg, const int8_t *wg, const int32_t 
 #endif
 
 #define QC_NR 4   /* output channels per tile */
+#if defined(__GNUC__)
+/* an empty asm on a vector: keeps GCC from turning the copy loops into memmove calls */
+#define QC_OPAQUE(v) __asm__("" : "+x"(v))
+#else
+#define QC_OPAQUE(v) (void)0
+#endif
 #define QC_CB 256 /* channels whose bias is adjusted at once */
 #define QC_LINE 128
 
@@ -209,8 +215,11 @@ static void qc_line(const int8_t *xc, const int8_t *x_end, const qc_conv_params_
 QC_FORCE_INLINE void qc_copy(int8_t *d, const int8_t *s, int32_t n) {
     int32_t i;
     if (n >= 16) {
-        for (i = 0; i + 16 <= n; i += 16)
-            _mm_storeu_si128((__m128i *)(d + i), _mm_loadu_si128((const __m128i *)(s + i)));
+        for (i = 0; i + 16 <= n; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+            QC_OPAQUE(v);
+            _mm_storeu_si128((__m128i *)(d + i), v);
+        }
         if (i < n)
             _mm_storeu_si128((__m128i *)(d + n - 16), _mm_loadu_si128((const __m128i *)(s + n - 16)));
     } else if (n >= 8) {
@@ -234,23 +243,31 @@ static void qc_padded_rows(const int8_t *xc, const qc_conv_params_t *p, int32_t 
     for (j = 0; j < nrows; ++j) {
         const int32_t iy = (oy_a + j) * p->sh - p->pt + ky * p->dh;
         int8_t *d = rows + (ptrdiff_t)j * rs;
-        for (c = 0; c < rs; c += 16) _mm_storeu_si128((__m128i *)(d + c), z);
-        if (iy >= 0 && iy < p->h && n > 0) qc_copy(d + p->pl, xc + (ptrdiff_t)iy * p->w, n);
+        if (iy >= 0 && iy < p->h && n > 0) { /* pads, the row, x_zp from its end to rs (+15) */
+            for (c = 0; c < p->pl; c += 16) _mm_storeu_si128((__m128i *)(d + c), z);
+            qc_copy(d + p->pl, xc + (ptrdiff_t)iy * p->w, n);
+            for (c = p->pl + n; c < rs; c += 16) _mm_storeu_si128((__m128i *)(d + c), z);
+        } else {
+            for (c = 0; c < rs; c += 16) _mm_storeu_si128((__m128i *)(d + c), z);
+        }
     }
 }
 
 /* The line of tap column kx from the padded rows (first row: output row oy_a). */
 static void qc_line_rows(const int8_t *rows, int32_t rs, const qc_conv_params_t *p, int32_t kx,
-                         int32_t pix0, int32_t np, int8_t *line) {
+                         int32_t ox0, int32_t np, int8_t *line) {
     const int32_t sw = p->sw;
-    int32_t r = 0, j = 0, ox0 = pix0 % p->ow, s;
+    int32_t r = 0, j = 0, s;
     while (r < np) {
         const int32_t seg = p->ow - ox0 < np - r ? p->ow - ox0 : np - r;
         const int8_t *src = rows + (ptrdiff_t)j * rs + (ptrdiff_t)ox0 * sw + kx * p->dw;
         int8_t *d = line + r;
         if (sw == 1) {
-            for (s = 0; s < seg; s += 16)
-                _mm_storeu_si128((__m128i *)(d + s), _mm_loadu_si128((const __m128i *)(src + s)));
+            for (s = 0; s < seg; s += 16) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(src + s));
+                QC_OPAQUE(v);
+                _mm_storeu_si128((__m128i *)(d + s), v);
+            }
         } else if (sw == 2) {
             const __m256i lo8 = _mm256_set1_epi16(0xff);
             for (s = 0; s < seg; s += 16) {
@@ -273,29 +290,32 @@ static void qc_im2col_lanes(const int8_t *xg, const int8_t *x_end, const qc_conv
                             int32_t K, int32_t P, int32_t pix0, int32_t np, int8_t *col) {
     int8_t lines[QC_G][QC_LINE] QC_ALIGNED(64);
     int8_t rows[QC_ROWBUF + 64];
-    const int32_t khw = p->kh * p->kw, KG = (K + QC_G - 1) / QC_G, n16 = (np + 15) & ~15;
+    const int32_t KG = (K + QC_G - 1) / QC_G, n16 = (np + 15) & ~15;
     /* padded rows: width wp (+ slack: 16 bytes for the copies, 32 for stride-2 loads) */
     const int32_t wp = (p->ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
     const int32_t rs = (wp + 16 + (p->sw == 2 ? 2 * 16 : 16) + 15) & ~15;
     const int32_t oy_a = pix0 / p->ow, nrows = (pix0 + np - 1) / p->ow - oy_a + 1;
     const int use_rows = (int64_t)nrows * rs <= QC_ROWBUF;
-    int32_t q, i, t, pp, key = -1;
+    const int32_t ox0 = pix0 % p->ow;
+    int32_t q, i, t, pp, ci = 0, ky = 0, kx = 0; /* tap t = (ci, ky, kx) */
     for (q = 0; q < KG; ++q) {
         int8_t *cq = col + (ptrdiff_t)q * P * QC_G;
         for (i = 0; i < QC_G; ++i) {
             t = q * QC_G + i;
             if (t < K) {
-                const int32_t ci = t / khw, r = t % khw;
+                const int8_t *xc = xg + (ptrdiff_t)ci * p->h * p->w;
                 if (use_rows) {
-                    if (t / p->kw != key) {
-                        key = t / p->kw;
-                        qc_padded_rows(xg + (ptrdiff_t)ci * p->h * p->w, p, r / p->kw, oy_a, nrows,
-                                       wp, rs, rows);
-                    }
-                    qc_line_rows(rows, rs, p, r % p->kw, pix0, np, lines[i]);
+                    if (kx == 0) qc_padded_rows(xc, p, ky, oy_a, nrows, wp, rs, rows);
+                    qc_line_rows(rows, rs, p, kx, ox0, np, lines[i]);
                 } else {
-                    qc_line(xg + (ptrdiff_t)ci * p->h * p->w, x_end, p, r / p->kw, r % p->kw, pix0,
-                            np, lines[i]);
+                    qc_line(xc, x_end, p, ky, kx, pix0, np, lines[i]);
+                }
+                if (++kx == p->kw) {
+                    kx = 0;
+                    if (++ky == p->kh) {
+                        ky = 0;
+                        ++ci;
+                    }
                 }
             } else {
                 memset(lines[i], 0, (size_t)n16);
