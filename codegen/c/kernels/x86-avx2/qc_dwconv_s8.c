@@ -140,39 +140,48 @@ static inline void qc_dw_16(const int8_t *x0, const int32_t *wpair, int32_t bz, 
 
 #define QC_DW_PLANE 16384 /* padded input plane on the stack, bytes */
 
+#if defined(__GNUC__)
+#define QC_DW_INLINE static inline __attribute__((always_inline))
+#else
+#define QC_DW_INLINE static inline
+#endif
+
+/* A channel's constants for the plane path: weight pairs broadcast, requantization. */
+typedef struct {
+    __m256i wv[QC_DW_MAX_TAPS / 2 + 1];
+    __m256i bz, mult, shift, zp, qmin, qmax;
+    int32_t fixed;
+} qc_dwk_t;
+
 /* Up to 16 outputs from the padded plane: output i's first tap at x0 + i * sw, kernel rows rs
- * bytes apart; the taps' int16 pairs through vpmaddwd as qc_dw_16; n outputs stored at y. */
-static inline void qc_dwp_16(const int8_t *x0, ptrdiff_t rs, const int32_t *wpair, int32_t bz,
-                             const qc_conv_params_t *p, int32_t sw, const qc_requant_t *rq,
-                             int32_t c, int8_t *y, int32_t n) {
-    __m256i lo = _mm256_set1_epi32(bz), hi = lo, prev = _mm256_setzero_si256();
+ * bytes apart; the taps' int16 pairs through vpmaddwd as qc_dw_16; n outputs stored at y.
+ * Inlined with constant kh, kw, dw, sw for 3x3 kernels. */
+QC_DW_INLINE void qc_dwp_16(const int8_t *x0, ptrdiff_t rs, const qc_dwk_t *k, int32_t kh,
+                            int32_t kw, int32_t dw, int32_t sw, const qc_requant_t *rq, int32_t c,
+                            int8_t *y, int32_t n) {
+    __m256i lo = k->bz, hi = lo, prev = _mm256_setzero_si256();
     int32_t ky, kx, t = 0;
-    for (ky = 0; ky < p->kh; ++ky) {
+    for (ky = 0; ky < kh; ++ky) {
         const int8_t *r = x0 + (ptrdiff_t)ky * rs;
-        for (kx = 0; kx < p->kw; ++kx, ++t) {
-            __m256i v = qc_dw_ld16(r + kx * p->dw, sw);
+        for (kx = 0; kx < kw; ++kx, ++t) {
+            __m256i v = qc_dw_ld16(r + kx * dw, sw);
             if (t & 1) {
-                __m256i wv = _mm256_set1_epi32(wpair[t >> 1]);
-                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(prev, v), wv));
-                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(prev, v), wv));
+                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(prev, v), k->wv[t >> 1]));
+                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(prev, v), k->wv[t >> 1]));
             } else {
                 prev = v;
             }
         }
     }
     if (t & 1) {
-        __m256i wv = _mm256_set1_epi32(wpair[t >> 1]), z = _mm256_setzero_si256();
-        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(prev, z), wv));
-        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(prev, z), wv));
+        const __m256i z = _mm256_setzero_si256();
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(prev, z), k->wv[t >> 1]));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(prev, z), k->wv[t >> 1]));
     }
-    if (rq->act == QC_ACT_NONE) {
-        int32_t k = rq->per_channel ? c : 0;
-        const __m256i mult = _mm256_set1_epi64x(rq->mult[k]), shift = _mm256_set1_epi64x(rq->shift[k]);
-        const __m256i zp = _mm256_set1_epi32(rq->out_zp);
-        const __m256i qmin = _mm256_set1_epi32(rq->qmin), qmax = _mm256_set1_epi32(rq->qmax);
+    if (k->fixed) {
         __m256i v;
-        lo = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(lo, mult, shift), zp), qmin), qmax);
-        hi = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(hi, mult, shift), zp), qmin), qmax);
+        lo = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(lo, k->mult, k->shift), k->zp), k->qmin), k->qmax);
+        hi = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(hi, k->mult, k->shift), k->zp), k->qmin), k->qmax);
         v = _mm256_packs_epi32(lo, hi);
         v = _mm256_permute4x64_epi64(_mm256_packs_epi16(v, v), 0x08);
         if (n >= 16) {
@@ -192,6 +201,27 @@ static inline void qc_dwp_16(const int8_t *x0, ptrdiff_t rs, const int32_t *wpai
     }
 }
 
+/* Every output of the channel from the plane (row stride pw); flat: stride 1, outputs run over
+ * the padded width into `flat`, rows copied out after. */
+QC_DW_INLINE void qc_dw_run(const int8_t *plane, int32_t pw, const qc_dwk_t *k,
+                            const qc_conv_params_t *p, int32_t kh, int32_t kw, int32_t dw,
+                            int32_t sw, const qc_requant_t *rq, int32_t c, int8_t *yc, int8_t *flat) {
+    const ptrdiff_t rs = (ptrdiff_t)p->dh * pw;
+    int32_t oy, ox, j;
+    if (p->sh == 1 && sw == 1) {
+        const int32_t total = (p->oh - 1) * pw + p->ow;
+        for (j = 0; j < total; j += 16)
+            qc_dwp_16(plane + j, rs, k, kh, kw, dw, 1, rq, c, flat + j, total - j < 16 ? total - j : 16);
+        for (oy = 0; oy < p->oh; ++oy)
+            memcpy(yc + (ptrdiff_t)oy * p->ow, flat + (ptrdiff_t)oy * pw, (size_t)p->ow);
+        return;
+    }
+    for (oy = 0; oy < p->oh; ++oy)
+        for (ox = 0; ox < p->ow; ox += 16)
+            qc_dwp_16(plane + (ptrdiff_t)oy * p->sh * pw + (ptrdiff_t)ox * sw, rs, k, kh, kw, dw, sw,
+                      rq, c, yc + (ptrdiff_t)oy * p->ow + ox, p->ow - ox < 16 ? p->ow - ox : 16);
+}
+
 /* One channel through a padded copy of its input plane (x_zp outside the image, so every tap
  * counts and acc = bias - x_zp * sum(w) + sum x * w: the reference's value). Stride 1: the
  * outputs run flat over the padded width (row ends computed and dropped), 16 at a time;
@@ -203,7 +233,7 @@ static int qc_dw_plane(const int8_t *xc, const int8_t *wc, int32_t b, const qc_c
     const int32_t khw = p->kh * p->kw;
     const int32_t ph = (p->oh - 1) * p->sh + (p->kh - 1) * p->dh + 1;
     const int32_t pw = (p->ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
-    int32_t r, t, oy, ox, j;
+    int32_t r, t;
     uint32_t bz = (uint32_t)b;
     if (khw > QC_DW_MAX_TAPS || (p->sw != 1 && p->sw != 2) || (int64_t)ph * pw > QC_DW_PLANE)
         return 0;
@@ -219,20 +249,24 @@ static int qc_dw_plane(const int8_t *xc, const int8_t *wc, int32_t b, const qc_c
         if (iy >= 0 && iy < p->h && n > 0)
             memcpy(plane + (ptrdiff_t)r * pw + p->pl, xc + (ptrdiff_t)iy * p->w, (size_t)n);
     }
-    if (p->sh == 1 && p->sw == 1) {
-        const int32_t total = (p->oh - 1) * pw + p->ow;
-        for (j = 0; j < total; j += 16)
-            qc_dwp_16(plane + j, (ptrdiff_t)p->dh * pw, wpair, (int32_t)bz, p, 1, rq, c, flat + j,
-                      total - j < 16 ? total - j : 16);
-        for (oy = 0; oy < p->oh; ++oy)
-            memcpy(yc + (ptrdiff_t)oy * p->ow, flat + (ptrdiff_t)oy * pw, (size_t)p->ow);
-        return 1;
+    {
+        qc_dwk_t k;
+        const int32_t ci = rq->per_channel ? c : 0;
+        for (t = 0; t < (khw + 1) / 2; ++t) k.wv[t] = _mm256_set1_epi32(wpair[t]);
+        k.bz = _mm256_set1_epi32((int32_t)bz);
+        k.fixed = rq->act == QC_ACT_NONE;
+        k.mult = _mm256_set1_epi64x(rq->mult[ci]);
+        k.shift = _mm256_set1_epi64x(rq->shift[ci]);
+        k.zp = _mm256_set1_epi32(rq->out_zp);
+        k.qmin = _mm256_set1_epi32(rq->qmin);
+        k.qmax = _mm256_set1_epi32(rq->qmax);
+        if (p->kh == 3 && p->kw == 3 && p->dw == 1 && p->sw == 1)
+            qc_dw_run(plane, pw, &k, p, 3, 3, 1, 1, rq, c, yc, flat);
+        else if (p->kh == 3 && p->kw == 3 && p->dw == 1 && p->sw == 2)
+            qc_dw_run(plane, pw, &k, p, 3, 3, 1, 2, rq, c, yc, flat);
+        else
+            qc_dw_run(plane, pw, &k, p, p->kh, p->kw, p->dw, p->sw, rq, c, yc, flat);
     }
-    for (oy = 0; oy < p->oh; ++oy)
-        for (ox = 0; ox < p->ow; ox += 16)
-            qc_dwp_16(plane + (ptrdiff_t)oy * p->sh * pw + (ptrdiff_t)ox * p->sw,
-                      (ptrdiff_t)p->dh * pw, wpair, (int32_t)bz, p, p->sw, rq, c,
-                      yc + (ptrdiff_t)oy * p->ow + ox, p->ow - ox < 16 ? p->ow - ox : 16);
     return 1;
 }
 #endif
