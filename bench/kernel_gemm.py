@@ -11,6 +11,8 @@ calls into libc/libm, which the fixed-point path does not make, are not counted)
 without (-cpu cortex-a53), Cortex-M4 (mps2-an386) reference vs cortex-m (SXTB16/SMLAD); then
 the same count for qc_dwconv_s8 on a few depthwise layers (C channels, HxW input, k x k kernel,
 stride, pad).
+The requantization is per channel without a fused ReLU/Clip range (qmin -128, qmax 127), as in
+the convolutions of bench/c_runtime.py's models.
 Every build is -O2; the counted kernels are built with QC_NOIPA=__attribute__((noipa)). The
 programs are tests/codegen's kernel driver; the cases are written by its test module.
 """
@@ -51,7 +53,9 @@ class _Rq(ctypes.Structure):
 def _case(M: int, N: int, K: int, seed: int = 0) -> tk.Case:
     rng = np.random.default_rng(seed)
     layout = "fc" if M == 1 else "conv"
-    return tk._gemm_case(rng, M, N, K, layout, tk._rand_rq(rng, N, K, per_channel=True))
+    rq = tk._rand_rq(rng, N, K, per_channel=True)
+    rq.qmin, rq.qmax = -128, 127  # no fused clamp, as in the benchmark models' convolutions
+    return tk._gemm_case(rng, M, N, K, layout, rq)
 
 
 def _shared(src: Path, flags: list[str], out: Path) -> ctypes.CDLL:

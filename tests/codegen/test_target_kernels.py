@@ -134,7 +134,9 @@ def make_cases(seed: int = 0) -> list[Case]:
                 cases.append(_gemm_case(rng, M, N, K, layouts[i % 4], rq, has_bias=i % 5 != 0))
                 i += 1
     for M, N, K in ((64, 33, 100), (100, 64, 288), (49, 128, 576), (64, 16, 1152), (1, 100, 1152),
-                    (2, 10, 784), (33, 17, 63), (5, 7, 130), (64, 24, 27), (64, 96, 9)):
+                    (2, 10, 784), (33, 17, 63), (5, 7, 130), (64, 24, 27), (64, 96, 9),
+                    # cortex-m's pre-extended weights: K 5/6 (overlapping groups), K up to 256
+                    (4, 3, 5), (5, 2, 6), (6, 5, 255), (9, 4, 256), (4, 2, 257)):
         for layout in ("conv", "fc"):
             cases.append(_gemm_case(rng, M, N, K, layout, _rand_rq(rng, N, K, per_channel=layout == "conv")))
     # extremes: every product -128*-128 (K=2000: 32.8M), products of both signs, saturation

@@ -240,6 +240,12 @@ static void qc_fast_prep(const qc_requant_t *rq, const int32_t *bias, int32_t n0
     }
 }
 
+QC_FORCE_INLINE int32_t qc_smmla(int32_t acc, int32_t mult, int32_t ra) {
+    int32_t v;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(v) : "r"(acc), "r"(mult), "r"(ra));
+    return v;
+}
+
 QC_FORCE_INLINE int32_t qc_rq_fast(int32_t acc, const qc_chq_t *q) {
     int32_t v;
     __asm__("smmla %0, %1, %2, %3" : "=r"(v) : "r"(acc), "r"(q->mult), "r"(q->ra));
@@ -308,6 +314,155 @@ __attribute__((noinline)) static void qc_gemm_fast(const int8_t *a, const int8_t
     }
 }
 
+
+#if defined(QC_SMLAD_ASM)
+/* The pre-extended-weight path (fast epilogue, M >= 4, 4 <= K <= QC_WX_K): one channel pair at
+ * a time, its weights sign-extended once into a stack table in SMLAD pair order, per 4 values of
+ * K the words {w0 (k, k+2), w0 (k+1, k+3), w1 (k, k+2), w1 (k+1, k+3)}; then every pixel pair of
+ * a takes 16 instructions per 4 values of K (2 LDR, 4 SXTB16, 2 LDRD, 8 SMLAD) with the
+ * accumulators started at the bias and the constants of the two channels held across the
+ * pixels. A K % 4 tail: the second group of 4 starts at k = K % 4, overlapping the first, against
+ * weights where the k of the first group are 0 (see qc_wx_prep), the others follow on: no
+ * branch per tile, every row read within its K bytes.
+ * An odd last pixel reads its own row
+ * twice (row offset 0), an odd last channel has zero weights; neither is stored. */
+#define QC_WX_K 256
+
+QC_FORCE_INLINE void qc_step_wx(const int8_t **pa, const int32_t **pw, int32_t ko, int32_t *c00,
+                                int32_t *c01, int32_t *c10, int32_t *c11) {
+    int32_t t0, t1, t2, t3, t4, t5;
+    __asm__("ldr %[t0], [%[pa], %[ko]]\n\t"        /* a1 */
+            "ldr %[t1], [%[pa]], #4\n\t"          /* a0 */
+            "sxtb16 %[t2], %[t0]\n\t"             /* a1 k, k+2 */
+            "sxtb16 %[t0], %[t0], ror #8\n\t"     /* a1 k+1, k+3 */
+            "sxtb16 %[t3], %[t1]\n\t"             /* a0 k, k+2 */
+            "sxtb16 %[t1], %[t1], ror #8\n\t"     /* a0 k+1, k+3 */
+            "ldrd %[t4], %[t5], [%[pw]], #8\n\t"  /* w0 */
+            "smlad %[c00], %[t3], %[t4], %[c00]\n\t"
+            "smlad %[c00], %[t1], %[t5], %[c00]\n\t"
+            "smlad %[c10], %[t2], %[t4], %[c10]\n\t"
+            "smlad %[c10], %[t0], %[t5], %[c10]\n\t"
+            "ldrd %[t4], %[t5], [%[pw]], #8\n\t"  /* w1 */
+            "smlad %[c01], %[t3], %[t4], %[c01]\n\t"
+            "smlad %[c01], %[t1], %[t5], %[c01]\n\t"
+            "smlad %[c11], %[t2], %[t4], %[c11]\n\t"
+            "smlad %[c11], %[t0], %[t5], %[c11]"
+            : [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4),
+              [t5] "=&r"(t5), [c00] "+r"(*c00), [c01] "+r"(*c01), [c10] "+r"(*c10),
+              [c11] "+r"(*c11), [pa] "+r"(*pa), [pw] "+r"(*pw)
+            : [ko] "r"(ko)
+            : "memory");
+}
+
+/* Weights of channels w0, w1 (w1 NULL: zeros) into x, G = ceil(K / 4) groups: group 0 is k 0..3,
+ * group i >= 1 is k 4i + adj .. 4i + adj + 3 with adj = K % 4 ? K % 4 - 4 : 0 (so the last one
+ * ends at K - 1), where group 1's k below 4 (already in group 0) have weight 0. */
+static void qc_wx_prep(const int8_t *w0, const int8_t *w1, int32_t K, int32_t adj, int32_t *x) {
+    const int32_t G = (K + 3) >> 2;
+    const uint32_t keep1 = adj ? ~0u << (8 * -adj) : ~0u; /* group 1: bytes with k >= 4 */
+    int32_t i;
+    for (i = 0; i < G; ++i, x += 4) {
+        const int32_t off = i ? 4 * i + adj : 0;
+        int8x4_t v0 = qc_ld4(w0 + off), v1 = w1 ? qc_ld4(w1 + off) : 0;
+        if (i == 1) {
+            v0 = (int8x4_t)((uint32_t)v0 & keep1);
+            v1 = (int8x4_t)((uint32_t)v1 & keep1);
+        }
+        x[0] = __sxtb16(v0);
+        x[1] = qc_sxtb16_ror8(v0);
+        x[2] = __sxtb16(v1);
+        x[3] = qc_sxtb16_ror8(v1);
+    }
+}
+
+/* the 4 sums of pixels pa (row 0) and pa + ko (row 1) against the table [x, xend), started at
+ * b0, b1 */
+QC_FORCE_INLINE void qc_wx_tile(const int8_t *pa, int32_t ko, const int32_t *x, const int32_t *xend,
+                                int32_t adj, int32_t b0, int32_t b1, int32_t *s) {
+    int32_t c00 = b0, c01 = b1, c10 = b0, c11 = b1;
+    const int32_t *pw = x;
+    qc_step_wx(&pa, &pw, ko, &c00, &c01, &c10, &c11);
+    pa += adj;
+    while (pw != xend) qc_step_wx(&pa, &pw, ko, &c00, &c01, &c10, &c11);
+    s[0] = c00;
+    s[1] = c01;
+    s[2] = c10;
+    s[3] = c11;
+}
+
+/* the pixels of one channel pair (NR = 2) or of the odd last channel (NR = 1); SM1: sm == 1 */
+QC_FORCE_INLINE void qc_wx_pixels(const int8_t *a, const int32_t *x, int32_t M, int32_t K,
+                                  int32_t adj, const qc_chq_t *q, int8_t *o, int32_t sm, int32_t sn,
+                                  int NR, int SM1, int clamp, int32_t qmin, int32_t qmax) {
+    const int32_t b0 = q[0].bias, b1 = NR == 2 ? q[1].bias : 0;
+    const int32_t m0 = q[0].mult, ra0 = q[0].ra, s0 = q[0].sh;
+    const int32_t m1 = NR == 2 ? q[1].mult : 0, ra1 = NR == 2 ? q[1].ra : 0, s1 = NR == 2 ? q[1].sh : 0;
+    const int32_t *xend = x + 4 * ((K + 3) >> 2);
+    const ptrdiff_t K2 = 2 * (ptrdiff_t)K, smv = SM1 ? 1 : sm;
+    int32_t m, s[4], v0, v1, v2, v3;
+    for (m = 0; m + 2 <= M; m += 2, a += K2, o += 2 * smv) {
+        qc_wx_tile(a, K, x, xend, adj, b0, b1, s);
+        v0 = __ssat(qc_smmla(s[0], m0, ra0) >> s0, 8);
+        v2 = __ssat(qc_smmla(s[2], m0, ra0) >> s0, 8);
+        v1 = NR == 2 ? __ssat(qc_smmla(s[1], m1, ra1) >> s1, 8) : 0;
+        v3 = NR == 2 ? __ssat(qc_smmla(s[3], m1, ra1) >> s1, 8) : 0;
+        if (clamp) {
+            v0 = qc_clamp2(v0, qmin, qmax);
+            v1 = qc_clamp2(v1, qmin, qmax);
+            v2 = qc_clamp2(v2, qmin, qmax);
+            v3 = qc_clamp2(v3, qmin, qmax);
+        }
+        o[0] = (int8_t)v0;
+        o[smv] = (int8_t)v2;
+        if (NR == 2) {
+            o[sn] = (int8_t)v1;
+            o[sn + smv] = (int8_t)v3;
+        }
+    }
+    if (m < M) { /* the odd last pixel: its row twice */
+        qc_wx_tile(a, 0, x, xend, adj, b0, b1, s);
+        v0 = __ssat(qc_smmla(s[0], m0, ra0) >> s0, 8);
+        v1 = NR == 2 ? __ssat(qc_smmla(s[1], m1, ra1) >> s1, 8) : 0;
+        if (clamp) {
+            v0 = qc_clamp2(v0, qmin, qmax);
+            v1 = qc_clamp2(v1, qmin, qmax);
+        }
+        o[0] = (int8_t)v0;
+        if (NR == 2) o[sn] = (int8_t)v1;
+    }
+}
+
+__attribute__((noinline)) static void qc_gemm_wx(const int8_t *a, const int8_t *w,
+                                                 const int32_t *bias, int32_t M, int32_t N,
+                                                 int32_t K, const qc_requant_t *rq, int8_t *out,
+                                                 int32_t sm, int32_t sn) {
+    int32_t x[QC_WX_K] __attribute__((aligned(8)));
+    qc_chq_t q[2];
+    const int32_t qmin = rq->qmin, qmax = rq->qmax;
+    const int clamp = qmin > -128 || qmax < 127;
+    const int32_t adj = K & 3 ? (K & 3) - 4 : 0;
+    int32_t n;
+    for (n = 0; n < N; n += 2) {
+        const int8_t *w0 = w + (ptrdiff_t)n * K;
+        int8_t *o = out + (ptrdiff_t)n * sn;
+        if (n + 1 < N) {
+            qc_wx_prep(w0, w0 + K, K, adj, x);
+            qc_fast_prep(rq, bias, n, 2, q);
+            if (clamp)
+                qc_wx_pixels(a, x, M, K, adj, q, o, sm, sn, 2, 0, 1, qmin, qmax);
+            else if (sm == 1)
+                qc_wx_pixels(a, x, M, K, adj, q, o, sm, sn, 2, 1, 0, -128, 127);
+            else
+                qc_wx_pixels(a, x, M, K, adj, q, o, sm, sn, 2, 0, 0, -128, 127);
+        } else {
+            qc_wx_prep(w0, NULL, K, adj, x);
+            qc_fast_prep(rq, bias, n, 1, q);
+            qc_wx_pixels(a, x, M, K, adj, q, o, sm, sn, 1, 0, clamp, qmin, qmax);
+        }
+    }
+}
+#endif
+
 #define QC_TILE(MR, NR)                                                                          \
     do {                                                                                         \
         qc_tile(a + (size_t)m * K, w + (size_t)n * K, K, MR, NR, s);                             \
@@ -321,6 +476,12 @@ QC_NOIPA void qc_gemm_s8(const int8_t *a, const int8_t *w, const int32_t *bias, 
     int32_t m = 0, n;
     qc_epi_t e;
     if (qc_fast_ok(rq, N)) {
+#if defined(QC_SMLAD_ASM)
+        if (M >= 4 && K >= 4 && K <= QC_WX_K) {
+            qc_gemm_wx(a, w, bias, M, N, K, rq, out, sm, sn);
+            return;
+        }
+#endif
         qc_gemm_fast(a, w, bias, M, N, K, rq, out, sm, sn);
         return;
     }
