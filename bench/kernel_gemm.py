@@ -1,6 +1,7 @@
 """qc_gemm_s8: the reference kernel against the target-optimized ones.
 
     python bench/kernel_gemm.py [--no-host] [--no-qemu] [--shapes 784x16x9,49x128x1152]
+                                [--dw-shapes 32x56x3x1x1,64x16x3x2x1] [--targets cortex-m]
 
 prints, for conv-like shapes (M output pixels, N output channels, K = cin*kh*kw; the conv
 kernel's layout sm = 1, sn = M), the median time per MAC on this machine of the reference and
@@ -155,12 +156,13 @@ def _dw_case(shape: tuple[int, ...]) -> tk.Case:
     return tk._dw_case(rng, 1, c, 1, h, h, k, k, st, st, 1, 1, pad, pad, pad, pad)
 
 
-def qemu_counts(shapes, work: Path, op: str = "qc_gemm_s8") -> list[str]:
-    """Instructions per MAC of one `op` call under qemu, reference vs target."""
+def qemu_counts(shapes, work: Path, op: str = "qc_gemm_s8", targets=None) -> list[str]:
+    """Instructions per MAC of one `op` call under qemu, reference vs target (`targets`: the
+    target names to count, all by default)."""
     wanted = {("arm-neon", "dotprod"), ("arm-neon", "a53"), ("cortex-m", "m4-dsp")}
     cols = []
     for v in tk.variants():
-        if (v.target, v.name) not in wanted:
+        if (v.target, v.name) not in wanted or (targets and v.target not in targets):
             continue
         missing = [t for t in v.tools if shutil.which(t) is None]
         if missing:
@@ -198,16 +200,26 @@ def main(argv=None) -> int:
     p.add_argument("--no-qemu", action="store_true", help="skip the qemu instruction counts")
     default = ",".join("x".join(map(str, s)) for s in SHAPES)
     p.add_argument("--shapes", help=f"MxNxK,... (default: {default})")
+    dw_default = ",".join("x".join(map(str, s)) for s in DW_SHAPES)
+    p.add_argument("--dw-shapes", help=f"depthwise CxHxKxSTRIDExPAD,... alone (default after the "
+                   f"GEMM shapes: {dw_default})")
+    p.add_argument("--targets", help="comma-separated targets to count under qemu (default: all)")
     args = p.parse_args(argv)
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")] if args.shapes else SHAPES
+    targets = set(args.targets.split(",")) if args.targets else None
+    if args.dw_shapes:
+        dw_shapes = [tuple(int(x) for x in s.split("x")) for s in args.dw_shapes.split(",")]
+        with tempfile.TemporaryDirectory(prefix="kernel_gemm-") as tmp:
+            print("\n".join(qemu_counts(dw_shapes, Path(tmp), "qc_dwconv_s8", targets)), flush=True)
+        return 0
     with tempfile.TemporaryDirectory(prefix="kernel_gemm-") as tmp:
         work = Path(tmp)
         if not args.no_host:
             print("\n".join(host_times(shapes, work)), flush=True)
         if not args.no_qemu:
-            print("\n".join(qemu_counts(shapes, work)), flush=True)
+            print("\n".join(qemu_counts(shapes, work, targets=targets)), flush=True)
             if not args.shapes:
-                print("\n".join(qemu_counts(DW_SHAPES, work, "qc_dwconv_s8")), flush=True)
+                print("\n".join(qemu_counts(DW_SHAPES, work, "qc_dwconv_s8", targets)), flush=True)
     return 0
 
 

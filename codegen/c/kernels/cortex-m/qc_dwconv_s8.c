@@ -174,29 +174,33 @@ static inline __attribute__((always_inline)) void qc_dw_row(
     const int8_t *r0 = r[0], *r1 = r[1], *r2 = r[2];
     int32_t ox;
     if (sw == 1) {
-        const int32_t a02 = w02[0], b02 = w02[1], c02 = w02[2], a1l = w1l[0], b1l = w1l[1], c1l = w1l[2];
-        for (ox = 0; ox < ow; ox += 2) {
+        /* (w1 of rows 0 and 1) in one word, taken by SMLAxy: fewer live registers in the loop */
+        const int32_t a02 = w02[0], b02 = w02[1], c02 = w02[2];
+        const int32_t w1ab = (int32_t)(((uint32_t)w1l[0] & 0xffffu) | ((uint32_t)w1l[1] << 16)), c1l = w1l[2];
+        const int8_t *p0 = r0, *const pend = r0 + (ow & ~1);
+        const ptrdiff_t d1 = r1 - r0, d2 = r2 - r0;
+        for (; p0 != pend; p0 += 2, yr += 2) {
             int32_t a0 = bz, a1 = bz, v0, v1;
             int8x4_t v_;
             int16x2_t e_, o_;
-            memcpy(&v_, r0 + ox, 4);
+            memcpy(&v_, p0, 4);
             e_ = __sxtb16(v_);
             o_ = qc_sxtb16_ror8(v_);
-            a0 = __smlad(o_, a1l, __smlad(e_, a02, a0));
-            a1 = __smladx(e_, a1l, __smlad(o_, a02, a1));
-            memcpy(&v_, r1 + ox, 4);
+            a0 = __smlabb(o_, w1ab, __smlad(e_, a02, a0));
+            a1 = __smlatb(e_, w1ab, __smlad(o_, a02, a1));
+            memcpy(&v_, p0 + d1, 4);
             e_ = __sxtb16(v_);
             o_ = qc_sxtb16_ror8(v_);
-            a0 = __smlad(o_, b1l, __smlad(e_, b02, a0));
-            a1 = __smladx(e_, b1l, __smlad(o_, b02, a1));
-            memcpy(&v_, r2 + ox, 4);
+            a0 = __smlabt(o_, w1ab, __smlad(e_, b02, a0));
+            a1 = __smlatt(e_, w1ab, __smlad(o_, b02, a1));
+            memcpy(&v_, p0 + d2, 4);
             e_ = __sxtb16(v_);
             o_ = qc_sxtb16_ror8(v_);
-            a0 = __smlad(o_, c1l, __smlad(e_, c02, a0));
-            a1 = __smladx(e_, c1l, __smlad(o_, c02, a1));
+            a0 = __smlabb(o_, c1l, __smlad(e_, c02, a0));
+            a1 = __smlatb(e_, c1l, __smlad(o_, c02, a1));
             if (gen) { /* shift outside 33..54 or a float epilogue */
-                yr[ox] = qc_requant(a0, c, rq);
-                if (ox + 1 < ow) yr[ox + 1] = qc_requant(a1, c, rq);
+                yr[0] = qc_requant(a0, c, rq);
+                yr[1] = qc_requant(a1, c, rq);
                 continue;
             }
             v0 = __ssat(qc_dw_smmla(a0, m, ra) >> s, 8);
@@ -205,8 +209,24 @@ static inline __attribute__((always_inline)) void qc_dw_row(
                 v0 = qc_clamp_i32(v0, qmin, qmax);
                 v1 = qc_clamp_i32(v1, qmin, qmax);
             }
-            yr[ox] = (int8_t)v0;
-            if (ox + 1 < ow) yr[ox + 1] = (int8_t)v1;
+            yr[0] = (int8_t)v0;
+            yr[1] = (int8_t)v1;
+        }
+        if (ow & 1) { /* the last column: one output (taps x0..x2 of the word at p0) */
+            int32_t a0 = bz, v0;
+            const int32_t w1[3] = {w1l[0], w1l[1], c1l};
+            for (ox = 0; ox < 3; ++ox) {
+                int8x4_t v_;
+                memcpy(&v_, p0 + (ox == 0 ? 0 : ox == 1 ? d1 : d2), 4);
+                a0 = __smlabb(qc_sxtb16_ror8(v_), w1[ox], __smlad(__sxtb16(v_), w02[ox], a0));
+            }
+            if (gen) {
+                yr[0] = qc_requant(a0, c, rq);
+                return;
+            }
+            v0 = __ssat(qc_dw_smmla(a0, m, ra) >> s, 8);
+            if (clamp) v0 = qc_clamp_i32(v0, qmin, qmax);
+            yr[0] = (int8_t)v0;
         }
     } else {
         for (ox = 0; ox < ow; ++ox) {
