@@ -193,7 +193,10 @@ def compile_model(name: str, work: Path, int8_targets: list[str], float_targets:
     mdir = work / name.replace("@", "_")
     mdir.mkdir(parents=True)
     prep = prepare(name, mdir)
-    r = quantize(str(prep.path), None, calib_data=prep.calib, options={"cache_dir": str(work / "calib-cache")})
+    # backend="c": every Q/DQ pair stays for the int8 kernels (prune-qdq only prunes for onnxruntime);
+    # onnxruntime runs this same QDQ model
+    r = quantize(str(prep.path), None, calib_data=prep.calib, backend="c",
+                 options={"cache_dir": str(work / "calib-cache")})  # fmt: skip
     qdq = mdir / "int8.onnx"
     save_onnx(r.model.clone(), str(qdq))
     c = Compiled(name, prep, mdir, qdq)
