@@ -437,8 +437,8 @@ def latency_section(models: list[Compiled], targets: list[str], builder: Builder
             c8, fc = g[("int8", "O3")], g[("float", "O3")]  # the Makefile default on the host
             r8, rf = ratio(c8, o8), ratio(fc, c8)
             rows.append({"model": c.name, "MACs": c.macs, "target": target,
-                         "int8 C O2": c8, "int8 C O3": g[("int8", "O3")],
-                         "float C O2": fc, "float C O3": g[("float", "O3")],
+                         "int8 C O2": g[("int8", "O2")], "int8 C O3": c8,
+                         "float C O2": g[("float", "O2")], "float C O3": fc,
                          "ORT int8": o8, "ORT float": of, "int8 C / ORT int8": r8, "float C / int8 C": rf,
                          "within 1.5x ORT": None if r8 is None else r8 <= 1.5,
                          "2x faster than float C": None if rf is None else rf >= 2.0,
