@@ -16,16 +16,9 @@
 #define QC_NOIPA /* the benchmark defines it as __attribute__((noipa)) */
 #endif
 
-#define QC_CONV_S8_CHUNK 64
-
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define QC_CONV_LE 1
 #endif
-
-static int32_t qc_conv_s8_rows(const qc_conv_params_t *p) {
-    int32_t pix = p->oh * p->ow;
-    return pix < QC_CONV_S8_CHUNK ? (pix > 0 ? pix : 1) : QC_CONV_S8_CHUNK;
-}
 
 int32_t qc_conv_s8_scratch(const qc_conv_params_t *p) {
     return qc_conv_s8_rows(p) * (p->cin / p->group) * p->kh * p->kw;

@@ -21,6 +21,14 @@ typedef struct {
     int32_t n, cin, h, w, cout, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, group, x_zp;
 } qc_conv_params_t;
 int32_t qc_conv_s8_scratch(const qc_conv_params_t *p);
+/* im2col rows per chunk: QC_CONV_S8_CHUNK output pixels (fewer for small outputs). Every variant
+ * of qc_conv_s8 sizes its scratch as qc_conv_s8_rows(p) * K bytes; the lowering mirrors it
+ * (CONV_CHUNK in codegen/c/int8_rules.py). */
+#define QC_CONV_S8_CHUNK 64
+static inline int32_t qc_conv_s8_rows(const qc_conv_params_t *p) {
+    int32_t pix = p->oh * p->ow;
+    return pix < QC_CONV_S8_CHUNK ? (pix > 0 ? pix : 1) : QC_CONV_S8_CHUNK;
+}
 void qc_conv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const qc_conv_params_t *p,
                 const qc_requant_t *rq, int8_t *y, int8_t *col);
 /* Depthwise (group == cin, cout = cin * multiplier; output channel c reads input channel

@@ -5,13 +5,6 @@
  * qc_gemm_s8 per group writes the chunk's pixels of cout/group channels (sm = 1, sn = oh*ow). */
 #include "qc_kernels.h"
 
-#define QC_CONV_S8_CHUNK 64
-
-static int32_t qc_conv_s8_rows(const qc_conv_params_t *p) {
-    int32_t pix = p->oh * p->ow;
-    return pix < QC_CONV_S8_CHUNK ? (pix > 0 ? pix : 1) : QC_CONV_S8_CHUNK;
-}
-
 int32_t qc_conv_s8_scratch(const qc_conv_params_t *p) {
     return qc_conv_s8_rows(p) * (p->cin / p->group) * p->kh * p->kw;
 }

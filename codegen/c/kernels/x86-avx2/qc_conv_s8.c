@@ -19,13 +19,6 @@
  * reference path (im2col + qc_gemm_s8). */
 #include "qc_kernels.h"
 
-#define QC_CONV_S8_CHUNK 64
-
-static int32_t qc_conv_s8_rows(const qc_conv_params_t *p) {
-    int32_t pix = p->oh * p->ow;
-    return pix < QC_CONV_S8_CHUNK ? (pix > 0 ? pix : 1) : QC_CONV_S8_CHUNK;
-}
-
 int32_t qc_conv_s8_scratch(const qc_conv_params_t *p) {
     return qc_conv_s8_rows(p) * (p->cin / p->group) * p->kh * p->kw;
 }
