@@ -42,6 +42,11 @@ _FLASH_CC = {
 }  # fmt: skip
 
 
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise BackendError(f"unknown C target '{target}' (choose one of {', '.join(TARGETS)})")
+
+
 def _plugin_kernels(registry) -> tuple[dict, dict, list]:
     """Lowering rules, kernel sources and headers from ``qcompiler_register_c_kernels()``."""
     rules, sources, headers = {}, {}, []
@@ -60,8 +65,7 @@ def _plugin_kernels(registry) -> tuple[dict, dict, list]:
 def generate(model: Model, out_dir: str | os.PathLike, *, target: str = "generic", source: str = "",
              inplace: bool = True, registry: Any = None) -> dict[str, Any]:  # fmt: skip
     """Write the library into ``out_dir`` (which must exist); return the summary."""
-    if target not in TARGETS:
-        raise BackendError(f"unknown C target '{target}' (choose one of {', '.join(TARGETS)})")
+    _check_target(target)
     rules, extra, headers = _plugin_kernels(registry)
     prog, lw = lower(model, rules)
     arena = plan_arena(prog, inplace=inplace)
@@ -135,8 +139,7 @@ class CBackend:
     def emit(self, model: Model, output: str, *, ctx: Any = None) -> BackendResult:
         options = getattr(ctx, "options", {}) or {}
         target = options.get("target") or "generic"
-        if target not in TARGETS:
-            raise BackendError(f"unknown C target '{target}' (choose one of {', '.join(TARGETS)})")
+        _check_target(target)  # before anything is written
         path = Path(output)
         _prepare_output(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from qcompiler.ir.types import TensorType
 
 from .lower import Lowerer, unsupported
 from .movement import lower_movement
-from .program import View, c_float
+from .program import ACT_CODES, View, c_float
 from .shapes import (
     POOL_FIELDS,
     bcast_strides,
@@ -24,7 +24,6 @@ from .shapes import (
 
 __all__ = ["FLOAT_RULES", "softmax_layout"]
 
-_ACT_CODES = {"LeakyRelu": 1, "HardSigmoid": 2, "HardSwish": 3, "Sigmoid": 4, "Tanh": 5, "Silu": 6}
 _INF = "INFINITY"
 
 
@@ -40,7 +39,7 @@ def _act_args(op: Op) -> str:
         return f"{c_float(al)}, {c_float(be)}, 0, 0.0f, 0.0f"
     if a == "HardSwish":
         al, be = 1.0 / 6.0, 0.5
-    return f"-{_INF}, {_INF}, {_ACT_CODES[a]}, {c_float(al)}, {c_float(be)}"
+    return f"-{_INF}, {_INF}, {ACT_CODES[a]}, {c_float(al)}, {c_float(be)}"
 
 
 def conv(lw: Lowerer, op: Op) -> None:

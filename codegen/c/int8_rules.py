@@ -16,7 +16,7 @@ from qcompiler.ir.qc_ops import fused_base
 
 from .fixedpoint import add_params, lut_table, mul_params, quantize_multiplier
 from .lower import Lowerer, QConst
-from .program import QParams, View, c_float
+from .program import ACT_CODES, QParams, View, c_float
 from .shapes import (
     POOL_FIELDS,
     bcast_strides,
@@ -28,7 +28,6 @@ from .shapes import (
 
 __all__ = ["INT8_RULES"]
 
-_ACT_CODES = {"LeakyRelu": 1, "HardSigmoid": 2, "HardSwish": 3, "Sigmoid": 4, "Tanh": 5, "Silu": 6}
 
 
 def _activation(op: Op) -> tuple[str | None, float, float]:
@@ -53,7 +52,7 @@ def requant_struct(lw: Lowerer, acc_scale: np.ndarray, out: QParams, act: str | 
     elif act == "Clip":
         qmin, qmax = max(qmin, out.quantize(alpha)), min(qmax, out.quantize(beta))
     elif act is not None:
-        code = _ACT_CODES[act]
+        code = ACT_CODES[act]
     if act == "HardSwish":
         alpha, beta = 1.0 / 6.0, 0.5
     if code == 0 and float(np.max(acc_scale)) / out.scale >= 1.0:

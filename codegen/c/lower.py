@@ -26,7 +26,7 @@ from qcompiler.errors import BackendError
 from qcompiler.ir import DType, Model, Op, Value
 from qcompiler.ir.types import QuantType, TensorType
 
-from .program import CTYPES, Buf, Program, QParams, View, c_float
+from .program import CTYPES, Program, QParams, View, c_float
 
 __all__ = ["lower", "Lowerer", "Deq", "QConst", "unsupported"]
 
@@ -455,5 +455,3 @@ def lower(model: Model, plugin_rules: dict | None = None) -> tuple[Program, Lowe
     lw = Lowerer(model, plugin_rules)
     return lw.run(), lw
 
-
-_ = Buf  # re-exported for rules

@@ -12,7 +12,7 @@ from qcompiler.ir import Op
 
 from .fixedpoint import quantize_multiplier
 from .lower import Deq, Lowerer, QConst, unsupported
-from .program import CTYPES, View, c_float
+from .program import CTYPES, View
 from .shapes import axes_of, bcast_strides, strides_of
 
 __all__ = ["lower_movement", "ALIAS_OPS", "permute_copy"]
@@ -314,23 +314,8 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
                 v = lw.p.const([prm.quantize(fill)], "int8_t", "k")
                 lw.p.add(f"qc_fill({P(y)}, {y.size}, {v}, 1);", [], [y], ["qc_fill"], op=op.name,
                          what="Pad fill")
-            for (i, soff, ss, dims, doff, ds) in pieces:
-                x = xs[i]
-                dims, ss, ds = _simplify(dims, ss, ds)
-                if len(dims) > 6:
-                    raise unsupported(op, "more than 6 strided dimensions")
-                cd, cs, ct = (lw.p.const(a, "int32_t", "i") for a in (dims, ss, ds))
-                src = View(x.buf, x.shape, "s8", x.q, x.off + soff)
-                if x.q == prm:
-                    lw.p.add(f"qc_strided_copy({P(x.buf, 's8')}, {x.off + soff}, {cs}, {P(y.buf, 's8')}, "
-                             f"{y.off + doff}, {ct}, {len(dims)}, {cd}, 1);", [x], [y],
-                             ["qc_strided_copy"], op=op.name, what=t,
-                             alias=_alias(x, y, soff, doff, dims, ss, ds))  # fmt: skip
-                else:
-                    m, s = quantize_multiplier(x.q.scale / prm.scale)
-                    lw.p.add(f"qc_strided_requant_s8({P(src)}, {cs}, {P(y.buf, 's8')}, {y.off + doff}, "
-                             f"{ct}, {len(dims)}, {cd}, {x.q.zp}, {prm.zp}, {m}, {s});", [x], [y],
-                             ["qc_strided_requant_s8"], op=op.name, what=t + " requantized")  # fmt: skip
+            for piece in pieces:
+                _copy_piece(lw, op, xs[piece[0]], y, piece, prm)
         return True
 
     # ---- float (and any virtual value) --------------------------------------------------------
@@ -375,27 +360,38 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
         if fill is not None:
             v = lw.p.const([fill], "float", "f")
             lw.p.add(f"qc_fill({P(y)}, {y.size}, {v}, 4);", [], [y], ["qc_fill"], op=op.name, what="Pad fill")
-        for (i, soff, ss, dims, doff, ds) in pieces:
-            x = xs[i]
-            dims, ss, ds = _simplify(dims, ss, ds)
-            if len(dims) > 6:
-                raise unsupported(op, "more than 6 strided dimensions")
-            cd, cs, ct = (lw.p.const(a, "int32_t", "i") for a in (dims, ss, ds))
-            lw.p.add(f"qc_strided_copy({P(x.buf, 'f32')}, {x.off + soff}, {cs}, {P(y.buf, 'f32')}, "
-                     f"{y.off + doff}, {ct}, {len(dims)}, {cd}, 4);", [x], [y], ["qc_strided_copy"],
-                     op=op.name, what=t, alias=_alias(x, y, soff, doff, dims, ss, ds))  # fmt: skip
-    _ = c_float
+        for piece in pieces:
+            _copy_piece(lw, op, xs[piece[0]], y, piece, None)
     return True
+
+
+def _copy_piece(lw: Lowerer, op: Op | None, x: View, y: View, piece, prm) -> None:
+    """One strided piece of x into y; int8 with other output parameters (``prm``) requantizes."""
+    _, soff, ss, dims, doff, ds = piece
+    dims, ss, ds = _simplify(dims, ss, ds)
+    name = op.name if op is not None else ""
+    if len(dims) > 6:
+        raise unsupported(op, "more than 6 strided dimensions")
+    cd, cs, ct = (lw.p.const(a, "int32_t", "i") for a in (dims, ss, ds))
+    P = lw.p.ptr
+    what = op.op_type if op is not None else "transpose"
+    if prm is not None and x.q != prm:
+        m, s = quantize_multiplier(x.q.scale / prm.scale)
+        src = View(x.buf, x.shape, "s8", x.q, x.off + soff)
+        lw.p.add(f"qc_strided_requant_s8({P(src)}, {cs}, {P(y.buf, 's8')}, {y.off + doff}, {ct}, {len(dims)}, "
+                 f"{cd}, {x.q.zp}, {prm.zp}, {m}, {s});", [x], [y], ["qc_strided_requant_s8"], op=name,
+                 what=what + " requantized")  # fmt: skip
+        return
+    lw.p.add(f"qc_strided_copy({P(x.buf, x.et)}, {x.off + soff}, {cs}, {P(y.buf, y.et)}, {y.off + doff}, {ct}, "
+             f"{len(dims)}, {cd}, {CTYPES[x.et][1]});", [x], [y], ["qc_strided_copy"], op=name, what=what,
+             alias=_alias(x, y, soff, doff, dims, ss, ds) if op is not None else None)  # fmt: skip
 
 
 def permute_copy(lw: Lowerer, x: View, perm: list[int], y: View, name: str = "") -> None:
     """y = transpose(x, perm) (same element type, no requantization)."""
     xs = strides_of(x.shape)
-    dims, ss, ds = _simplify([x.shape[p] for p in perm], [xs[p] for p in perm], strides_of(y.shape))
-    cd, cs, ct = (lw.p.const(a, "int32_t", "i") for a in (dims, ss, ds))
-    P = lw.p.ptr
-    lw.p.add(f"qc_strided_copy({P(x.buf, x.et)}, {x.off}, {cs}, {P(y.buf, y.et)}, {y.off}, {ct}, {len(dims)}, "
-             f"{cd}, {CTYPES[x.et][1]});", [x], [y], ["qc_strided_copy"], op=name, what="transpose")  # fmt: skip
+    _copy_piece(lw, None, x, y, (0, 0, [xs[p] for p in perm], [x.shape[p] for p in perm], 0, strides_of(y.shape)),
+                None)
 
 
 def _pad_indices(n: int, b: int, e: int, mode: str) -> np.ndarray:

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Buf", "View", "QParams", "Step", "Program", "CTYPES", "c_float"]
+__all__ = ["Buf", "View", "QParams", "Step", "Program", "CTYPES", "ACT_CODES", "c_float"]
+
+#: fused activation -> QC_ACT_* code of a float epilogue (qc_common.h; Relu/Clip are clamps)
+ACT_CODES = {"LeakyRelu": 1, "HardSigmoid": 2, "HardSwish": 3, "Sigmoid": 4, "Tanh": 5, "Silu": 6}
 
 #: element kind -> (C type, bytes)
 CTYPES = {"f32": ("float", 4), "s8": ("int8_t", 1), "i32": ("int32_t", 4)}
