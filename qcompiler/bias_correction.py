@@ -118,7 +118,7 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = 32, values_p
         return max(4, min(len(samples), -(-values_per_channel // per_sample)))
 
     try:
-        fsess = _session(float_proto, names)
+        fsess = _session(float_proto, names, optimize=True)
         fidx = [[o.name for o in fsess.get_outputs()].index(n) for n in names]
         float_runs = [fsess.run(None, s) for s in samples]  # the float side runs once for all layers
         qsess = _session(_biases_as_inputs(ir_to_proto(model), [c.name for c in consts]), names)

@@ -1,7 +1,8 @@
 """Per-tensor calibration statistics: one mergeable record per tensor serves every method.
 
-:class:`TensorStats` keeps count, min, max, sum, sum of squares, zero count, moving-average
-min/max and a histogram over ``[-R, R]``, where ``R`` is a power of two that doubles when a
+:class:`TensorStats` keeps count, min, max, moving-average min/max and (unless made without
+a histogram, for the min/max methods) sum, sum of squares, zero count and a histogram over
+``[-R, R]``, where ``R`` is a power of two that doubles when a
 value falls outside it (adjacent bins merge exactly, so the histogram after any split of the
 data into parts and :meth:`TensorStats.merge` is identical to one pass over all of it).
 Memory is ``O(num_bins)`` per tensor, whatever the number of samples.
@@ -72,40 +73,46 @@ class TensorStats:
         """Add one sample's values."""
         self.update_many([x])
 
-    def update_many(self, xs: list[np.ndarray]) -> None:
-        """Add several samples' values at once (same result as one :meth:`update` each)."""
+    def add_range(self, lo: float, hi: float, size: int) -> None:
+        """Add one sample known by its min and max only (what the min/max methods need)."""
+        if size == 0:
+            return
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise DataError("tensor holds NaN or Inf values")
+        if self.samples == 0:
+            self.ema_min, self.ema_max = lo, hi
+        else:
+            c = self.averaging_constant
+            self.ema_min += c * (lo - self.ema_min)
+            self.ema_max += c * (hi - self.ema_max)
+        self.samples += 1
+        self.min, self.max = min(self.min, lo), max(self.max, hi)
+        self.count += size
+        amax = max(abs(self.min), abs(self.max))
+        self._grow_to(max(math.ceil(math.log2(amax)) if amax > 0 else -30, -30))
+
+    def update_many(self, xs: list[np.ndarray], ranges: list[tuple[float, float]] | None = None) -> None:
+        """Add several samples' values at once (same result as one :meth:`update` each);
+        ``ranges`` are their (min, max) when the caller has them already.
+
+        Without a histogram only the range, count and moving averages are kept (sum, sum of
+        squares and zeros, which only the debug report reads, come with the histogram)."""
         parts = []
-        for x in xs:
+        for i, x in enumerate(xs):
             x = np.asarray(x).reshape(-1)
             if x.size == 0:
                 continue
             if x.dtype not in (np.float32, np.float64):
                 x = x.astype(np.float32)
-            lo_i, hi_i = float(x.min()), float(x.max())
-            if not (math.isfinite(lo_i) and math.isfinite(hi_i)):
-                raise DataError("tensor holds NaN or Inf values")
-            if self.samples == 0:
-                self.ema_min, self.ema_max = lo_i, hi_i
-            else:
-                c = self.averaging_constant
-                self.ema_min += c * (lo_i - self.ema_min)
-                self.ema_max += c * (hi_i - self.ema_max)
-            self.samples += 1
-            self.min, self.max = min(self.min, lo_i), max(self.max, hi_i)
+            lo_i, hi_i = ranges[i] if ranges is not None else (float(x.min()), float(x.max()))
+            self.add_range(lo_i, hi_i, x.size)
             parts.append(x)
-        if not parts:
+        if not parts or not self.with_hist:
             return
         x = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        lo, hi = self.min, self.max
-        self.count += x.size
         self.sum += float(x.sum(dtype=np.float64))
         self.sumsq += float(np.dot(x, x))
         self.zeros += x.size - int(np.count_nonzero(x))
-        amax = max(abs(lo), abs(hi))
-        exp = math.ceil(math.log2(amax)) if amax > 0 else -30
-        self._grow_to(max(exp, -30))
-        if not self.with_hist:
-            return
         r = self.R
         # Bin index: (x + R) * n / 2R, truncated; values are within [-R, R] by construction.
         idx = ((x + np.float32(r)) * np.float32(self.num_bins / (2 * r))).astype(np.int32)
