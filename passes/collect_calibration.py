@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qcompiler.bias_correction import MAX_SAMPLES, float_outputs_to_keep
 from qcompiler.calibration.collect import collect_statistics
 from qcompiler.calibration.observers import get_observer
 from qcompiler.calibration.stats import CalibrationStats, cache_key
@@ -90,8 +91,17 @@ class CollectCalibrationPass(Pass):
             return False
         # Only the tensors this compile quantizes are run; they join what the cache holds, so
         # a later compile with other settings (method, bits, skip nodes) finds them there.
+        # The empirical bias correction compares layer outputs of the float and the quantized
+        # model on the first samples: the float ones come from these runs.
+        keep = {}
+        if ctx.config is not None and ctx.config.bias_correction == "empirical":
+            keep = float_outputs_to_keep(model, len(data) if hasattr(data, "__len__") else MAX_SAMPLES)
+        kept: dict = {}
         stats = collect_statistics(proto, missing, data, labels=data.labels, num_bins=num_bins,
-                                   progress=bool(ctx.options.get("progress")), histograms=histograms)  # fmt: skip
+                                   progress=bool(ctx.options.get("progress")), histograms=histograms,
+                                   keep=keep, kept=kept)  # fmt: skip
+        if kept:
+            ctx.state["float_layer_outputs"] = kept
         if cached is not None:
             for name, st in stats.tensors.items():
                 cached.tensors[name] = st

@@ -28,7 +28,8 @@ from qcompiler.ir import Model, Op, Value
 from qcompiler.ir.qc_ops import fused_base
 from qcompiler.pass_base import PassContext
 
-__all__ = ["correct_bias", "correct_bias_analytic", "expected_channels", "clipped_normal_mean"]
+__all__ = ["correct_bias", "correct_bias_analytic", "expected_channels", "clipped_normal_mean", "float_outputs_to_keep",
+           "samples_for"]
 
 
 def _bias_layers(model: Model) -> list[Op]:
@@ -84,18 +85,61 @@ def _biases_as_inputs(proto: onnx.ModelProto, names: list[str]) -> onnx.ModelPro
     return m
 
 
-def correct_bias(model: Model, ctx: PassContext, max_samples: int = 32, values_per_channel: int = 1024) -> dict[str, tuple[float, float]]:
+#: Samples the empirical correction averages over, at most.
+MAX_SAMPLES = 32
+#: Each layer averages over enough samples to see about this many values per channel.
+VALUES_PER_CHANNEL = 1024
+
+
+def samples_for(op: Op, available: int, max_samples: int = MAX_SAMPLES,
+                values_per_channel: int = VALUES_PER_CHANNEL) -> int:  # fmt: skip
+    """How many samples the empirical correction of ``op`` uses: a few for convolutions (many
+    positions), more for fully-connected layers."""
+    n = min(available, max_samples)
+    shape = op.outputs[0].shape
+    numel = shape.numel() if shape is not None else None
+    channels = shape.dims[1] if shape is not None and shape.rank and shape.rank > 1 else None
+    if not numel or not isinstance(channels, int) or channels <= 0:
+        return n
+    per_sample = max(numel // channels, 1)
+    return max(min(4, n), min(n, -(-values_per_channel // per_sample)))
+
+
+def float_outputs_to_keep(model: Model, available: int, budget_bytes: int = 256 << 20) -> dict[str, int]:
+    """Layer output -> samples for the empirical correction, for ``collect-calibration`` to keep
+    from its float runs (so the correction does not run the float model again); empty when
+    they would take more than ``budget_bytes``."""
+    keep, total = {}, 0
+    for op in model.graph:
+        base = fused_base(op) or op.op_type
+        if base not in ("Conv", "ConvTranspose", "Gemm") or op.input(2) is None:
+            continue
+        n = samples_for(op, available)
+        shape = op.outputs[0].shape
+        numel = shape.numel() if shape is not None else None
+        if not numel:
+            return {}
+        keep[op.outputs[0].name] = n
+        total += numel * n * 4
+    return keep if total <= budget_bytes else {}
+
+
+def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES) -> dict[str, tuple[float, float]]:
     """Correct biases in place, layer by layer in graph order (each correction sees the
     corrected layers before it); returns layer name -> (mean correction, variance).
 
     The quantized model runs in one onnxruntime session whose int32 biases are inputs, so a
-    corrected bias takes effect without rebuilding the session.
+    corrected bias takes effect without rebuilding the session; it runs with onnxruntime's
+    graph optimizations, i.e. on the fused integer kernels the written model will run on.  The
+    float layer outputs come from ``collect-calibration`` when it kept them
+    (``ctx.state["float_layer_outputs"]``), else from a run of the float model.
     """
     from qcompiler.calibration.collect import _session
     from qcompiler.codegen.onnx_backend import ir_to_proto
 
     float_proto = ctx.state.get("float_model")
     data = ctx.calib_data
+    kept = ctx.state.pop("float_layer_outputs", None) or {}
     if float_proto is None or data is None:
         return {}
     float_names = {o for n in float_proto.graph.node for o in n.output}
@@ -106,22 +150,18 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = 32, values_p
     consts = [op.input(2).producer().input(0) for op in layers]
     scales = [np.asarray(op.input(2).producer().input(1).const, np.float64) for op in layers]
     samples = [s for _, s in zip(range(max_samples), data)]
-    # Each layer averages over enough samples to see about `values_per_channel` values per
-    # channel: a few for convolutions (many positions), more for fully-connected layers.
-    def samples_for(op: Op) -> int:
-        shape = op.outputs[0].shape
-        numel = shape.numel() if shape is not None else None
-        channels = shape.dims[1] if shape is not None and shape.rank and shape.rank > 1 else None
-        if not numel or not isinstance(channels, int) or channels <= 0:
-            return len(samples)
-        per_sample = max(numel // channels, 1)
-        return max(4, min(len(samples), -(-values_per_channel // per_sample)))
-
+    counts = [samples_for(op, len(samples), max_samples) for op in layers]
     try:
-        fsess = _session(float_proto, names, optimize=True)
-        fidx = [[o.name for o in fsess.get_outputs()].index(n) for n in names]
-        float_runs = [fsess.run(None, s) for s in samples]  # the float side runs once for all layers
-        qsess = _session(_biases_as_inputs(ir_to_proto(model), [c.name for c in consts]), names)
+        ctx.state["bias_correction_float_runs"] = 0
+        if all(len(kept.get(n, ())) >= c for n, c in zip(names, counts)):
+            float_runs = [kept[n] for n in names]  # per layer: its samples' outputs
+        else:
+            ctx.state["bias_correction_float_runs"] = len(samples)
+            fsess = _session(float_proto, names, optimize=True)
+            fidx = [[o.name for o in fsess.get_outputs()].index(n) for n in names]
+            runs = [fsess.run(None, s) for s in samples]  # the float side runs once for all layers
+            float_runs = [[r[i] for r in runs] for i in fidx]
+        qsess = _session(_biases_as_inputs(ir_to_proto(model), [c.name for c in consts]), names, optimize=True)
     except Exception as e:  # noqa: BLE001 - onnxruntime lacks a kernel (new opsets, types)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         ctx.warn(f"bias correction skipped: onnxruntime cannot run the quantized model ({first[:160]})")
@@ -130,9 +170,9 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = 32, values_p
     biases = {c.name: np.asarray(c.const, np.int32) for c in consts}
     report = {}
     for k, op in enumerate(layers):
-        n = samples_for(op)
+        n = counts[k]
         quant = [qsess.run([qsess.get_outputs()[qidx[k]].name], {**s, **biases})[0] for s in samples[:n]]
-        mean, var = _mean_error([r[fidx[k]].astype(np.float64) for r in float_runs[:n]], quant, _linear_range(op))
+        mean, var = _mean_error([r.astype(np.float64) for r in float_runs[k][:n]], quant, _linear_range(op))
         bq = biases[consts[k].name].astype(np.int64)
         if mean.shape != bq.shape:
             continue

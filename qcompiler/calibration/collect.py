@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -70,12 +70,22 @@ def collect_statistics(
     num_bins: int = 2048,
     progress: bool = False,
     histograms: bool = True,
+    keep: Mapping[str, int] | None = None,
+    kept: dict[str, list[np.ndarray]] | None = None,
 ) -> CalibrationStats:
-    """Statistics of ``tensor_names`` over ``samples`` (one onnxruntime run per sample)."""
+    """Statistics of ``tensor_names`` over ``samples`` (one onnxruntime run per sample).
+
+    ``keep`` (tensor -> n) asks for the values of the first ``n`` samples of more tensors,
+    put in ``kept`` (tensor -> list of arrays) from the same runs.
+    """
     names = list(dict.fromkeys(tensor_names))
-    sess = _session(model, names, optimize=True)
+    keep = dict(keep or {})
+    sess = _session(model, names + [n for n in keep if n not in names], optimize=True)
     out_names = [o.name for o in sess.get_outputs()]
     wanted = [out_names.index(n) for n in names]
+    keep_idx = [(n, out_names.index(n), k) for n, k in keep.items()]
+    if kept is not None:
+        kept.update({n: [] for n in keep})
     stats = {n: TensorStats(num_bins, with_hist=histograms) for n in names}
     total = len(samples) if hasattr(samples, "__len__") else None  # type: ignore[arg-type]
     it = enumerate(samples)
@@ -117,6 +127,10 @@ def collect_statistics(
                     ranges[n].append((lo, hi))
                 else:
                     stats[n].add_range(lo, hi, out.size)
+            if kept is not None:
+                for n, k, limit in keep_idx:
+                    if count < limit:
+                        kept[n].append(outputs[k])
             count += 1
             if count % chunk == 0:  # fold a few samples at a time: fewer, larger numpy calls
                 flush()

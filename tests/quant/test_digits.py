@@ -87,6 +87,10 @@ def test_deterministic_and_cache_reused(tmp_path, cache):
     r2 = quantize(str(MODEL), str(b), calib_data=CALIB, options=cache)
     assert a.read_bytes() == b.read_bytes()
     assert r1.context.state["calibration_cached"] is False and r2.context.state["calibration_cached"] is True
+    # The bias correction took the float layer outputs from the calibration runs the first
+    # time, and ran the float model itself the second: the same bytes either way.
+    assert r1.context.state["bias_correction_float_runs"] == 0
+    assert r2.context.state["bias_correction_float_runs"] > 0
     # MAX_MIN statistics carry no histograms: KL calibrates again, and its statistics then
     # serve every method and setting.
     r3 = quantize(str(MODEL), str(tmp_path / "kl.onnx"), calib_data=CALIB, activation_quant_method="KL", options=cache)
