@@ -134,7 +134,7 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES)
     float layer outputs come from ``collect-calibration`` when it kept them
     (``ctx.state["float_layer_outputs"]``), else from a run of the float model.
     """
-    from qcompiler.calibration.collect import _session
+    from qcompiler.calibration.collect import Runner
     from qcompiler.codegen.onnx_backend import ir_to_proto
 
     float_proto = ctx.state.get("float_model")
@@ -157,21 +157,21 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES)
             float_runs = [kept[n] for n in names]  # per layer: its samples' outputs
         else:
             ctx.state["bias_correction_float_runs"] = len(samples)
-            fsess = _session(float_proto, names, optimize=True)
-            fidx = [[o.name for o in fsess.get_outputs()].index(n) for n in names]
-            runs = [fsess.run(None, s) for s in samples]  # the float side runs once for all layers
-            float_runs = [[r[i] for r in runs] for i in fidx]
-        qsess = _session(_biases_as_inputs(ir_to_proto(model), [c.name for c in consts]), names, optimize=True)
+            data_inputs = list(samples[0]) if samples else []
+            frun = Runner(float_proto, names, data_inputs, optimize=True)
+            runs = frun.run(samples, names)  # the float side runs once for all layers
+            float_runs = [[r[i] for r in runs] for i in range(len(names))]
+        qrun = Runner(_biases_as_inputs(ir_to_proto(model), [c.name for c in consts]), names,
+                      list(samples[0]) if samples else [], optimize=True)  # fmt: skip
     except Exception as e:  # noqa: BLE001 - onnxruntime lacks a kernel (new opsets, types)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         ctx.warn(f"bias correction skipped: onnxruntime cannot run the quantized model ({first[:160]})")
         return {}
-    qidx = [[o.name for o in qsess.get_outputs()].index(n) for n in names]
     biases = {c.name: np.asarray(c.const, np.int32) for c in consts}
     report = {}
     for k, op in enumerate(layers):
         n = counts[k]
-        quant = [qsess.run([qsess.get_outputs()[qidx[k]].name], {**s, **biases})[0] for s in samples[:n]]
+        quant = [r[0] for r in qrun.run(samples[:n], [names[k]], biases)]
         mean, var = _mean_error([r.astype(np.float64) for r in float_runs[k][:n]], quant, _linear_range(op))
         bq = biases[consts[k].name].astype(np.int64)
         if mean.shape != bq.shape:

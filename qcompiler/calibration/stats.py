@@ -75,19 +75,24 @@ class TensorStats:
 
     def add_range(self, lo: float, hi: float, size: int) -> None:
         """Add one sample known by its min and max only (what the min/max methods need)."""
-        if size == 0:
+        self.add_ranges([lo], [hi], size)
+
+    def add_ranges(self, los: list[float], his: list[float], size: int) -> None:
+        """Add samples of ``size`` values each, known by their mins and maxes only."""
+        if size == 0 or not los:
             return
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            raise DataError("tensor holds NaN or Inf values")
-        if self.samples == 0:
-            self.ema_min, self.ema_max = lo, hi
-        else:
-            c = self.averaging_constant
-            self.ema_min += c * (lo - self.ema_min)
-            self.ema_max += c * (hi - self.ema_max)
-        self.samples += 1
-        self.min, self.max = min(self.min, lo), max(self.max, hi)
-        self.count += size
+        c = self.averaging_constant
+        for lo, hi in zip(los, his):
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise DataError("tensor holds NaN or Inf values")
+            if self.samples == 0:
+                self.ema_min, self.ema_max = lo, hi
+            else:
+                self.ema_min += c * (lo - self.ema_min)
+                self.ema_max += c * (hi - self.ema_max)
+            self.samples += 1
+        self.min, self.max = min(self.min, *los), max(self.max, *his)
+        self.count += size * len(los)
         amax = max(abs(self.min), abs(self.max))
         self._grow_to(max(math.ceil(math.log2(amax)) if amax > 0 else -30, -30))
 
