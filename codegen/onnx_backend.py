@@ -206,8 +206,14 @@ def keep_float_layers_float(mp: onnx.ModelProto) -> int:
     if opset < 13:
         return 0
     g = mp.graph
-    inits = {t.name: t for t in g.initializer}
     producer = {o: n for n in g.node for o in n.output}
+    # Only a layer whose weight no node produces (an initializer, not a DequantizeLinear) and
+    # whose input a DequantizeLinear gives can need it; most models have none, and indexing the
+    # initializers of a large model costs more than this scan.
+    if not any(n.op_type in ("Conv", "ConvTranspose", "Gemm") and len(n.input) >= 2 and n.input[1] not in producer
+               and getattr(producer.get(n.input[0]), "op_type", None) == "DequantizeLinear" for n in g.node):
+        return 0
+    inits = {t.name: t for t in g.initializer}
     consumers: dict[str, list] = {}
     for n in g.node:
         for i in n.input:

@@ -86,7 +86,7 @@ def _biases_as_inputs(proto: onnx.ModelProto, names: list[str]) -> onnx.ModelPro
 
 
 #: Samples the empirical correction averages over, at most.
-MAX_SAMPLES = 32
+MAX_SAMPLES = 16
 #: Each layer averages over enough samples to see about this many values per channel.
 VALUES_PER_CHANNEL = 1024
 
