@@ -198,7 +198,7 @@ def collect_statistics(
                 if not (math.isfinite(lo) and math.isfinite(hi)):
                     raise DataError(f"{group[i][0]}: the float model produces NaN or Inf in tensor {name!r}")
             if histograms:
-                stats[name].update_many(list(flat), list(zip(los, his)))
+                stats[name].update_many(flat, list(zip(los, his)))
             else:
                 stats[name].add_ranges(los, his, flat.shape[1])
         if kept is not None:

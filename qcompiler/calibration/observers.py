@@ -111,26 +111,30 @@ def _kl_threshold(counts: np.ndarray, edges: np.ndarray, levels: int) -> float:
     last = int(nz[-1]) + 1
     if last <= levels:
         return float(edges[last - 1])
-    best_i, best_kl = last, np.inf
     total = counts[:last]
     step = max(1, (last - levels) // 128)
-    for i in range(levels, last + 1, step):
-        p = total[:i].copy()
-        p[i - 1] += total[i:].sum()
-        # Quantize the first i bins into `levels` bins, then expand back over non-empty bins.
-        idx = (np.arange(i) * levels) // i
-        sums = np.bincount(idx, weights=total[:i], minlength=levels)
-        nonempty = np.bincount(idx, weights=(total[:i] > 0).astype(np.float64), minlength=levels)
-        q = np.where(total[:i] > 0, sums[idx] / np.maximum(nonempty[idx], 1), 0.0)
-        ps, qs = p.sum(), q.sum()
-        if ps <= 0 or qs <= 0:
-            continue
-        p, q = p / ps, q / qs
-        mask = p > 0
-        kl = float(np.sum(p[mask] * np.log(p[mask] / np.maximum(q[mask], 1e-12))))
-        if kl < best_kl:
-            best_kl, best_i = kl, i
-    return float(edges[best_i - 1])
+    cands = np.arange(levels, last + 1, step)  # every candidate threshold at once, one row each
+    rows, cols = len(cands), np.arange(last)
+    inside = cols[None, :] < cands[:, None]
+    # p: the first i bins, the tail's mass folded into the last of them.
+    p = np.where(inside, total[None, :], 0.0)
+    tail = np.concatenate([np.cumsum(total[::-1])[::-1], [0.0]])  # tail[i] = total[i:].sum()
+    p[np.arange(rows), cands - 1] += tail[cands]
+    # q: the first i bins quantized into `levels` bins, expanded back over the non-empty ones.
+    idx = np.where(inside, (cols[None, :] * levels) // cands[:, None], 0) + (np.arange(rows) * levels)[:, None]
+    used = inside & (total[None, :] > 0)
+    sums = np.bincount(idx.ravel(), weights=np.where(inside, total[None, :], 0.0).ravel(), minlength=rows * levels)
+    nonempty = np.bincount(idx.ravel(), weights=used.ravel().astype(np.float64), minlength=rows * levels)
+    q = np.where(used, sums[idx] / np.maximum(nonempty[idx], 1), 0.0)
+    ps, qs = p.sum(axis=1, keepdims=True), q.sum(axis=1, keepdims=True)
+    ok = (ps[:, 0] > 0) & (qs[:, 0] > 0)
+    p, q = p / np.where(ps > 0, ps, 1.0), q / np.where(qs > 0, qs, 1.0)
+    mask = p > 0
+    terms = np.where(mask, p * np.log(np.where(mask, p, 1.0) / np.maximum(q, 1e-12)), 0.0)
+    kl = np.where(ok, terms.sum(axis=1), np.inf)
+    if not np.isfinite(kl).any():
+        return float(edges[last - 1])
+    return float(edges[int(cands[int(np.argmin(kl))]) - 1])
 
 
 class KL(Observer):

@@ -96,25 +96,35 @@ class TensorStats:
         amax = max(abs(self.min), abs(self.max))
         self._grow_to(max(math.ceil(math.log2(amax)) if amax > 0 else -30, -30))
 
-    def update_many(self, xs: list[np.ndarray], ranges: list[tuple[float, float]] | None = None) -> None:
-        """Add several samples' values at once (same result as one :meth:`update` each);
-        ``ranges`` are their (min, max) when the caller has them already.
+    def update_many(self, xs: list[np.ndarray] | np.ndarray, ranges: list[tuple[float, float]] | None = None) -> None:
+        """Add several samples' values at once (same result as one :meth:`update` each):
+        a list of arrays, or a 2-D array of one row per sample; ``ranges`` are their (min, max)
+        when the caller has them already.
 
         Without a histogram only the range, count and moving averages are kept (sum, sum of
         squares and zeros, which only the debug report reads, come with the histogram)."""
-        parts = []
-        for i, x in enumerate(xs):
-            x = np.asarray(x).reshape(-1)
-            if x.size == 0:
-                continue
-            if x.dtype not in (np.float32, np.float64):
-                x = x.astype(np.float32)
-            lo_i, hi_i = ranges[i] if ranges is not None else (float(x.min()), float(x.max()))
-            self.add_range(lo_i, hi_i, x.size)
-            parts.append(x)
-        if not parts or not self.with_hist:
+        if isinstance(xs, np.ndarray) and xs.ndim == 2 and xs.dtype in (np.float32, np.float64):
+            if xs.size == 0:
+                return
+            los, his = zip(*ranges) if ranges is not None else (xs.min(axis=1).tolist(), xs.max(axis=1).tolist())
+            self.add_ranges(list(los), list(his), xs.shape[1])
+            x = xs.reshape(-1)  # a view: one pass over all the samples
+        else:
+            parts = []
+            for i, x in enumerate(xs):
+                x = np.asarray(x).reshape(-1)
+                if x.size == 0:
+                    continue
+                if x.dtype not in (np.float32, np.float64):
+                    x = x.astype(np.float32)
+                lo_i, hi_i = ranges[i] if ranges is not None else (float(x.min()), float(x.max()))
+                self.add_range(lo_i, hi_i, x.size)
+                parts.append(x)
+            if not parts:
+                return
+            x = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if not self.with_hist:
             return
-        x = parts[0] if len(parts) == 1 else np.concatenate(parts)
         self.sum += float(x.sum(dtype=np.float64))
         self.sumsq += float(np.dot(x, x))
         self.zeros += x.size - int(np.count_nonzero(x))
