@@ -179,6 +179,17 @@ def make_cases(seed: int = 0) -> list[Case]:
         cases.append(_gemm_case(rng, 9, 6, 20, "conv", _rand_rq(rng, 6, 20, special=special)))
     for act in (ACT_LEAKY, ACT_HSWISH, ACT_SIGMOID):
         cases.append(_dw_case(rng, 1, 3, 1, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, rq_kw={"act": act}))
+    # cortex-m's 3-row depthwise path: whole padded planes (stride 2 with even and odd output
+    # widths, 4x4 and 8x8 planes, shifts 31/32 at stride 2) and the ring of rows (larger planes,
+    # even and odd widths, both strides)
+    for j, d in enumerate([(1, 3, 1, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1), (1, 2, 1, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+                           (1, 2, 1, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1), (1, 2, 1, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
+                           (1, 2, 1, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1), (1, 2, 1, 21, 21, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+                           (1, 2, 1, 23, 22, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), (1, 2, 1, 31, 31, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1)]):
+        cases.append(_dw_case(rng, *d, rq_kw={"per_channel": j % 3 != 1}))
+    for special in ("mid", "huge"):
+        cases.append(_dw_case(rng, 1, 4, 1, 10, 12, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, rq_kw={"special": special}))
+        cases.append(_dw_case(rng, 1, 4, 1, 24, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, rq_kw={"special": special}))
     for c in cases:
         c.want = model(c)
     return cases

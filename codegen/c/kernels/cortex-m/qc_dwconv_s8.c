@@ -251,6 +251,366 @@ __attribute__((noinline)) static int qc_dw_padded(const int8_t *x, const int8_t 
     }
     return 1;
 }
+#if defined(__OPTIMIZE__) && !defined(QC_NO_ASM)
+#define QC_DW_ASM 1
+#endif
+
+/* The 3-row path (3-wide kernels of up to 3 rows, dilation 1, horizontal stride 1 or 2, padded
+ * rows up to QC_DW_RW bytes): the input rows of a channel are copied into stack rows with x_zp
+ * around them, so that the 3 rows of every output row are one pointer p with the others at
+ * p + RW and p + 2 * RW for a compile-time RW (immediate offsets: the loops below need no
+ * register for the row stride). Two layouts:
+ *  - plane: the whole padded plane in rows of QC_DW_PW bytes, when its rows ((oh - 1) * sh + 3,
+ *    sh == sw) fit in QC_DW_PH: the borders are filled once per call and never written again,
+ *    each channel copies its h x w values into the middle, then one assembly loop takes every
+ *    output row of the channel (even ow) or one row at a time;
+ *  - ring: 3 rows of QC_DW_RW bytes, rows 0 and 1 also written to slots 3 and 4 so that every
+ *    output row's 3 rows follow each other; a row above or below the input is a copy of slot 5,
+ *    all x_zp; one assembly loop per output row.
+ * Kernel rows past kh have zero weights. Per channel: A, B, C = (w0, w2) of kernel rows 0, 1, 2,
+ * W = (w1 row 0, w1 row 1), S = (s, w1 row 2) (ASR takes the low byte of S as the shift),
+ * T = {bz, mult, ra, advance to the next row's p, p end of the last row}, bz = bias - x_zp * sum(w).
+ * The fast epilogue (SMMLA with ra = 2^(s-1) + zp * 2^s, ASR s, SSAT 8) for shifts 33..54, and
+ * 29..32 with the weights and bz times 2^(33 - shift) (then shift 33 gives the same value) when
+ * the accumulator stays in int32; qc_dw_row (C) for a fused clamp or another epilogue. */
+#define QC_DW_RING3 6 /* slots 0..2, the copies 3..4 of slots 0..1, slot 5 all x_zp */
+#define QC_DW_PW 20   /* plane layout: row bytes, rows */
+#define QC_DW_PH 20
+
+#if defined(QC_DW_ASM)
+/* Every output row from p (row 0 of the first pair) to the one ending at T[4]: after a row
+ * (p == pend) p += T[3], pend += RWSH (the input rows of the next output row). */
+#define QC_DW3_NEXT                                                                              \
+    "cmp %[p], %[pend]\n\t"                                                                      \
+    "bne 1b\n\t"                                                                                 \
+    "ldr %[a1], [%[T], #16]\n\t"                                                                 \
+    "cmp %[pend], %[a1]\n\t"                                                                     \
+    "beq 2f\n\t"                                                                                 \
+    "ldr %[a0], [%[T], #12]\n\t"                                                                 \
+    "add %[p], %[p], %[a0]\n\t"                                                                  \
+    "add %[pend], %[pend], %[rwsh]\n\t"                                                          \
+    "b 1b\n"                                                                                     \
+    "2:"
+
+#define QC_DW3_EPI                                                                               \
+    "ldrd %[v], %[o], [%[T], #4]\n\t"                                                            \
+    "smmla %[a0], %[a0], %[v], %[o]\n\t"                                                         \
+    "smmla %[a1], %[a1], %[v], %[o]\n\t"                                                         \
+    "asr %[a0], %[a0], %[S]\n\t"                                                                 \
+    "asr %[a1], %[a1], %[S]\n\t"                                                                 \
+    "ssat %[a0], #8, %[a0]\n\t"                                                                  \
+    "ssat %[a1], #8, %[a1]\n\t"                                                                  \
+    "strb %[a0], [%[yr]], #1\n\t"                                                                \
+    "strb %[a1], [%[yr]], #1\n\t"
+
+/* stride 1, output pairs: per pair and kernel row one word x0..x3 split into (x0, x2), (x1, x3):
+ * out0 += (x0, x2) . (w0, w2) + x1 * w1, out1 += (x1, x3) . (w0, w2) + x2 * w1; then
+ * SMMLA, ASR, SSAT, STRB per output. 33 instructions per 18 MACs, 13 registers.
+ * pend: p + 2 * pairs (pairs >= 1); rows RW apart, output rows contiguous. */
+static inline __attribute__((always_inline)) void qc_dw3_s1(const int8_t *p, int8_t *yr, const int8_t *pend,
+                                                           int32_t A, int32_t B, int32_t C, int32_t W,
+                                                           int32_t S, const int32_t *T, const int RW) {
+    int32_t a0, a1, v, o;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr %[a0], [%[T]]\n\t"
+        "ldr %[v], [%[p]], #2\n\t"
+        "sxtb16 %[o], %[v], ror #8\n\t"
+        "sxtb16 %[v], %[v]\n\t"
+        "smlad %[a1], %[o], %[A], %[a0]\n\t"
+        "smlad %[a0], %[v], %[A], %[a0]\n\t"
+        "smlabb %[a0], %[o], %[W], %[a0]\n\t"
+        "smlatb %[a1], %[v], %[W], %[a1]\n\t"
+        "ldr %[v], [%[p], %[r1]]\n\t"
+        "sxtb16 %[o], %[v], ror #8\n\t"
+        "sxtb16 %[v], %[v]\n\t"
+        "smlad %[a0], %[v], %[B], %[a0]\n\t"
+        "smlad %[a1], %[o], %[B], %[a1]\n\t"
+        "smlabt %[a0], %[o], %[W], %[a0]\n\t"
+        "smlatt %[a1], %[v], %[W], %[a1]\n\t"
+        "ldr %[v], [%[p], %[r2]]\n\t"
+        "sxtb16 %[o], %[v], ror #8\n\t"
+        "sxtb16 %[v], %[v]\n\t"
+        "smlad %[a0], %[v], %[C], %[a0]\n\t"
+        "smlad %[a1], %[o], %[C], %[a1]\n\t"
+        "smlabt %[a0], %[o], %[S], %[a0]\n\t"
+        "smlatt %[a1], %[v], %[S], %[a1]\n\t"
+        QC_DW3_EPI
+        QC_DW3_NEXT
+        : [p] "+r"(p), [yr] "+r"(yr), [pend] "+r"(pend), [a0] "=&r"(a0), [a1] "=&r"(a1), [v] "=&r"(v),
+          [o] "=&r"(o)
+        : [A] "r"(A), [B] "r"(B), [C] "r"(C), [W] "r"(W), [S] "r"(S), [T] "r"(T),
+          [r1] "i"(RW - 2), [r2] "i"(2 * RW - 2), [rwsh] "i"(RW)
+        : "cc", "memory");
+}
+
+/* stride 2, output pairs at p (row 0 of the first pair) + 4j: word x0..x3 gives (x0, x2) and
+ * (x1, x3), the word at + 2 gives (x2, x4): out0 += (x0, x2) . (w0, w2) + x1 * w1, out1 +=
+ * (x2, x4) . (w0, w2) + x3 * w1 (9 instructions per kernel row and pair, 39 per 18 MACs).
+ * pend: p + 4 * pairs (pairs >= 1); rows RW apart, the next output row 2 rows down. */
+static inline __attribute__((always_inline)) void qc_dw3_s2(const int8_t *p, int8_t *yr, const int8_t *pend,
+                                                           int32_t A, int32_t B, int32_t C, int32_t W,
+                                                           int32_t S, const int32_t *T, const int RW) {
+    int32_t a0, a1, v, o;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr %[a0], [%[T]]\n\t"
+        "ldr %[v], [%[p]], #4\n\t"
+        "sxtb16 %[o], %[v], ror #8\n\t"
+        "sxtb16 %[v], %[v]\n\t"
+        "smlatb %[a1], %[o], %[W], %[a0]\n\t"
+        "smlabb %[a0], %[o], %[W], %[a0]\n\t"
+        "smlad %[a0], %[v], %[A], %[a0]\n\t"
+        "ldr %[v], [%[p], #-2]\n\t"
+        "sxtb16 %[v], %[v]\n\t"
+        "smlad %[a1], %[v], %[A], %[a1]\n\t"
+        "ldr %[v], [%[p], %[q1]]\n\t"
+        "sxtb16 %[o], %[v], ror #8\n\t"
+        "sxtb16 %[v], %[v]\n\t"
+        "smlatt %[a1], %[o], %[W], %[a1]\n\t"
+        "smlabt %[a0], %[o], %[W], %[a0]\n\t"
+        "smlad %[a0], %[v], %[B], %[a0]\n\t"
+        "ldr %[v], [%[p], %[q2]]\n\t"
+        "sxtb16 %[v], %[v]\n\t"
+        "smlad %[a1], %[v], %[B], %[a1]\n\t"
+        "ldr %[v], [%[p], %[q3]]\n\t"
+        "sxtb16 %[o], %[v], ror #8\n\t"
+        "sxtb16 %[v], %[v]\n\t"
+        "smlatt %[a1], %[o], %[S], %[a1]\n\t"
+        "smlabt %[a0], %[o], %[S], %[a0]\n\t"
+        "smlad %[a0], %[v], %[C], %[a0]\n\t"
+        "ldr %[v], [%[p], %[q4]]\n\t"
+        "sxtb16 %[v], %[v]\n\t"
+        "smlad %[a1], %[v], %[C], %[a1]\n\t"
+        QC_DW3_EPI
+        QC_DW3_NEXT
+        : [p] "+r"(p), [yr] "+r"(yr), [pend] "+r"(pend), [a0] "=&r"(a0), [a1] "=&r"(a1), [v] "=&r"(v),
+          [o] "=&r"(o)
+        : [A] "r"(A), [B] "r"(B), [C] "r"(C), [W] "r"(W), [S] "r"(S), [T] "r"(T),
+          [q1] "i"(RW - 4), [q2] "i"(RW - 2), [q3] "i"(2 * RW - 4), [q4] "i"(2 * RW - 2),
+          [rwsh] "i"(2 * RW)
+        : "cc", "memory");
+}
+
+/* one output of the fast epilogue whose taps start at q (rows RW apart) */
+static inline __attribute__((always_inline)) int8_t qc_dw3_one(const int8_t *q, int32_t A, int32_t B,
+                                                               int32_t C, int32_t W, int32_t S,
+                                                               const int32_t *T, const int RW) {
+    int8x4_t v0, v1, v2;
+    int32_t a;
+    memcpy(&v0, q, 4);
+    memcpy(&v1, q + RW, 4);
+    memcpy(&v2, q + 2 * RW, 4);
+    a = __smlad(__sxtb16(v0), A, T[0]);
+    a = __smlabb(qc_sxtb16_ror8(v0), W, a);
+    a = __smlad(__sxtb16(v1), B, a);
+    a = __smlabt(qc_sxtb16_ror8(v1), W, a);
+    a = __smlad(__sxtb16(v2), C, a);
+    a = __smlabt(qc_sxtb16_ror8(v2), S, a);
+    return (int8_t)__ssat(qc_dw_smmla(a, T[1], T[2]) >> (S & 0xff), 8);
+}
+#endif
+
+/* Per channel constants of the 3-row path */
+typedef struct {
+    int32_t w02[3], w1l[3]; /* (w0, w2) and (w1, 0) of kernel rows 0..2 (0 past kh) */
+    int32_t T[5];           /* bz, mult, ra, and the assembly loop's row advance and end */
+    int32_t s, gen;         /* the ASR shift; gen: qc_requant per output */
+} qc_dw3_ch_t;
+
+static void qc_dw3_prep(const int8_t *wc, const int32_t *bias, int32_t c, int32_t kh, int32_t x_zp,
+                        const qc_requant_t *rq, qc_dw3_ch_t *q) {
+    const int32_t k = rq->per_channel ? c : 0, sh0 = rq->shift[k];
+    int32_t bz = bias ? bias[c] : 0, j = 0, s, t, sw = 0;
+    int gen = rq->act != QC_ACT_NONE || sh0 < 29 || sh0 > 54;
+    for (t = 0; t < 3 * kh; ++t) sw += wc[t];
+    bz -= x_zp * sw;
+    if (!gen && sh0 < 33) {
+        /* shift 29..32: the weights and bz times 2^j, j = 33 - shift, make acc * 2^j whose
+         * qc_mulq by shift 33 is the same value, when |acc| * 2^j stays below 2^31 */
+        const int32_t lim = (0x7fffffff >> (33 - sh0)) - 3 * 16384 * kh;
+        if (bz > lim || bz < -lim)
+            gen = 1;
+        else
+            j = 33 - sh0;
+    }
+    s = gen ? 1 : sh0 + j - 32;
+    q->s = s;
+    q->gen = gen;
+    q->T[0] = bz * (1 << j);
+    q->T[1] = rq->mult[k];
+    q->T[2] = (int32_t)(((uint32_t)1 << (s - 1)) + ((uint32_t)rq->out_zp << s));
+    for (t = 0; t < 3; ++t) {
+        const int8_t *r = wc + 3 * (t < kh ? t : 0);
+        q->w02[t] = t < kh ? (int32_t)((uint32_t)(uint16_t)(r[0] * (1 << j)) |
+                                       ((uint32_t)(uint16_t)(r[2] * (1 << j)) << 16))
+                           : 0;
+        q->w1l[t] = t < kh ? (int32_t)(uint32_t)(uint16_t)(r[1] * (1 << j)) : 0;
+    }
+}
+
+/* output rows [oy0, oy1) of one channel from padded rows RW apart, row oy's first at
+ * pr + (oy - oy0) * sh * RW; ALL: the rows in one assembly loop (even ow, output rows
+ * contiguous) */
+static inline __attribute__((always_inline)) void qc_dw3_rows(
+    const int8_t *pr, int8_t *yr, int32_t nrows, int32_t ow, int32_t sw, qc_dw3_ch_t *q, int clamp,
+    int32_t qmin, int32_t qmax, int32_t c, const qc_requant_t *rq, const int RW, int ALL) {
+    int32_t oy;
+#if defined(QC_DW_ASM)
+    if (!q->gen && !clamp) {
+        const int32_t A = q->w02[0], B = q->w02[1], C = q->w02[2];
+        const int32_t W = (int32_t)(((uint32_t)q->w1l[0] & 0xffffu) | ((uint32_t)q->w1l[1] << 16));
+        const int32_t S = (int32_t)((uint32_t)q->s | ((uint32_t)q->w1l[2] << 16));
+        const int32_t pairs = ow >> 1, step = 2 * sw * pairs;
+        if (ALL) { /* ow even */
+            q->T[3] = sw * RW - step;
+            q->T[4] = (int32_t)(intptr_t)(pr + (ptrdiff_t)(nrows - 1) * sw * RW + step);
+            if (sw == 1)
+                qc_dw3_s1(pr, yr, pr + step, A, B, C, W, S, q->T, RW);
+            else
+                qc_dw3_s2(pr, yr, pr + step, A, B, C, W, S, q->T, RW);
+            return;
+        }
+        for (oy = 0; oy < nrows; ++oy, pr += sw * RW, yr += ow) {
+            if (pairs) {
+                q->T[4] = (int32_t)(intptr_t)(pr + step);
+                if (sw == 1)
+                    qc_dw3_s1(pr, yr, pr + step, A, B, C, W, S, q->T, RW);
+                else
+                    qc_dw3_s2(pr, yr, pr + step, A, B, C, W, S, q->T, RW);
+            }
+            if (ow & 1) yr[ow - 1] = qc_dw3_one(pr + (ptrdiff_t)(ow - 1) * sw, A, B, C, W, S, q->T, RW);
+        }
+        return;
+    }
+#endif
+    (void)ALL;
+    for (oy = 0; oy < nrows; ++oy, pr += sw * RW, yr += ow) {
+        const int8_t *r[3];
+        r[0] = pr;
+        r[1] = pr + RW;
+        r[2] = pr + 2 * RW;
+        if (q->gen)
+            qc_dw_row(r, yr, ow, sw, q->T[0], q->w02, q->w1l, q->T[1], q->T[2], q->s, 0, -128, 127, 1, c, rq);
+        else if (clamp)
+            qc_dw_row(r, yr, ow, sw, q->T[0], q->w02, q->w1l, q->T[1], q->T[2], q->s, 1, qmin, qmax, 0, c, rq);
+        else
+            qc_dw_row(r, yr, ow, sw, q->T[0], q->w02, q->w1l, q->T[1], q->T[2], q->s, 0, -128, 127, 0, c, rq);
+    }
+}
+
+/* n bytes from s to d and d2 (the same when the slot has no copy), word at a time */
+static inline void qc_dw_cp2(int8_t *d, int8_t *d2, const int8_t *s, int32_t n) {
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint32_t v;
+        memcpy(&v, s + i, 4);
+        __asm__("" : "+r"(v)); /* keeps GCC from turning the loop into memcpy calls */
+        memcpy(d + i, &v, 4);
+        memcpy(d2 + i, &v, 4);
+    }
+    for (; i < n; ++i) {
+        d[i] = s[i];
+        d2[i] = s[i];
+    }
+}
+
+/* the plane layout (see above): 1 when taken */
+__attribute__((noinline)) static int qc_dw3_plane(const int8_t *x, const int8_t *wt, const int32_t *bias,
+                                                  const qc_conv_params_t *p, const qc_requant_t *rq,
+                                                  int8_t *y) {
+    const int32_t mult = p->cout / p->cin, hw = p->h * p->w, kh = p->kh, sw = p->sw;
+    const int32_t ow = p->ow, oh = p->oh, h = p->h, w = p->w, pt = p->pt, pl = p->pl;
+    const int32_t len = (ow - 1) * sw + 4, rows = (oh - 1) * sw + 3;
+    const int32_t cnt = w < len - pl ? w : len - pl; /* bytes of an input row in a padded row */
+    const int32_t iy1 = h < rows - pt ? h : rows - pt; /* input rows [0, iy1) are used */
+    const int32_t qmin = rq->qmin, qmax = rq->qmax;
+    const int clamp = qmin > -128 || qmax < 127;
+    const uint32_t z4 = (uint8_t)p->x_zp * 0x01010101u;
+    int8_t buf[QC_DW_PH * QC_DW_PW] __attribute__((aligned(8)));
+    int32_t n, c, t;
+    if (p->sh != sw || len > QC_DW_PW || rows > QC_DW_PH) return 0;
+    for (t = 0; t < rows * QC_DW_PW; t += 4) memcpy(buf + t, &z4, 4);
+    for (n = 0; n < p->n; ++n) {
+        for (c = 0; c < p->cout; ++c) {
+            const int8_t *xc = x + ((ptrdiff_t)n * p->cin + c / mult) * hw;
+            int8_t *yc = y + ((ptrdiff_t)n * p->cout + c) * oh * ow;
+            qc_dw3_ch_t q;
+            int32_t iy;
+            for (iy = 0; iy < iy1; ++iy) {
+                const int8_t *s = xc + (ptrdiff_t)iy * w;
+                int8_t *d = buf + (iy + pt) * QC_DW_PW + pl;
+                int32_t i = 0;
+                for (; i + 4 <= cnt; i += 4) {
+                    uint32_t v;
+                    memcpy(&v, s + i, 4);
+                    __asm__("" : "+r"(v)); /* no memcpy calls */
+                    memcpy(d + i, &v, 4);
+                }
+                for (; i < cnt; ++i) d[i] = s[i];
+            }
+            qc_dw3_prep(wt + (ptrdiff_t)c * kh * 3, bias, c, kh, p->x_zp, rq, &q);
+            if (ow & 1)
+                qc_dw3_rows(buf, yc, oh, ow, sw, &q, clamp, qmin, qmax, c, rq, QC_DW_PW, 0);
+            else
+                qc_dw3_rows(buf, yc, oh, ow, sw, &q, clamp, qmin, qmax, c, rq, QC_DW_PW, 1);
+        }
+    }
+    return 1;
+}
+
+/* the ring layout (see above) */
+__attribute__((noinline)) static void qc_dw3_ring(const int8_t *x, const int8_t *wt, const int32_t *bias,
+                                                  const qc_conv_params_t *p, const qc_requant_t *rq,
+                                                  int8_t *y) {
+    const int32_t mult = p->cout / p->cin, hw = p->h * p->w, kh = p->kh, sh = p->sh, sw = p->sw;
+    const int32_t ow = p->ow, oh = p->oh, h = p->h, w = p->w, pt = p->pt, pl = p->pl;
+    const int32_t len = (ow - 1) * sw + 4;
+    const int32_t cnt = w < len - pl ? w : len - pl; /* bytes of an input row in a slot */
+    const int32_t qmin = rq->qmin, qmax = rq->qmax;
+    const int clamp = qmin > -128 || qmax < 127;
+    const uint32_t z4 = (uint8_t)p->x_zp * 0x01010101u;
+    int8_t ring[QC_DW_RING3 * QC_DW_RW] __attribute__((aligned(8)));
+    int32_t n, c, oy, t;
+    for (t = 0; t < QC_DW_RING3; ++t) {
+        int32_t i;
+        for (i = 0; i < len; i += 4) memcpy(ring + t * QC_DW_RW + i, &z4, 4);
+    }
+    for (n = 0; n < p->n; ++n) {
+        for (c = 0; c < p->cout; ++c) {
+            const int8_t *xc = x + ((ptrdiff_t)n * p->cin + c / mult) * hw;
+            int8_t *yc = y + ((ptrdiff_t)n * p->cout + c) * oh * ow;
+            int32_t loaded = 0, ls = 0, top = 0;
+            qc_dw3_ch_t q;
+            qc_dw3_prep(wt + (ptrdiff_t)c * kh * 3, bias, c, kh, p->x_zp, rq, &q);
+            for (oy = 0; oy < oh; ++oy) {
+                const int32_t base = oy * sh;
+                const int8_t *pr;
+                for (; loaded < base; ++loaded) ls = ls == 2 ? 0 : ls + 1; /* rows skipped (sh > 3) */
+                for (; loaded < base + 3; ++loaded, ls = ls == 2 ? 0 : ls + 1) {
+                    const int32_t iy = loaded - pt;
+                    int8_t *d = ring + ls * QC_DW_RW + pl;
+                    const int8_t *src = iy >= 0 && iy < h ? xc + (ptrdiff_t)iy * w : ring + 5 * QC_DW_RW;
+                    qc_dw_cp2(d, ls < 2 ? d + 3 * QC_DW_RW : d, src, cnt);
+                }
+                pr = ring + top * QC_DW_RW;
+                top += sh;
+                while (top >= 3) top -= 3;
+                qc_dw3_rows(pr, yc + (ptrdiff_t)oy * ow, 1, ow, sw, &q, clamp, qmin, qmax, c, rq, QC_DW_RW, 0);
+            }
+        }
+    }
+}
+
+/* 1 when the 3-row path takes the layer */
+static int qc_dw3(const int8_t *x, const int8_t *wt, const int32_t *bias, const qc_conv_params_t *p,
+                  const qc_requant_t *rq, int8_t *y) {
+    const int32_t sw = p->sw, len = (p->ow - 1) * sw + 4;
+    if (p->kw != 3 || p->dw != 1 || p->dh != 1 || p->kh > 3 || (sw != 1 && sw != 2) || len > QC_DW_RW)
+        return 0;
+    if (!qc_dw3_plane(x, wt, bias, p, rq, y)) qc_dw3_ring(x, wt, bias, p, rq, y);
+    return 1;
+}
 #endif
 
 QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias,
@@ -258,7 +618,7 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
     const int32_t mult = p->cout / p->cin, hw = p->h * p->w, khw = p->kh * p->kw;
     int32_t ox0, ox1, n, c, oy, ox, t;
 #if defined(QC_DW_DSP)
-    if (qc_dw_padded(x, wt, bias, p, rq, y)) return;
+    if (qc_dw3(x, wt, bias, p, rq, y) || qc_dw_padded(x, wt, bias, p, rq, y)) return;
 #endif
     qc_interior(p->w, p->ow, p->kw, p->sw, p->dw, p->pl, &ox0, &ox1);
     for (n = 0; n < p->n; ++n) {
