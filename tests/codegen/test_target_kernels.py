@@ -190,6 +190,16 @@ def make_cases(seed: int = 0) -> list[Case]:
     for special in ("mid", "huge"):
         cases.append(_dw_case(rng, 1, 4, 1, 10, 12, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, rq_kw={"special": special}))
         cases.append(_dw_case(rng, 1, 4, 1, 24, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, rq_kw={"special": special}))
+    # the float epilogue without an activation (7, QC_ACT_LINEAR), and with acc * fscale / out_scale
+    # exact at acc / 128 and acc / 16 (halves round to even)
+    for j, st in enumerate((1, 2, 1, 2)):
+        c = _dw_case(rng, 1, 16 if j >= 2 else 4, 1, 16, 16, 3, 3, st, st, 1, 1, 1, 1, 1, 1,
+                     rq_kw={"act": 7, "per_channel": j != 1})
+        if j >= 2:
+            c.rq.out_scale = 1.0
+            c.rq.fscale = np.full_like(c.rq.fscale, 2.0 ** -7 if j == 2 else 2.0 ** -6)
+            c.rq.qmin, c.rq.qmax, c.has_bias = -128, 127, False
+        cases.append(c)
     for c in cases:
         c.want = model(c)
     return cases

@@ -118,6 +118,26 @@ static void qc_dw_padrow(int8_t *d, const int8_t *xr, int32_t w, int32_t pl, int
         a0 = __smlad(qc_sxtb16_ror8(v_), w1l[t], __smlad(__sxtb16(v_), w02[t], a0));             \
     } while (0)
 
+/* qc_requant of the float epilogue without an activation (QC_ACT_LINEAR) with its constants in
+ * locals, the same float operations: q = rintf(acc * fs / os) + zp, clamped; rintf as the sum
+ * and difference with 1.5 * 2^23 (round half to even in the default rounding mode) for
+ * |q| < 2^22, larger values (and NaN) go to the clamp unrounded, which gives the same result. */
+typedef struct {
+    float fs, os, zp, lo, hi;
+} qc_dw_lin_t;
+
+static inline int8_t qc_dw_lin(int32_t acc, const qc_dw_lin_t *g) {
+    float q = (float)acc * g->fs / g->os;
+    if (q > -4194304.0f && q < 4194304.0f) q = (q + 12582912.0f) - 12582912.0f;
+    q += g->zp;
+    if (!(q >= g->lo)) q = g->lo;
+    if (q > g->hi) q = g->hi;
+    return (int8_t)(int32_t)q;
+}
+
+/* the epilogues of gen rows: qc_dw_lin for QC_ACT_LINEAR, else qc_requant */
+#define QC_DW_GEN(acc) (lin ? qc_dw_lin((acc), &gl) : qc_requant((acc), c, rq))
+
 /* one output row from the padded input rows r[0..2] */
 static inline __attribute__((always_inline)) void qc_dw_row(
     const int8_t *const *r, int8_t *yr, int32_t ow, int32_t sw, int32_t bz, const int32_t *w02,
@@ -125,6 +145,15 @@ static inline __attribute__((always_inline)) void qc_dw_row(
     int gen, int32_t c, const qc_requant_t *rq) {
     const int8_t *r0 = r[0], *r1 = r[1], *r2 = r[2];
     int32_t ox;
+    const int lin = gen && rq->act == QC_ACT_LINEAR;
+    qc_dw_lin_t gl = {0.0f, 1.0f, 0.0f, 0.0f, 0.0f};
+    if (lin) {
+        gl.fs = rq->fscale[rq->per_channel ? c : 0];
+        gl.os = rq->out_scale;
+        gl.zp = (float)rq->out_zp;
+        gl.lo = (float)rq->qmin;
+        gl.hi = (float)rq->qmax;
+    }
     if (sw == 1) {
         /* (w1 of rows 0 and 1) in one word, taken by SMLAxy: fewer live registers in the loop */
         const int32_t a02 = w02[0], b02 = w02[1], c02 = w02[2];
@@ -151,8 +180,8 @@ static inline __attribute__((always_inline)) void qc_dw_row(
             a0 = __smlabb(o_, c1l, __smlad(e_, c02, a0));
             a1 = __smlatb(e_, c1l, __smlad(o_, c02, a1));
             if (gen) { /* shift outside 33..54 or a float epilogue */
-                yr[0] = qc_requant(a0, c, rq);
-                yr[1] = qc_requant(a1, c, rq);
+                yr[0] = QC_DW_GEN(a0);
+                yr[1] = QC_DW_GEN(a1);
                 continue;
             }
             v0 = __ssat(qc_dw_smmla(a0, m, ra) >> s, 8);
@@ -173,7 +202,7 @@ static inline __attribute__((always_inline)) void qc_dw_row(
                 a0 = __smlabb(qc_sxtb16_ror8(v_), w1[ox], __smlad(__sxtb16(v_), w02[ox], a0));
             }
             if (gen) {
-                yr[0] = qc_requant(a0, c, rq);
+                yr[0] = QC_DW_GEN(a0);
                 return;
             }
             v0 = __ssat(qc_dw_smmla(a0, m, ra) >> s, 8);
@@ -187,7 +216,7 @@ static inline __attribute__((always_inline)) void qc_dw_row(
             QC_DW_ROW1(r1, 1);
             QC_DW_ROW1(r2, 2);
             if (gen) {
-                yr[ox] = qc_requant(a0, c, rq);
+                yr[ox] = QC_DW_GEN(a0);
                 continue;
             }
             v0 = __ssat(qc_dw_smmla(a0, m, ra) >> s, 8);
