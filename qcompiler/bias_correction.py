@@ -177,6 +177,11 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES)
         if mean.shape != bq.shape:
             continue
         s = np.broadcast_to(scales[k], bq.shape)
+        # The per-channel mean is estimated from a few samples: shrink it toward zero by its
+        # squared standard error (James-Stein), so a channel whose error is noise is left as
+        # it is instead of being moved by that noise.
+        se2 = var / max(n, 1)
+        mean = mean * np.maximum(0.0, 1.0 - se2 / np.maximum(mean * mean, 1e-30))
         biases[consts[k].name] = np.clip(bq - np.round(mean / s), -(2**31), 2**31 - 1).astype(np.int32)
         report[op.name or names[k]] = (float(mean.mean()), float(var.mean()))
     for c in consts:
