@@ -452,7 +452,23 @@ static void qc_dw3_prep(const int8_t *wc, const int32_t *bias, int32_t c, int32_
     const int32_t k = rq->per_channel ? c : 0, sh0 = rq->shift[k];
     int32_t bz = bias ? bias[c] : 0, j = 0, s, t, sw = 0;
     int gen = rq->act != QC_ACT_NONE || sh0 < 29 || sh0 > 54;
-    for (t = 0; t < 3 * kh; ++t) sw += wc[t];
+    int16x2_t e0 = 0, o0 = 0, e1 = 0, o1 = 0, o2 = 0, r2 = 0;
+    if (kh == 3) { /* words w0..w3, w3..w6, w5..w8: (w0, w2) (w1, w3) (w3, w5) (w4, w6) (w6, w8) (w7, w5) */
+        const int16x2_t ones = 0x10001;
+        int8x4_t v;
+        memcpy(&v, wc, 4);
+        e0 = __sxtb16(v);
+        o0 = qc_sxtb16_ror8(v);
+        memcpy(&v, wc + 3, 4);
+        e1 = __sxtb16(v);
+        o1 = qc_sxtb16_ror8(v);
+        memcpy(&v, wc + 5, 4);
+        o2 = qc_sxtb16_ror8(v);
+        __asm__("sxtb16 %0, %1, ror #16" : "=r"(r2) : "r"(v));
+        sw = __smlabb(r2, ones, __smlabb(o1, ones, __smlabb(o0, ones, __smlad(o2, ones, __smlad(e1, ones, __smuad(e0, ones))))));
+    } else {
+        for (t = 0; t < 3 * kh; ++t) sw += wc[t];
+    }
     bz -= x_zp * sw;
     if (!gen && sh0 < 33) {
         /* shift 29..32: the weights and bz times 2^j, j = 33 - shift, make acc * 2^j whose
@@ -469,6 +485,15 @@ static void qc_dw3_prep(const int8_t *wc, const int32_t *bias, int32_t c, int32_
     q->T[0] = bz * (1 << j);
     q->T[1] = rq->mult[k];
     q->T[2] = (int32_t)(((uint32_t)1 << (s - 1)) + ((uint32_t)rq->out_zp << s));
+    if (kh == 3 && j == 0) {
+        q->w02[0] = e0;
+        q->w02[1] = e1;
+        q->w02[2] = o2;
+        q->w1l[0] = (int32_t)((uint32_t)o0 & 0xffffu);
+        q->w1l[1] = (int32_t)((uint32_t)o1 & 0xffffu);
+        q->w1l[2] = (int32_t)((uint32_t)r2 & 0xffffu);
+        return;
+    }
     for (t = 0; t < 3; ++t) {
         const int8_t *r = wc + 3 * (t < kh ? t : 0);
         q->w02[t] = t < kh ? (int32_t)((uint32_t)(uint16_t)(r[0] * (1 << j)) |
@@ -566,17 +591,37 @@ __attribute__((noinline)) static int qc_dw3_plane(const int8_t *x, const int8_t 
             int8_t *yc = y + ((ptrdiff_t)n * p->cout + c) * oh * ow;
             qc_dw3_ch_t q;
             int32_t iy;
-            for (iy = 0; iy < iy1; ++iy) {
-                const int8_t *s = xc + (ptrdiff_t)iy * w;
-                int8_t *d = buf + (iy + pt) * QC_DW_PW + pl;
-                int32_t i = 0;
-                for (; i + 4 <= cnt; i += 4) {
-                    uint32_t v;
-                    memcpy(&v, s + i, 4);
-                    __asm__("" : "+r"(v)); /* no memcpy calls */
-                    memcpy(d + i, &v, 4);
+            if (cnt == w && (w == 16 || w == 8 || w == 4)) { /* whole rows of 1, 2, 4 words */
+                const int8_t *s = xc;
+                int8_t *d = buf + pt * QC_DW_PW + pl;
+                for (iy = 0; iy < iy1; ++iy, s += w, d += QC_DW_PW) {
+                    uint32_t v0, v1, v2, v3;
+                    memcpy(&v0, s, 4);
+                    if (w >= 8) memcpy(&v1, s + 4, 4);
+                    if (w == 16) {
+                        memcpy(&v2, s + 8, 4);
+                        memcpy(&v3, s + 12, 4);
+                    }
+                    memcpy(d, &v0, 4);
+                    if (w >= 8) memcpy(d + 4, &v1, 4);
+                    if (w == 16) {
+                        memcpy(d + 8, &v2, 4);
+                        memcpy(d + 12, &v3, 4);
+                    }
                 }
-                for (; i < cnt; ++i) d[i] = s[i];
+            } else {
+                for (iy = 0; iy < iy1; ++iy) {
+                    const int8_t *s = xc + (ptrdiff_t)iy * w;
+                    int8_t *d = buf + (iy + pt) * QC_DW_PW + pl;
+                    int32_t i = 0;
+                    for (; i + 4 <= cnt; i += 4) {
+                        uint32_t v;
+                        memcpy(&v, s + i, 4);
+                        __asm__("" : "+r"(v)); /* no memcpy calls */
+                        memcpy(d + i, &v, 4);
+                    }
+                    for (; i < cnt; ++i) d[i] = s[i];
+                }
             }
             qc_dw3_prep(wt + (ptrdiff_t)c * kh * 3, bias, c, kh, p->x_zp, rq, &q);
             if (ow & 1)
