@@ -89,3 +89,37 @@ def test_analytic_without_batchnorm_warns(tmp_path):
     res = quantize(str(src), None, calib_data=[np.random.default_rng(0).standard_normal((1, 4, 8, 8)).astype(np.float32)],
                    bias_correction="analytic", options={"cache_dir": str(tmp_path / "c")})
     assert any("analytic corrected no layer" in w for w in res.warnings)
+
+
+def test_correction_model_runs_the_quantized_model_and_applies_deltas(tmp_path):
+    """The model the empirical correction runs (weights dequantized once, an added input per
+    layer) computes what the quantized model computes, and a delta moves its layer's output
+    by exactly that much before the activation."""
+    import onnx
+    import onnxruntime as ort
+
+    from qcompiler.bias_correction import _bias_layers, _correction_model
+    from qcompiler.codegen.onnx_backend import ir_to_proto
+
+    res = quantize(str(MBV2), None, calib_data=CALIB, bias_correction="false", options={"cache_dir": str(tmp_path)})
+    proto = ir_to_proto(res.model)
+    layers = _bias_layers(res.model)
+    shapes = [[int(np.size(op.input(2).producer().input(0).const))] if (fused_base(op) or op.op_type) == "Gemm"
+              else [1, int(np.size(op.input(2).producer().input(0).const)), 1, 1] for op in layers]
+    model, deltas = _correction_model(proto, [(op.input(2).name, s) for op, s in zip(layers, shapes)])
+    assert all(d is not None for d in deltas) and len(deltas) == len(layers) >= 5
+    assert not any(n.op_type == "DequantizeLinear" and n.input[0] in {t.name for t in model.graph.initializer}
+                   and any(t.name == n.input[0] and t.data_type == onnx.TensorProto.INT8 for t in model.graph.initializer)
+                   for n in model.graph.node)  # no weight is dequantized per run  # fmt: skip
+    x = {"input": CALIB[0]}
+    zeros = {d: np.zeros(s, np.float32) for d, s in zip(deltas, shapes)}
+    want = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, x)[0]
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {**x, **zeros})[0]
+    step = float(res.model.graph.outputs[0].producer().input(0).producer().input(1).const)
+    assert np.abs(got - want).max() <= step + 1e-6  # the same model, up to float rounding
+    # The last layer (the classifier) has no activation: its delta shifts the logits.
+    last = deltas[-1]
+    shift = np.linspace(-2.0, 2.0, shapes[-1][0]).astype(np.float32)
+    moved = sess.run(None, {**x, **zeros, last: shift})[0]
+    assert np.abs((moved - got) - shift).max() <= 2 * step + 1e-6 and np.abs(shift).max() > 10 * step
