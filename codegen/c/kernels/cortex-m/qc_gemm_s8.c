@@ -383,7 +383,11 @@ QC_FORCE_INLINE void qc_wx_tile(const int8_t *pa, int32_t ko, const int32_t *x, 
     const int32_t *pw = x;
     qc_step_wx(&pa, &pw, ko, &c00, &c01, &c10, &c11);
     pa += adj;
-    while (pw != xend) qc_step_wx(&pa, &pw, ko, &c00, &c01, &c10, &c11);
+    if (((xend - pw) >> 2) & 1) qc_step_wx(&pa, &pw, ko, &c00, &c01, &c10, &c11);
+    while (pw != xend) { /* two groups per iteration */
+        qc_step_wx(&pa, &pw, ko, &c00, &c01, &c10, &c11);
+        qc_step_wx(&pa, &pw, ko, &c00, &c01, &c10, &c11);
+    }
     s[0] = c00;
     s[1] = c01;
     s[2] = c10;
@@ -432,6 +436,47 @@ QC_FORCE_INLINE void qc_wx_pixels(const int8_t *a, const int32_t *x, int32_t M, 
     }
 }
 
+/* qc_wx_pixels for a channel pair with sm == 1 and no fused clamp (the convolutions' case), the
+ * pixel pairs' loop kept lean: row pointer carried by the steps (after a pair's K values it
+ * points at the next pair's row 1 - K), the channel constants in one stack table read with
+ * LDRD, one output pointer. */
+QC_FORCE_INLINE void qc_wx_pairs_sm1(const int8_t *a, const int32_t *x, int32_t M, int32_t K,
+                                     int32_t adj, const qc_chq_t *q, int8_t *o, int32_t sn) {
+    const int32_t *xend = x + 4 * ((K + 3) >> 2);
+    const int odd = (((K + 3) >> 2) - 1) & 1; /* groups after the first: odd count */
+    const int32_t b0 = q[0].bias, b1 = q[1].bias;
+    int32_t cq[6] __attribute__((aligned(8)));
+    const int8_t *pa = a, *const aend = a + (ptrdiff_t)(M & ~1) * K;
+    cq[0] = q[0].mult;
+    cq[1] = q[0].ra;
+    cq[2] = q[1].mult;
+    cq[3] = q[1].ra;
+    cq[4] = q[0].sh;
+    cq[5] = q[1].sh;
+    while (pa != aend) {
+        int32_t c00 = b0, c01 = b1, c10 = b0, c11 = b1, v0, v1, v2, v3;
+        const int32_t *pw = x;
+        qc_step_wx(&pa, &pw, K, &c00, &c01, &c10, &c11);
+        pa += adj;
+        if (odd) qc_step_wx(&pa, &pw, K, &c00, &c01, &c10, &c11);
+        while (pw != xend) {
+            qc_step_wx(&pa, &pw, K, &c00, &c01, &c10, &c11);
+            qc_step_wx(&pa, &pw, K, &c00, &c01, &c10, &c11);
+        }
+        pa += K;
+        v0 = __ssat(qc_smmla(c00, cq[0], cq[1]) >> cq[4], 8);
+        v2 = __ssat(qc_smmla(c10, cq[0], cq[1]) >> cq[4], 8);
+        v1 = __ssat(qc_smmla(c01, cq[2], cq[3]) >> cq[5], 8);
+        v3 = __ssat(qc_smmla(c11, cq[2], cq[3]) >> cq[5], 8);
+        o[0] = (int8_t)v0;
+        o[1] = (int8_t)v2;
+        o[sn] = (int8_t)v1;
+        o[sn + 1] = (int8_t)v3;
+        o += 2;
+    }
+    if (M & 1) qc_wx_pixels(pa, x, 1, K, adj, q, o, 1, sn, 2, 1, 0, -128, 127);
+}
+
 __attribute__((noinline)) static void qc_gemm_wx(const int8_t *a, const int8_t *w,
                                                  const int32_t *bias, int32_t M, int32_t N,
                                                  int32_t K, const qc_requant_t *rq, int8_t *out,
@@ -451,7 +496,7 @@ __attribute__((noinline)) static void qc_gemm_wx(const int8_t *a, const int8_t *
             if (clamp)
                 qc_wx_pixels(a, x, M, K, adj, q, o, sm, sn, 2, 0, 1, qmin, qmax);
             else if (sm == 1)
-                qc_wx_pixels(a, x, M, K, adj, q, o, sm, sn, 2, 1, 0, -128, 127);
+                qc_wx_pairs_sm1(a, x, M, K, adj, q, o, sn);
             else
                 qc_wx_pixels(a, x, M, K, adj, q, o, sm, sn, 2, 0, 0, -128, 127);
         } else {
