@@ -436,52 +436,130 @@ QC_FORCE_INLINE void qc_wx_pixels(const int8_t *a, const int32_t *x, int32_t M, 
     }
 }
 
-/* qc_wx_pixels for a channel pair with sm == 1 and no fused clamp (the convolutions' case), the
- * pixel pairs' loop kept lean: row pointer carried by the steps (after a pair's K values it
- * points at the next pair's row 1 - K), the channel constants in one stack table read with
- * LDRD, one output pointer. */
-QC_FORCE_INLINE void qc_wx_pairs_sm1(const int8_t *a, const int32_t *x, int32_t M, int32_t K,
-                                     int32_t adj, const qc_chq_t *q, int8_t *o, int32_t sn) {
-    const int32_t *xend = x + 4 * ((K + 3) >> 2);
-    const int odd = (((K + 3) >> 2) - 1) & 1; /* groups after the first: odd count */
-    const int32_t b0 = q[0].bias, b1 = q[1].bias;
-    int32_t cq[6] __attribute__((aligned(8)));
-    const int8_t *pa = a, *const aend = a + (ptrdiff_t)(M & ~1) * K;
-    cq[0] = q[0].mult;
-    cq[1] = q[0].ra;
-    cq[2] = q[1].mult;
-    cq[3] = q[1].ra;
-    cq[4] = q[0].sh;
-    cq[5] = q[1].sh;
-    while (pa != aend) {
-        int32_t c00 = b0, c01 = b1, c10 = b0, c11 = b1, v0, v1, v2, v3;
-        const int32_t *pw = x;
-        qc_step_wx(&pa, &pw, K, &c00, &c01, &c10, &c11);
-        pa += adj;
-        if (odd) qc_step_wx(&pa, &pw, K, &c00, &c01, &c10, &c11);
-        while (pw != xend) {
-            qc_step_wx(&pa, &pw, K, &c00, &c01, &c10, &c11);
-            qc_step_wx(&pa, &pw, K, &c00, &c01, &c10, &c11);
-        }
-        pa += K;
-        v0 = __ssat(qc_smmla(c00, cq[0], cq[1]) >> cq[4], 8);
-        v2 = __ssat(qc_smmla(c10, cq[0], cq[1]) >> cq[4], 8);
-        v1 = __ssat(qc_smmla(c01, cq[2], cq[3]) >> cq[5], 8);
-        v3 = __ssat(qc_smmla(c11, cq[2], cq[3]) >> cq[5], 8);
-        o[0] = (int8_t)v0;
-        o[1] = (int8_t)v2;
-        o[sn] = (int8_t)v1;
-        o[sn + 1] = (int8_t)v3;
-        o += 2;
+/* qc_wx_pixels for a channel pair with sm == 1 and no fused clamp (the convolutions' case): the
+ * pixel pairs' loop in one assembly block with fixed registers, the 13 that GCC may give an asm
+ * statement and r7 (the frame pointer of Thumb code built with one), saved and restored inside:
+ * r0 row 0 of the pair (r0 + K row 1; after the K values r0 is at row 1, so + K is the next
+ * pair), r1 K, r2 the table Q that follows the weight groups (the K loop ends when the weight
+ * pointer r3 reaches it), r4 r5 r6 r8 the sums c00 c01 c10 c11, r9-r12, lr, r7 the
+ * temporaries. Q: bias0, bias1, mult0, ra0, mult1, ra1, s0, s1, output pointer, sn, end of the
+ * pair rows, adj, x (the weights). Group 0 alone, then the row pointer moves by adj and, when
+ * the groups after it are odd in number, one more group, then pairs of groups while any
+ * remain; K % 4 == 0 with an even number of groups: pairs of groups only. 16 instructions per
+ * group of 4 K, 34 per pixel pair besides. */
+#define QC_WX_STEP                                                                               \
+    "ldr r9, [r0, r1]\n\t"                                                                       \
+    "ldr r10, [r0], #4\n\t"                                                                      \
+    "sxtb16 r11, r9\n\t"                                                                         \
+    "sxtb16 r9, r9, ror #8\n\t"                                                                  \
+    "sxtb16 r12, r10\n\t"                                                                        \
+    "sxtb16 r10, r10, ror #8\n\t"                                                                \
+    "ldrd lr, r7, [r3], #8\n\t"                                                                  \
+    "smlad r4, r12, lr, r4\n\t"                                                                  \
+    "smlad r4, r10, r7, r4\n\t"                                                                  \
+    "smlad r6, r11, lr, r6\n\t"                                                                  \
+    "smlad r6, r9, r7, r6\n\t"                                                                   \
+    "ldrd lr, r7, [r3], #8\n\t"                                                                  \
+    "smlad r5, r12, lr, r5\n\t"                                                                  \
+    "smlad r5, r10, r7, r5\n\t"                                                                  \
+    "smlad r8, r11, lr, r8\n\t"                                                                  \
+    "smlad r8, r9, r7, r8\n\t"
+
+#define QC_WX_HEAD                                                                               \
+    "push {r7}\n"                                                                                \
+    "0:\n\t"                                                                                     \
+    "ldrd r4, r5, [r2]\n\t"                                                                      \
+    "mov r6, r4\n\t"                                                                             \
+    "mov r8, r5\n\t"                                                                             \
+    "ldr r3, [r2, #48]\n\t"
+
+#define QC_WX_FIRST                                                                              \
+    QC_WX_STEP                                                                                   \
+    "ldr r9, [r2, #44]\n\t"                                                                      \
+    "add r0, r0, r9\n\t"
+
+#define QC_WX_PAIRS                                                                              \
+    "2:\n\t"                                                                                     \
+    QC_WX_STEP                                                                                   \
+    QC_WX_STEP                                                                                   \
+    "cmp r3, r2\n\t"                                                                             \
+    "bne 2b\n"
+
+#define QC_WX_TAIL                                                                               \
+    "3:\n\t"                                                                                     \
+    "ldrd r9, r10, [r2, #8]\n\t"                                                                 \
+    "ldrd r11, r12, [r2, #16]\n\t"                                                               \
+    "ldrd r7, lr, [r2, #24]\n\t"                                                                 \
+    "smmla r4, r4, r9, r10\n\t"                                                                  \
+    "smmla r6, r6, r9, r10\n\t"                                                                  \
+    "smmla r5, r5, r11, r12\n\t"                                                                 \
+    "smmla r8, r8, r11, r12\n\t"                                                                 \
+    "asr r4, r4, r7\n\t"                                                                         \
+    "asr r6, r6, r7\n\t"                                                                         \
+    "asr r5, r5, lr\n\t"                                                                         \
+    "asr r8, r8, lr\n\t"                                                                         \
+    "ssat r4, #8, r4\n\t"                                                                        \
+    "ssat r6, #8, r6\n\t"                                                                        \
+    "ssat r5, #8, r5\n\t"                                                                        \
+    "ssat r8, #8, r8\n\t"                                                                        \
+    "ldrd r9, r10, [r2, #32]\n\t"                                                                \
+    "strb r4, [r9]\n\t"                                                                          \
+    "strb r6, [r9, #1]\n\t"                                                                      \
+    "strb r5, [r9, r10]\n\t"                                                                     \
+    "add r10, r10, r9\n\t"                                                                       \
+    "strb r8, [r10, #1]\n\t"                                                                     \
+    "add r9, r9, #2\n\t"                                                                         \
+    "str r9, [r2, #32]\n\t"                                                                      \
+    "add r0, r0, r1\n\t"                                                                         \
+    "ldr r9, [r2, #40]\n\t"                                                                      \
+    "cmp r0, r9\n\t"                                                                             \
+    "bne 0b\n\t"                                                                                 \
+    "pop {r7}"
+
+#define QC_WX_ASM(text)                                                                          \
+    __asm__ volatile(text                                                                        \
+                     : "+r"(r0)                                                                  \
+                     : "r"(r1), "r"(r2)                                                          \
+                     : "r3", "r4", "r5", "r6", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory")
+
+/* M >= 2; returns the row of the odd last pixel (a + (M & ~1) * K). x has 13 words of room
+ * after its groups. */
+static const int8_t *qc_wx_pairs_asm(const int8_t *a, int32_t *x, int32_t M, int32_t K, int32_t adj,
+                                     const qc_chq_t *q, int8_t *o, int32_t sn) {
+    const int32_t G = (K + 3) >> 2;
+    int32_t *const Q = x + 4 * G;
+    Q[0] = q[0].bias;
+    Q[1] = q[1].bias;
+    Q[2] = q[0].mult;
+    Q[3] = q[0].ra;
+    Q[4] = q[1].mult;
+    Q[5] = q[1].ra;
+    Q[6] = q[0].sh;
+    Q[7] = q[1].sh;
+    Q[8] = (int32_t)(uintptr_t)o;
+    Q[9] = sn;
+    Q[10] = (int32_t)(uintptr_t)(a + (ptrdiff_t)(M & ~1) * K);
+    Q[11] = adj;
+    Q[12] = (int32_t)(uintptr_t)x;
+    {
+        register const int8_t *r0 __asm__("r0") = a;
+        register int32_t r1 __asm__("r1") = K;
+        register int32_t *r2 __asm__("r2") = Q;
+        if ((K & 3) == 0 && (G & 1) == 0)
+            QC_WX_ASM(QC_WX_HEAD QC_WX_PAIRS QC_WX_TAIL);
+        else if ((G - 1) & 1)
+            QC_WX_ASM(QC_WX_HEAD QC_WX_FIRST QC_WX_STEP "cmp r3, r2\n\tbeq 3f\n" QC_WX_PAIRS QC_WX_TAIL);
+        else
+            QC_WX_ASM(QC_WX_HEAD QC_WX_FIRST "cmp r3, r2\n\tbeq 3f\n" QC_WX_PAIRS QC_WX_TAIL);
+        return r0;
     }
-    if (M & 1) qc_wx_pixels(pa, x, 1, K, adj, q, o, 1, sn, 2, 1, 0, -128, 127);
 }
 
 __attribute__((noinline)) static void qc_gemm_wx(const int8_t *a, const int8_t *w,
                                                  const int32_t *bias, int32_t M, int32_t N,
                                                  int32_t K, const qc_requant_t *rq, int8_t *out,
                                                  int32_t sm, int32_t sn) {
-    int32_t x[QC_WX_K] __attribute__((aligned(8)));
+    int32_t x[QC_WX_K + 16] __attribute__((aligned(8))); /* + qc_wx_pairs_asm's table */
     qc_chq_t q[2];
     const int32_t qmin = rq->qmin, qmax = rq->qmax;
     const int clamp = qmin > -128 || qmax < 127;
@@ -496,7 +574,10 @@ __attribute__((noinline)) static void qc_gemm_wx(const int8_t *a, const int8_t *
             if (clamp)
                 qc_wx_pixels(a, x, M, K, adj, q, o, sm, sn, 2, 0, 1, qmin, qmax);
             else if (sm == 1)
-                qc_wx_pairs_sm1(a, x, M, K, adj, q, o, sn);
+            {
+                const int8_t *pa = qc_wx_pairs_asm(a, x, M, K, adj, q, o, sn);
+                if (M & 1) qc_wx_pixels(pa, x, 1, K, adj, q, o + (M & ~1), 1, sn, 2, 1, 0, -128, 127);
+            }
             else
                 qc_wx_pixels(a, x, M, K, adj, q, o, sm, sn, 2, 0, 0, -128, 127);
         } else {
