@@ -10,6 +10,8 @@ DequantizeLinear with real parameters.
 
 from __future__ import annotations
 
+import numpy as np
+
 from dataclasses import dataclass, field
 
 from qcompiler.ir import DType, Model, Op, Value
@@ -173,6 +175,35 @@ class InsertFakeQuantPass(Pass):
             else:
                 reader.replace_input(slot, fq)
 
+        def quantized_here(op: Op) -> bool:
+            """Whether the loop below quantizes ``op`` (its rule applies and it is not skipped)."""
+            entry = table.get((op.domain, op.op_type))
+            if op.meta.get("skip_quant") or entry is None:
+                return False
+            base = op.op_type[:-3] if op.domain == QC_DOMAIN and op.op_type.endswith("Act") else op.op_type
+            return (allowed is None or base in allowed) and entry[0].output != FLOAT
+
+        def relu_takes_over(out: Value) -> bool:
+            """``out`` goes only to a ReLU (or a Clip from 0) that is quantized itself: that
+            quantization alone stands for both, as onnxruntime's quantizer writes it (its
+            QuantizeLinear with zero point at the type's minimum is the ReLU, and onnxruntime
+            fuses the op before it into its integer kernel); a second one on ``out`` would only
+            add rounding on a range twice as wide."""
+            if out.is_graph_output or len(out.uses()) != 1:
+                return False
+            u = out.users()[0]
+            if u.domain not in ("", "ai.onnx") or not quantized_here(u) or u.input(0) is not out:
+                return False
+            if u.op_type == "Relu":
+                return True
+            if u.op_type == "Clip":
+                lo = u.input(1) if len(u.inputs) > 1 else None
+                lo_value = u.attr("min") if lo is None else (float(np.asarray(lo.const).reshape(-1)[0])
+                                                              if lo.is_constant and np.size(lo.const) == 1 else None)
+                return lo_value is not None and float(lo_value) == 0.0
+            return False
+
+        deferred: set[Value] = set()
         for op in list(g):
             if op.meta.get("skip_quant") or op.graph is None:
                 continue
@@ -192,6 +223,8 @@ class InsertFakeQuantPass(Pass):
                 continue
             for i in slots:
                 v = op.input(i)
+                if v in deferred:
+                    continue  # this ReLU's output quantization stands for its input's
                 if v.is_constant:
                     # a constant operand of Add/Mul/Concat takes the activations' type (range from
                     # its values): onnxruntime fuses a binary op only when both inputs share it
@@ -207,6 +240,9 @@ class InsertFakeQuantPass(Pass):
                     fake_quant(w, op, rule.weight, role="activation", axis=None)
             if rule.output != FLOAT and _is_float(op.outputs[0]):
                 out = op.outputs[0]
+                if rule.output != SHARE and rule.fixed_range is None and relu_takes_over(out):
+                    deferred.add(out)
+                    continue
                 if rule.fixed_range is not None and "range" not in out.meta:
                     out.meta["range"] = tuple(rule.fixed_range)
                 fake_quant(out, out.users()[0] if out.users() else op, 0, role="activation", axis=None,

@@ -105,6 +105,8 @@ class Lowerer:
         self.p = Program()
         self.repr: dict[Value, object] = {}
         self.absorbed: set[Op] = set()
+        #: QuantizeLinear -> the ReLU/Clip between it and the int8 op whose output it takes
+        self._through: dict[Op, Op] = {}
         self.deq_cache: dict[int, View] = {}
         self.out_index: dict[Value, list[int]] = {}
         self.op_counts: dict[str, int] = {}
@@ -248,10 +250,35 @@ class Lowerer:
         if v.is_graph_output or len(v.uses()) != 1:
             return None
         q = v.users()[0]
-        if not q.is_a("QuantizeLinear") or q.input(0) is not v:
+        relu = None
+        if q.domain in ("", "ai.onnx") and q.op_type in ("Relu", "Clip") and q.input(0) is v:
+            # A ReLU (or a Clip from 0) before the QuantizeLinear is the Q's own clamp when the
+            # zero point is the type's minimum: the int8 kernel writes the Q's output directly.
+            y = q.output
+            if y.is_graph_output or len(y.uses()) != 1:
+                return None
+            relu, q = q, y.users()[0]
+        if not q.is_a("QuantizeLinear") or q.input(0) is not (relu.output if relu is not None else v):
             return None
         params = self.q_params(q)
-        return (q, params) if params is not None else None
+        if params is None:
+            return None
+        if relu is not None:
+            if params.zp != params.qmin or not self._clamp_is_q(relu, params):
+                return None
+            self._through[q] = relu
+        return (q, params)
+
+    def _clamp_is_q(self, act: Op, params: QParams) -> bool:
+        """Whether ReLU/Clip ``act`` followed by a Q with ``params`` equals the Q alone."""
+        if act.op_type == "Relu":
+            return True
+        lo = self.const_of(act.input(1)) if len(act.inputs) > 1 and act.input(1) is not None else act.attr("min")
+        hi = self.const_of(act.input(2)) if len(act.inputs) > 2 and act.input(2) is not None else act.attr("max")
+        if lo is None or np.size(lo) != 1 or float(np.asarray(lo).reshape(-1)[0]) != 0.0:
+            return False
+        top = (params.qmax - params.zp) * params.scale  # the largest value the Q represents
+        return hi is None or (np.size(hi) == 1 and float(np.asarray(hi).reshape(-1)[0]) >= top)
 
     def q_params(self, q: Op) -> QParams | None:
         """Per-tensor int8-domain parameters of a QuantizeLinear, or None."""
@@ -273,6 +300,8 @@ class Lowerer:
     def emit_q_output(self, qop: Op, params: QParams, shape=None) -> View:
         """Absorb ``qop`` (the Q after an int8 op): its output is the int8 view returned."""
         self.absorbed.add(qop)
+        if qop in self._through:  # the ReLU the Q's clamp stands for
+            self.absorbed.add(self._through[qop])
         return self.out_view(qop.output, "s8", params, shape)
 
     # ---- Q / DQ ----------------------------------------------------------------------------------

@@ -152,3 +152,30 @@ def test_sanitizers_are_clean(name, tmp_path, objcache, calib_cache):
     names, want = ort_run(qdq, feeds)
     got = cbuild.run(folder, feeds, "host")
     compare(names, want, got, output_steps(r), floats=False)
+
+
+@pytest.mark.parametrize("act", ["Relu", "Clip:0:6"])
+def test_relu_between_an_int8_op_and_its_quantize_is_the_kernels_clamp(act, tmp_path, objcache):
+    """Add -> ReLU (or Clip from 0) -> QuantizeLinear with the zero point at the type's minimum:
+    one int8 Add writes the quantized output (the Q's clamp is the ReLU), bit-exact with
+    onnxruntime's QLinearAdd."""
+    import onnx
+    from small_models import add_act_model
+
+    src = tmp_path / "m.onnx"
+    onnx.save(add_act_model(act), str(src))
+    rng = np.random.default_rng(0)
+    calib = [{n: rng.standard_normal((1, 4, 6, 6)).astype(np.float32) for n in ("a", "b")} for _ in range(8)]
+    r = quantize(str(src), None, calib_data=calib, bias_correction="false", backend="c",
+                 options={"cache_dir": str(tmp_path / "c")})  # fmt: skip
+    qdq = tmp_path / "q.onnx"
+    save_onnx(r.model.clone(), str(qdq))
+    assert any(op.op_type in ("Relu", "Clip") for op in r.model.graph)  # the ReLU is in the QDQ model
+    folder = tmp_path / "cdir"
+    res = CBackend().emit(r.model, str(folder), ctx=CTX)
+    assert res.summary["int8 ops"] == res.summary["ops"] == 2 and res.summary["float ops"] == 0
+    cbuild.build(folder, "host", objcache)
+    feeds = {n: rng.standard_normal((1, 4, 6, 6)).astype(np.float32) * 2 for n in ("a", "b")}
+    got = cbuild.run(folder, feeds, "host")
+    names, want = ort_run(qdq, feeds)
+    compare(names, want, got, output_steps(r))

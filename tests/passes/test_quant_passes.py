@@ -6,8 +6,10 @@ from collections import Counter
 
 import numpy as np
 import onnx
+import pytest
 from conftest import run_ort
 from corpus import good_models, model_path, random_inputs
+from small_models import add_act_model
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
@@ -124,3 +126,35 @@ def test_weight_quant_auto_tune_meets_the_cosine_target(tmp_path):
     got = np.concatenate([run_ort(out, {"input": x[None]})[0].ravel() for x in calib])
     want = np.concatenate([run_ort(model, {"input": x[None]})[0].ravel() for x in calib])
     assert float(got @ want / np.linalg.norm(got) / np.linalg.norm(want)) >= 0.995
+
+
+@pytest.mark.parametrize("act, deferred", [("Relu", True), ("Clip:0:6", True), ("Clip:-1:1", False)])
+def test_relu_after_add_is_quantized_once_and_onnxruntime_fuses_the_add(tmp_path, act, deferred):
+    """As onnxruntime's quantizer writes it: the ReLU's quantization stands for the Add's output
+    (its zero point at the type's minimum is the ReLU), and onnxruntime runs QLinearAdd."""
+    import onnxruntime as ort
+
+    from qcompiler.quant_api import quantize
+
+    src = tmp_path / "m.onnx"
+    onnx.save(add_act_model(act), str(src))
+    res = qcompiler.compile(str(src), None, pipeline="insert-fake-quant")
+    marked = {op.input(0).name for op in res.model.graph if op.op_type == "FakeQuant" and op.attr("role") == "activation"}
+    assert "r" in marked and ("s" in marked) is not deferred
+    rng = np.random.default_rng(0)
+    calib = [{"a": rng.standard_normal((1, 4, 6, 6)).astype(np.float32), "b": rng.standard_normal((1, 4, 6, 6)).astype(np.float32)}
+             for _ in range(8)]  # fmt: skip
+    out = tmp_path / "q.onnx"
+    quantize(str(src), str(out), calib_data=calib, bias_correction="false", options={"cache_dir": str(tmp_path / "c")})
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    sess = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
+    ops = Counter(n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node)
+    assert ops["QLinearAdd"] == 1 and ops["QLinearConv"] == 1
+    if deferred:
+        assert ops["Relu"] + ops["Clip"] == 0
+    # and the quantized model still computes the float one within a few output steps
+    feeds = calib[0]
+    ref = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    got = sess.run(None, feeds)[0]
+    assert np.abs(got - ref).max() < 0.05 * np.abs(ref).max()
