@@ -503,6 +503,27 @@ static void qc_dw3_prep(const int8_t *wc, const int32_t *bias, int32_t c, int32_
     }
 }
 
+#if defined(QC_DW_ASM)
+/* a fused clamp applied afterwards to n outputs of the fast epilogue (SSAT 8 already made them
+ * int8; clamping that to [qmin, qmax] is the reference's clamp): 4 at a time by SSUB8/SEL */
+static void qc_dw_clamp8(int8_t *y, int32_t n, int32_t qmin, int32_t qmax) {
+    const uint32_t lo = (uint8_t)qmin * 0x01010101u, hi = (uint8_t)qmax * 0x01010101u;
+    for (; n >= 4; n -= 4, y += 4) {
+        uint32_t v, t;
+        memcpy(&v, y, 4);
+        __asm__("ssub8 %[t], %[v], %[lo]\n\t"
+                "sel %[v], %[v], %[lo]\n\t"
+                "ssub8 %[t], %[hi], %[v]\n\t"
+                "sel %[v], %[v], %[hi]"
+                : [v] "+r"(v), [t] "=&r"(t)
+                : [lo] "r"(lo), [hi] "r"(hi)
+                : "cc");
+        memcpy(y, &v, 4);
+    }
+    for (; n > 0; --n, ++y) *y = (int8_t)qc_clamp_i32(*y, qmin, qmax);
+}
+#endif
+
 /* output rows [oy0, oy1) of one channel from padded rows RW apart, row oy's first at
  * pr + (oy - oy0) * sh * RW; ALL: the rows in one assembly loop (even ow, output rows
  * contiguous) */
@@ -511,11 +532,12 @@ static inline __attribute__((always_inline)) void qc_dw3_rows(
     int32_t qmin, int32_t qmax, int32_t c, const qc_requant_t *rq, const int RW, int ALL) {
     int32_t oy;
 #if defined(QC_DW_ASM)
-    if (!q->gen && !clamp) {
+    if (!q->gen) {
         const int32_t A = q->w02[0], B = q->w02[1], C = q->w02[2];
         const int32_t W = (int32_t)(((uint32_t)q->w1l[0] & 0xffffu) | ((uint32_t)q->w1l[1] << 16));
         const int32_t S = (int32_t)((uint32_t)q->s | ((uint32_t)q->w1l[2] << 16));
         const int32_t pairs = ow >> 1, step = 2 * sw * pairs;
+        int8_t *const y0 = yr;
         if (ALL) { /* ow even */
             q->T[3] = sw * RW - step;
             q->T[4] = (int32_t)(intptr_t)(pr + (ptrdiff_t)(nrows - 1) * sw * RW + step);
@@ -523,18 +545,19 @@ static inline __attribute__((always_inline)) void qc_dw3_rows(
                 qc_dw3_s1(pr, yr, pr + step, A, B, C, W, S, q->T, RW);
             else
                 qc_dw3_s2(pr, yr, pr + step, A, B, C, W, S, q->T, RW);
-            return;
-        }
-        for (oy = 0; oy < nrows; ++oy, pr += sw * RW, yr += ow) {
-            if (pairs) {
-                q->T[4] = (int32_t)(intptr_t)(pr + step);
-                if (sw == 1)
-                    qc_dw3_s1(pr, yr, pr + step, A, B, C, W, S, q->T, RW);
-                else
-                    qc_dw3_s2(pr, yr, pr + step, A, B, C, W, S, q->T, RW);
+        } else {
+            for (oy = 0; oy < nrows; ++oy, pr += sw * RW, yr += ow) {
+                if (pairs) {
+                    q->T[4] = (int32_t)(intptr_t)(pr + step);
+                    if (sw == 1)
+                        qc_dw3_s1(pr, yr, pr + step, A, B, C, W, S, q->T, RW);
+                    else
+                        qc_dw3_s2(pr, yr, pr + step, A, B, C, W, S, q->T, RW);
+                }
+                if (ow & 1) yr[ow - 1] = qc_dw3_one(pr + (ptrdiff_t)(ow - 1) * sw, A, B, C, W, S, q->T, RW);
             }
-            if (ow & 1) yr[ow - 1] = qc_dw3_one(pr + (ptrdiff_t)(ow - 1) * sw, A, B, C, W, S, q->T, RW);
         }
+        if (clamp) qc_dw_clamp8(y0, nrows * ow, qmin, qmax);
         return;
     }
 #endif
