@@ -2,7 +2,8 @@
 
 * Activations: the range comes from the calibration statistics (``ctx.state["calibration"]``)
   through the FakeQuant's method, or from ``value.meta["range"]`` when a test or a plugin sets
-  it; shared FakeQuants copy the parameters of their op's input.
+  it; outputs of functions with known bounds (``value.meta["range_bound"]``: Sigmoid, Softmax
+  [0, 1], Tanh [-1, 1]) take the range calibration saw, within the bounds, whatever the method; shared FakeQuants copy the parameters of their op's input.
 * Weights: folded into integer constants with a QuantType (per channel along the layer's
   output-channel axis, or per tensor), read through DequantizeLinear; the float weights go.
   Weights of 4 bits or fewer are stored as int4/uint4 (two per byte) when the model's opset
@@ -85,11 +86,18 @@ class FoldQuantParamsPass(Pass):
                 if stats is None or x.name not in stats:
                     raise QCompilerError(f"fold-quant-params: no calibration statistics for tensor {x.name!r}; "
                                          "run collect-calibration first")  # fmt: skip
-                method = fq.attr("method", "MAX_MIN")
-                opts = {}
-                if ctx.config is not None:
-                    opts["percentile"] = ctx.config.get("full_quant_param", "percentile")
-                rng = get_observer(method, ctx.registry, **opts).compute_range(stats[x.name], bits, sym)
+                bound = x.meta.get("range_bound")
+                if bound is not None:
+                    # A function with known bounds (Sigmoid, Softmax, Tanh): the range its
+                    # outputs took, never wider than the bounds and never clipped by a method.
+                    st = stats[x.name]
+                    rng = (max(float(bound[0]), st.min), min(float(bound[1]), st.max)) if st.count else bound
+                else:
+                    method = fq.attr("method", "MAX_MIN")
+                    opts = {}
+                    if ctx.config is not None:
+                        opts["percentile"] = ctx.config.get("full_quant_param", "percentile")
+                    rng = get_observer(method, ctx.registry, **opts).compute_range(stats[x.name], bits, sym)
             scale, zp = scale_zero_point(rng[0], rng[1], bits, signed, sym, bool(fq.attr("narrow_range", 0)))
             qt = QuantType(storage_type(bits, signed), scale, zp, bits=bits if bits < 8 else 0)
         dq = _qdq(g, fq, x, qt, x.name)

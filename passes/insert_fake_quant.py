@@ -244,7 +244,7 @@ class InsertFakeQuantPass(Pass):
                     deferred.add(out)
                     continue
                 if rule.fixed_range is not None and "range" not in out.meta:
-                    out.meta["range"] = tuple(rule.fixed_range)
+                    out.meta["range_bound"] = tuple(rule.fixed_range)
                 fake_quant(out, out.users()[0] if out.users() else op, 0, role="activation", axis=None,
                            share=rule.output == SHARE)  # fmt: skip
         ctx.state["fake_quant_count"] = count

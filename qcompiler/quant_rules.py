@@ -38,8 +38,9 @@ class QuantRule:
     output: str = OWN
     #: Every input is an activation (Concat, Add with two tensors...).
     all_inputs: bool = False
-    #: A known output range (Sigmoid, Softmax: [0, 1]; Tanh: [-1, 1]): used instead of
-    #: calibration, as TFLite does, so saturated values are never clipped by a method.
+    #: Known output bounds (Sigmoid, Softmax: [0, 1]; Tanh: [-1, 1]): the output takes the range
+    #: calibration saw within them (as onnxruntime's min/max does: a gate that never opens past
+    #: 0.76 gets its 256 levels on [0, 0.76], not [0, 1]), and no method clips it.
     fixed_range: tuple[float, float] | None = None
 
     def activation_slots(self, op: Op) -> list[int]:
