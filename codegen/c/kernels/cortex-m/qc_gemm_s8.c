@@ -436,7 +436,26 @@ QC_FORCE_INLINE void qc_wx_pixels(const int8_t *a, const int32_t *x, int32_t M, 
     }
 }
 
-/* qc_wx_pixels for a channel pair with sm == 1 and no fused clamp (the convolutions' case): the
+/* a fused clamp applied afterwards to n outputs of the fast epilogue (its SSAT 8 made them int8;
+ * clamping that to [qmin, qmax] is qc_requant's clamp): 4 at a time by SSUB8/SEL */
+static void qc_clamp8(int8_t *y, int32_t n, int32_t qmin, int32_t qmax) {
+    const uint32_t lo = (uint8_t)qmin * 0x01010101u, hi = (uint8_t)qmax * 0x01010101u;
+    for (; n >= 4; n -= 4, y += 4) {
+        uint32_t v, t;
+        memcpy(&v, y, 4);
+        __asm__("ssub8 %[t], %[v], %[lo]\n\t"
+                "sel %[v], %[v], %[lo]\n\t"
+                "ssub8 %[t], %[hi], %[v]\n\t"
+                "sel %[v], %[v], %[hi]"
+                : [v] "+r"(v), [t] "=&r"(t)
+                : [lo] "r"(lo), [hi] "r"(hi)
+                : "cc");
+        memcpy(y, &v, 4);
+    }
+    for (; n > 0; --n, ++y) *y = (int8_t)qc_clamp2(*y, qmin, qmax);
+}
+
+/* qc_wx_pixels for a channel pair with sm == 1 (the convolutions' case; a fused clamp applied after it): the
  * pixel pairs' loop in one assembly block with fixed registers, the 13 that GCC may give an asm
  * statement and r7 (the frame pointer of Thumb code built with one), saved and restored inside:
  * r0 row 0 of the pair (r0 + K row 1; after the K values r0 is at row 1, so + K is the next
@@ -571,13 +590,15 @@ __attribute__((noinline)) static void qc_gemm_wx(const int8_t *a, const int8_t *
         if (n + 1 < N) {
             qc_wx_prep(w0, w0 + K, K, adj, x);
             qc_fast_prep(rq, bias, n, 2, q);
-            if (clamp)
-                qc_wx_pixels(a, x, M, K, adj, q, o, sm, sn, 2, 0, 1, qmin, qmax);
-            else if (sm == 1)
-            {
+            if (sm == 1) {
                 const int8_t *pa = qc_wx_pairs_asm(a, x, M, K, adj, q, o, sn);
                 if (M & 1) qc_wx_pixels(pa, x, 1, K, adj, q, o + (M & ~1), 1, sn, 2, 1, 0, -128, 127);
-            }
+                if (clamp) { /* the two channels' rows of M outputs */
+                    qc_clamp8(o, M, qmin, qmax);
+                    qc_clamp8(o + sn, M, qmin, qmax);
+                }
+            } else if (clamp)
+                qc_wx_pixels(a, x, M, K, adj, q, o, sm, sn, 2, 0, 1, qmin, qmax);
             else
                 qc_wx_pixels(a, x, M, K, adj, q, o, sm, sn, 2, 0, 0, -128, 127);
         } else {
