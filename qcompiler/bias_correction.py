@@ -175,6 +175,114 @@ def float_outputs_to_keep(model: Model, available: int, budget_bytes: int = 256 
     return keep if total <= budget_bytes else {}
 
 
+#: Layers per segment, about, when the correction cuts the model (see :class:`_Segments`).
+SEGMENT_LAYERS = 6
+
+
+class _Segments:
+    """The correction model cut into consecutive parts of a few layers each.
+
+    Correcting layer ``k`` needs the quantized model's output at ``k`` with every layer before
+    it corrected; running the whole model for each layer costs layers x samples full runs.
+    Cut after every few layers instead: a part starts from the tensors that cross its cut,
+    computed once (with the parts before it corrected) and kept, so a layer's runs cover only
+    its own part.  The values are the same; only the work shrinks.
+    """
+
+    def __init__(self, proto: onnx.ModelProto, names: list[str], deltas: list[str], data: list[dict]):
+        from onnx import helper
+
+        self.proto, self.names, self.data = proto, names, data
+        nodes = list(proto.graph.node)
+        pos = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+        add_of = {n.input[1]: n for n in nodes if n.op_type == "Add" and len(n.input) == 2}
+        core = [pos[add_of[d].input[0]] for d in deltas]
+        out = [pos[n] for n in names]
+        per_part = max(1, SEGMENT_LAYERS)
+        starts, acc = [0], 0
+        for k in range(1, len(names)):
+            acc += 1
+            if acc >= per_part and max(out[:k]) < core[k]:
+                starts.append(k)
+                acc = 0
+        self.layer_part = [sum(1 for st in starts if st <= k) - 1 for k in range(len(names))]
+        bounds = [0] + [core[st] for st in starts[1:]] + [len(nodes)]
+        inits = {t.name: t for t in proto.graph.initializer}
+        graph_inputs = {i.name: i for i in proto.graph.input}
+        later_use: dict[str, int] = {}
+        for i, n in enumerate(nodes):
+            for x in n.input:
+                later_use[x] = max(later_use.get(x, -1), i)
+        self.parts = []
+        for j in range(len(bounds) - 1):
+            lo, hi = bounds[j], bounds[j + 1]
+            body = nodes[lo:hi]
+            made = {o for n in body for o in n.output if o}
+            reads = list(dict.fromkeys(x for n in body for x in n.input if x and x not in made))
+            cut = [x for x in reads if x not in inits and x not in graph_inputs]
+            feeds = [x for x in reads if x in graph_inputs and x in data[0]]  # the data; deltas come as extra
+            carry = [o for o in made if later_use.get(o, -1) >= hi]
+            outs = [n for k, n in enumerate(names) if self.layer_part[k] == j]
+            m = onnx.ModelProto(ir_version=proto.ir_version)  # no copy of the whole model per part
+            m.opset_import.extend(proto.opset_import)
+            m.functions.extend(proto.functions)
+            m.graph.node.extend(body)
+            m.graph.initializer.extend(inits[x] for x in reads if x in inits)
+            m.graph.input.extend(graph_inputs[x] for x in reads if x in graph_inputs)
+            m.graph.output.extend(helper.make_empty_tensor_value_info(o) for o in dict.fromkeys(outs + carry))
+            self.parts.append({"model": m, "cut": cut, "feeds": feeds, "carry": carry, "runner": None})
+        self.values: dict[str, list[np.ndarray]] = {}  # cut tensors of the current part, per sample
+        self.current = -1
+
+    def _runner(self, j: int):
+        from onnx import helper
+
+        from qcompiler.calibration.collect import Runner
+
+        part = self.parts[j]
+        if part["runner"] is None:
+            m = part["model"]
+            for x in part["cut"]:
+                v = self.values[x][0]
+                shape = ["qc_batch", *v.shape[1:]] if v.ndim and v.shape[0] == 1 else list(v.shape)
+                m.graph.input.append(helper.make_tensor_value_info(x, helper.np_dtype_to_tensor_dtype(v.dtype), shape))
+            part["runner"] = Runner(m, [], [*part["cut"], *part["feeds"]], optimize=True)
+        return part["runner"]
+
+    def _feeds(self, j: int, n: int) -> list[dict]:
+        part = self.parts[j]
+        return [{**{x: self.values[x][i] for x in part["cut"]}, **{x: self.data[i][x] for x in part["feeds"]}}
+                for i in range(n)]  # fmt: skip
+
+    def run(self, k: int, n: int, extra: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Layer ``k``'s output on the first ``n`` samples, every layer before it corrected
+        (``extra``: the deltas so far)."""
+        j = self.layer_part[k]
+        while self.current < j:
+            self._advance(extra)
+        runner = self._runner(j)
+        part_inputs = {i.name for i in self.parts[j]["model"].graph.input}
+        ex = {d: v for d, v in extra.items() if d in part_inputs}
+        return [r[0] for r in runner.run(self._feeds(j, n), [self.names[k]], ex)]
+
+    def _advance(self, extra: dict[str, np.ndarray]) -> None:
+        """Compute the next part's cut tensors with the current part's corrections applied."""
+        j = self.current
+        n = len(self.data)
+        if j >= 0:
+            part = self.parts[j]
+            runner = self._runner(j)
+            part_inputs = {i.name for i in part["model"].graph.input}
+            ex = {d: v for d, v in extra.items() if d in part_inputs}
+            outs = runner.run(self._feeds(j, n), part["carry"], ex) if part["carry"] else []
+            for c, x in enumerate(part["carry"]):
+                self.values[x] = [o[c] for o in outs]
+        self.current = j + 1
+        if self.current < len(self.parts):  # keep only what the parts ahead read
+            need = {x for p in self.parts[self.current:] for x in p["cut"]}
+            self.values = {x: v for x, v in self.values.items() if x in need}
+
+
 def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES) -> dict[str, tuple[float, float]]:
     """Correct biases in place, layer by layer in graph order (each correction sees the
     corrected layers before it); returns layer name -> (mean correction, variance).
@@ -229,7 +337,13 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES)
             shapes.append([c] if base == "Gemm" or not rank else [1, c] + [1] * (rank - 2))
         bias_names = [op.input(2).name for op in layers]
         qproto, delta_names = _correction_model(ir_to_proto(model), list(zip(bias_names, shapes)))
-        qrun = Runner(qproto, names, list(samples[0]) if samples else [], optimize=True)
+        segments = None
+        if (len(layers) > SEGMENT_LAYERS and all(d is not None for d in delta_names)
+                and not any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                            for nd in qproto.graph.node for a in nd.attribute)):  # fmt: skip
+            segments = _Segments(qproto, names, delta_names, samples[: max(counts)])
+        else:
+            qrun = Runner(qproto, names, list(samples[0]) if samples else [], optimize=True)
     except Exception as e:  # noqa: BLE001 - onnxruntime lacks a kernel (new opsets, types)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         ctx.warn(f"bias correction skipped: onnxruntime cannot run the quantized model ({first[:160]})")
@@ -239,7 +353,10 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES)
     report = {}
     for k, op in enumerate(layers):
         n = counts[k]
-        quant = [r[0] for r in qrun.run(samples[:n], [names[k]], extra)]
+        if segments is not None:
+            quant = segments.run(k, n, extra)
+        else:
+            quant = [r[0] for r in qrun.run(samples[:n], [names[k]], extra)]
         mean, var, se2 = _mean_error([r.astype(np.float64) for r in float_runs[k][:n]], quant, _linear_range(op))
         bq = biases[consts[k].name].astype(np.int64)
         if mean.shape != bq.shape:

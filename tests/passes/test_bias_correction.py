@@ -123,3 +123,21 @@ def test_correction_model_runs_the_quantized_model_and_applies_deltas(tmp_path):
     shift = np.linspace(-2.0, 2.0, shapes[-1][0]).astype(np.float32)
     moved = sess.run(None, {**x, **zeros, last: shift})[0]
     assert np.abs((moved - got) - shift).max() <= 2 * step + 1e-6 and np.abs(shift).max() > 10 * step
+
+
+def test_segmented_correction_gives_the_whole_model_corrections(tmp_path, monkeypatch):
+    """Cutting the model into parts of a few layers (each layer's runs cover only its part,
+    starting from the kept cut tensors) changes the work, not the corrections."""
+    import qcompiler.bias_correction as bc
+
+    def corrected(layers_per_part):
+        monkeypatch.setattr(bc, "SEGMENT_LAYERS", layers_per_part)
+        res = quantize(str(MBV2), None, calib_data=CALIB, options={"cache_dir": str(tmp_path / "c")})
+        return {op.name: np.asarray(op.input(2).producer().input(0).const) for op in bc._bias_layers(res.model)}, res
+
+    whole, _ = corrected(10**6)
+    parts, res = corrected(2)
+    assert len(whole) > 6 and whole.keys() == parts.keys()
+    moved = sum(int(np.abs(whole[k].astype(np.int64) - parts[k]).max()) for k in whole)
+    assert moved <= 2, moved  # float rounding of a fused kernel at a cut may move a bias by one
+    assert res.context.state["bias_correction"]
