@@ -119,20 +119,21 @@ static void qc_dw_padrow(int8_t *d, const int8_t *xr, int32_t w, int32_t pl, int
     } while (0)
 
 /* qc_requant of the float epilogue without an activation (QC_ACT_LINEAR) with its constants in
- * locals, the same float operations: q = rintf(acc * fs / os) + zp, clamped; rintf as the sum
- * and difference with 1.5 * 2^23 (round half to even in the default rounding mode) for
- * |q| < 2^22, larger values (and NaN) go to the clamp unrounded, which gives the same result. */
+ * locals, the same float operations: v = acc * fs / os, q = rintf(v) + zp clamped to
+ * [qmin, qmax]. Here v is clamped first to [qmin - zp, qmax - zp] (integers: rintf of a value
+ * beyond them is beyond them too, NaN goes to qmin - zp as the reference's NaN goes to qmin),
+ * then rintf is the sum and difference with 1.5 * 2^23 (round half to even in the default
+ * rounding mode, exact for |v| < 2^22) and q needs no clamp. */
 typedef struct {
-    float fs, os, zp, lo, hi;
+    float fs, os, zp, lo, hi; /* lo, hi: qmin - zp, qmax - zp */
 } qc_dw_lin_t;
 
 static inline int8_t qc_dw_lin(int32_t acc, const qc_dw_lin_t *g) {
-    float q = (float)acc * g->fs / g->os;
-    if (q > -4194304.0f && q < 4194304.0f) q = (q + 12582912.0f) - 12582912.0f;
-    q += g->zp;
-    if (!(q >= g->lo)) q = g->lo;
-    if (q > g->hi) q = g->hi;
-    return (int8_t)(int32_t)q;
+    float v = (float)acc * g->fs / g->os;
+    if (!(v >= g->lo)) v = g->lo;
+    if (v > g->hi) v = g->hi;
+    v = (v + 12582912.0f) - 12582912.0f;
+    return (int8_t)(int32_t)(v + g->zp);
 }
 
 /* the epilogues of gen rows: qc_dw_lin for QC_ACT_LINEAR, else qc_requant */
@@ -151,8 +152,8 @@ static inline __attribute__((always_inline)) void qc_dw_row(
         gl.fs = rq->fscale[rq->per_channel ? c : 0];
         gl.os = rq->out_scale;
         gl.zp = (float)rq->out_zp;
-        gl.lo = (float)rq->qmin;
-        gl.hi = (float)rq->qmax;
+        gl.lo = (float)(rq->qmin - rq->out_zp);
+        gl.hi = (float)(rq->qmax - rq->out_zp);
     }
     if (sw == 1) {
         /* (w1 of rows 0 and 1) in one word, taken by SMLAxy: fewer live registers in the loop */
@@ -288,11 +289,15 @@ __attribute__((noinline)) static int qc_dw_padded(const int8_t *x, const int8_t 
  * rows up to QC_DW_RW bytes): the input rows of a channel are copied into stack rows with x_zp
  * around them, so that the 3 rows of every output row are one pointer p with the others at
  * p + RW and p + 2 * RW for a compile-time RW (immediate offsets: the loops below need no
- * register for the row stride). Two layouts:
+ * register for the row stride). Three layouts:
  *  - plane: the whole padded plane in rows of QC_DW_PW bytes, when its rows ((oh - 1) * sh + 3,
  *    sh == sw) fit in QC_DW_PH: the borders are filled once per call and never written again,
  *    each channel copies its h x w values into the middle, then one assembly loop takes every
  *    output row of the channel (even ow) or one row at a time;
+ *  - strips: rows of QC_DW_SW bytes, QC_DW_SH of them, for planes too tall or too wide for the
+ *    plane layout (sh == sw): the output rows in strips of as many as the rows hold, each strip
+ *    copying its input rows (x_zp for rows outside the input; the borders filled once per call),
+ *    then the assembly loop over the strip's output rows;
  *  - ring: 3 rows of QC_DW_RW bytes, rows 0 and 1 also written to slots 3 and 4 so that every
  *    output row's 3 rows follow each other; a row above or below the input is a copy of slot 5,
  *    all x_zp; one assembly loop per output row.
@@ -301,7 +306,8 @@ __attribute__((noinline)) static int qc_dw_padded(const int8_t *x, const int8_t 
  * T = {bz, mult, ra, advance to the next row's p, p end of the last row}, bz = bias - x_zp * sum(w).
  * The fast epilogue (SMMLA with ra = 2^(s-1) + zp * 2^s, ASR s, SSAT 8) for shifts 33..54, and
  * 29..32 with the weights and bz times 2^(33 - shift) (then shift 33 gives the same value) when
- * the accumulator stays in int32; qc_dw_row (C) for a fused clamp or another epilogue. */
+ * the accumulator stays in int32, a fused clamp applied afterwards (qc_dw_clamp8); qc_dw_row (C)
+ * for other epilogues. */
 #define QC_DW_RING3 6 /* slots 0..2, the copies 3..4 of slots 0..1, slot 5 all x_zp */
 #define QC_DW_PW 20   /* plane layout: row bytes, rows */
 #define QC_DW_PH 20
@@ -524,6 +530,26 @@ static void qc_dw_clamp8(int8_t *y, int32_t n, int32_t qmin, int32_t qmax) {
 }
 #endif
 
+/* qc_dw3_rows in C (qc_dw_row): other epilogues, builds without the assembly; out of line, one
+ * copy for the three layouts */
+__attribute__((noinline)) static void qc_dw3_rows_c(const int8_t *pr, int8_t *yr, int32_t nrows, int32_t ow,
+                                                   int32_t sw, const qc_dw3_ch_t *q, int clamp, int32_t qmin,
+                                                   int32_t qmax, int32_t c, const qc_requant_t *rq, int32_t RW) {
+    int32_t oy;
+    for (oy = 0; oy < nrows; ++oy, pr += sw * RW, yr += ow) {
+        const int8_t *r[3];
+        r[0] = pr;
+        r[1] = pr + RW;
+        r[2] = pr + 2 * RW;
+        if (q->gen)
+            qc_dw_row(r, yr, ow, sw, q->T[0], q->w02, q->w1l, q->T[1], q->T[2], q->s, 0, -128, 127, 1, c, rq);
+        else if (clamp)
+            qc_dw_row(r, yr, ow, sw, q->T[0], q->w02, q->w1l, q->T[1], q->T[2], q->s, 1, qmin, qmax, 0, c, rq);
+        else
+            qc_dw_row(r, yr, ow, sw, q->T[0], q->w02, q->w1l, q->T[1], q->T[2], q->s, 0, -128, 127, 0, c, rq);
+    }
+}
+
 /* output rows [oy0, oy1) of one channel from padded rows RW apart, row oy's first at
  * pr + (oy - oy0) * sh * RW; ALL: the rows in one assembly loop (even ow, output rows
  * contiguous) */
@@ -562,18 +588,8 @@ static inline __attribute__((always_inline)) void qc_dw3_rows(
     }
 #endif
     (void)ALL;
-    for (oy = 0; oy < nrows; ++oy, pr += sw * RW, yr += ow) {
-        const int8_t *r[3];
-        r[0] = pr;
-        r[1] = pr + RW;
-        r[2] = pr + 2 * RW;
-        if (q->gen)
-            qc_dw_row(r, yr, ow, sw, q->T[0], q->w02, q->w1l, q->T[1], q->T[2], q->s, 0, -128, 127, 1, c, rq);
-        else if (clamp)
-            qc_dw_row(r, yr, ow, sw, q->T[0], q->w02, q->w1l, q->T[1], q->T[2], q->s, 1, qmin, qmax, 0, c, rq);
-        else
-            qc_dw_row(r, yr, ow, sw, q->T[0], q->w02, q->w1l, q->T[1], q->T[2], q->s, 0, -128, 127, 0, c, rq);
-    }
+    (void)oy;
+    qc_dw3_rows_c(pr, yr, nrows, ow, sw, q, clamp, qmin, qmax, c, rq, RW);
 }
 
 /* n bytes from s to d and d2 (the same when the slot has no copy), word at a time */
@@ -656,6 +672,95 @@ __attribute__((noinline)) static int qc_dw3_plane(const int8_t *x, const int8_t 
     return 1;
 }
 
+/* input rows iy0 .. iy0 + n - 1 of plane xc (h rows of w) into buffer rows d, d + RW, ... at
+ * column pl: cnt bytes of each (x_zp for rows outside the input) */
+__attribute__((noinline)) static void qc_dw3_fill(int8_t *d, const int8_t *xc, int32_t iy0, int32_t n, int32_t h, int32_t w,
+                        int32_t cnt, int32_t RW, uint32_t z4) {
+    int32_t t = 0, i;
+    for (; t < n && iy0 + t < 0; ++t, d += RW) { /* above the input */
+        for (i = 0; i + 4 <= cnt; i += 4) memcpy(d + i, &z4, 4);
+        for (; i < cnt; ++i) d[i] = (int8_t)z4;
+    }
+    if (t < n && iy0 + t < h) {
+        const int32_t t1 = n < h - iy0 ? n : h - iy0; /* rows [t, t1) are inside */
+        const int8_t *s = xc + (ptrdiff_t)(iy0 + t) * w;
+        if (cnt == w && (w == 16 || w == 8 || w == 4)) { /* whole rows of 1, 2, 4 words */
+            for (; t < t1; ++t, s += w, d += RW) {
+                uint32_t v0, v1, v2, v3;
+                memcpy(&v0, s, 4);
+                if (w >= 8) memcpy(&v1, s + 4, 4);
+                if (w == 16) {
+                    memcpy(&v2, s + 8, 4);
+                    memcpy(&v3, s + 12, 4);
+                }
+                memcpy(d, &v0, 4);
+                if (w >= 8) memcpy(d + 4, &v1, 4);
+                if (w == 16) {
+                    memcpy(d + 8, &v2, 4);
+                    memcpy(d + 12, &v3, 4);
+                }
+            }
+        } else {
+            for (; t < t1; ++t, s += w, d += RW) {
+                for (i = 0; i + 8 <= cnt; i += 8) {
+                    uint32_t v0, v1;
+                    memcpy(&v0, s + i, 4);
+                    memcpy(&v1, s + i + 4, 4);
+                    __asm__("" : "+r"(v0), "+r"(v1)); /* no memcpy calls */
+                    memcpy(d + i, &v0, 4);
+                    memcpy(d + i + 4, &v1, 4);
+                }
+                for (; i < cnt; ++i) d[i] = s[i];
+            }
+        }
+    }
+    for (; t < n; ++t, d += RW) { /* below the input */
+        for (i = 0; i + 4 <= cnt; i += 4) memcpy(d + i, &z4, 4);
+        for (; i < cnt; ++i) d[i] = (int8_t)z4;
+    }
+}
+
+/* the strip layout (see above): 1 when taken */
+#define QC_DW_SW 68 /* strip layout: row bytes, rows */
+#define QC_DW_SH 22
+__attribute__((noinline)) static int qc_dw3_strips(const int8_t *x, const int8_t *wt, const int32_t *bias,
+                                                  const qc_conv_params_t *p, const qc_requant_t *rq,
+                                                  int8_t *y) {
+    const int32_t mult = p->cout / p->cin, hw = p->h * p->w, kh = p->kh, sw = p->sw;
+    const int32_t ow = p->ow, oh = p->oh, pt = p->pt, pl = p->pl;
+    const int32_t len = (ow - 1) * sw + 4, R = (QC_DW_SH - 3) / sw + 1; /* output rows per strip */
+    const int32_t used = QC_DW_SH < (oh - 1) * sw + 3 ? QC_DW_SH : (oh - 1) * sw + 3;
+    const int32_t cnt = p->w < len - pl ? p->w : len - pl; /* bytes of an input row in a buffer row */
+    const int32_t qmin = rq->qmin, qmax = rq->qmax;
+    const int clamp = qmin > -128 || qmax < 127;
+    const uint32_t z4 = (uint8_t)p->x_zp * 0x01010101u;
+    int8_t buf[QC_DW_SH * QC_DW_SW] __attribute__((aligned(8)));
+    int32_t n, c, t, oy;
+    if (p->sh != sw || len > QC_DW_SW) return 0;
+    for (t = 0; t < used; ++t) {
+        int32_t i;
+        for (i = 0; i < len; i += 4) memcpy(buf + t * QC_DW_SW + i, &z4, 4);
+    }
+    for (n = 0; n < p->n; ++n) {
+        for (c = 0; c < p->cout; ++c) {
+            const int8_t *xc = x + ((ptrdiff_t)n * p->cin + c / mult) * hw;
+            int8_t *yc = y + ((ptrdiff_t)n * p->cout + c) * oh * ow;
+            qc_dw3_ch_t q;
+            qc_dw3_prep(wt + (ptrdiff_t)c * kh * 3, bias, c, kh, p->x_zp, rq, &q);
+            for (oy = 0; oy < oh; oy += R) {
+                const int32_t nr = oh - oy < R ? oh - oy : R;
+                int8_t *yr = yc + (ptrdiff_t)oy * ow;
+                if (cnt > 0) qc_dw3_fill(buf + pl, xc, oy * sw - pt, (nr - 1) * sw + 3, p->h, p->w, cnt, QC_DW_SW, z4);
+                if (ow & 1)
+                    qc_dw3_rows(buf, yr, nr, ow, sw, &q, clamp, qmin, qmax, c, rq, QC_DW_SW, 0);
+                else
+                    qc_dw3_rows(buf, yr, nr, ow, sw, &q, clamp, qmin, qmax, c, rq, QC_DW_SW, 1);
+            }
+        }
+    }
+    return 1;
+}
+
 /* the ring layout (see above) */
 __attribute__((noinline)) static void qc_dw3_ring(const int8_t *x, const int8_t *wt, const int32_t *bias,
                                                   const qc_conv_params_t *p, const qc_requant_t *rq,
@@ -705,7 +810,8 @@ static int qc_dw3(const int8_t *x, const int8_t *wt, const int32_t *bias, const 
     const int32_t sw = p->sw, len = (p->ow - 1) * sw + 4;
     if (p->kw != 3 || p->dw != 1 || p->dh != 1 || p->kh > 3 || (sw != 1 && sw != 2) || len > QC_DW_RW)
         return 0;
-    if (!qc_dw3_plane(x, wt, bias, p, rq, y)) qc_dw3_ring(x, wt, bias, p, rq, y);
+    if (!qc_dw3_plane(x, wt, bias, p, rq, y) && !qc_dw3_strips(x, wt, bias, p, rq, y))
+        qc_dw3_ring(x, wt, bias, p, rq, y);
     return 1;
 }
 #endif
