@@ -337,12 +337,15 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES)
             shapes.append([c] if base == "Gemm" or not rank else [1, c] + [1] * (rank - 2))
         bias_names = [op.input(2).name for op in layers]
         qproto, delta_names = _correction_model(ir_to_proto(model), list(zip(bias_names, shapes)))
-        segments = None
+        segments = qrun = None
         if (len(layers) > SEGMENT_LAYERS and all(d is not None for d in delta_names)
                 and not any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
                             for nd in qproto.graph.node for a in nd.attribute)):  # fmt: skip
-            segments = _Segments(qproto, names, delta_names, samples[: max(counts)])
-        else:
+            try:
+                segments = _Segments(qproto, names, delta_names, samples[: max(counts)])
+            except Exception:  # noqa: BLE001 - a graph the cuts do not handle: run it whole
+                segments = None
+        if segments is None:
             qrun = Runner(qproto, names, list(samples[0]) if samples else [], optimize=True)
     except Exception as e:  # noqa: BLE001 - onnxruntime lacks a kernel (new opsets, types)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -353,9 +356,15 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES)
     report = {}
     for k, op in enumerate(layers):
         n = counts[k]
+        quant = None
         if segments is not None:
-            quant = segments.run(k, n, extra)
-        else:
+            try:
+                quant = segments.run(k, n, extra)
+            except Exception:  # noqa: BLE001 - onnxruntime refuses a part: run the model whole
+                segments = None
+        if quant is None:
+            if qrun is None:
+                qrun = Runner(qproto, names, list(samples[0]) if samples else [], optimize=True)
             quant = [r[0] for r in qrun.run(samples[:n], [names[k]], extra)]
         mean, var, se2 = _mean_error([r.astype(np.float64) for r in float_runs[k][:n]], quant, _linear_range(op))
         bq = biases[consts[k].name].astype(np.int64)

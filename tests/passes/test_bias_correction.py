@@ -141,3 +141,20 @@ def test_segmented_correction_gives_the_whole_model_corrections(tmp_path, monkey
     moved = sum(int(np.abs(whole[k].astype(np.int64) - parts[k]).max()) for k in whole)
     assert moved <= 2, moved  # float rounding of a fused kernel at a cut may move a bias by one
     assert res.context.state["bias_correction"]
+
+
+def test_a_part_onnxruntime_refuses_falls_back_to_the_whole_model(tmp_path, monkeypatch):
+    import qcompiler.bias_correction as bc
+
+    monkeypatch.setattr(bc, "SEGMENT_LAYERS", 2)
+    whole = quantize(str(MBV2), None, calib_data=CALIB, options={"cache_dir": str(tmp_path / "c")})
+
+    def refuse(self, k, n, extra):
+        raise RuntimeError("no kernel")
+
+    monkeypatch.setattr(bc._Segments, "run", refuse)
+    res = quantize(str(MBV2), None, calib_data=CALIB, options={"cache_dir": str(tmp_path / "c")})
+    got = {op.name: np.asarray(op.input(2).producer().input(0).const) for op in bc._bias_layers(res.model)}
+    want = {op.name: np.asarray(op.input(2).producer().input(0).const) for op in bc._bias_layers(whole.model)}
+    assert res.context.state["bias_correction"] and got.keys() == want.keys()
+    assert sum(int(np.abs(got[k].astype(np.int64) - want[k]).max()) for k in got) <= 2
