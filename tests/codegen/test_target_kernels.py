@@ -459,6 +459,10 @@ void qc_conv_s8_ref(const int8_t *x, const int8_t *wt, const int32_t *bias, cons
                     const qc_requant_t *rq, int8_t *y, int8_t *col);
 void qc_add_s8_ref(const int8_t *a, const int8_t *b, int8_t *y, const qc_add_params_t *p, int32_t ndim,
                    const int32_t *dims, const int32_t *as, const int32_t *bs);
+void qc_mul_s8_ref(const int8_t *a, const int8_t *b, int8_t *y, const qc_mul_params_t *p, int32_t ndim,
+                   const int32_t *dims, const int32_t *as, const int32_t *bs);
+void qc_maxpool_s8_ref(const int8_t *x, int8_t *y, const qc_pool_params_t *p, int32_t zi, int32_t zo,
+                       int32_t mult, int32_t shift);
 
 static FILE *fin, *fout;
 static int32_t rd32(void) {
@@ -523,13 +527,38 @@ int main(void) {
             qc_conv_s8_ref(x, w, has_bias ? bias : NULL, &p, &rq, yr, col);
             emit(y, (size_t)ny); emit(yr, (size_t)ny);
             free(x); free(w); free(bias); free(mult); free(shift); free(fs); free(y); free(yr); free(col);
-        } else { /* add */
+        } else if (kind == 2) { /* maxpool */
+            qc_pool_params_t p;
+            int32_t f[17], zi, zo, mult, shift, nx, ny;
+            int8_t *x, *y, *yr;
+            int i;
+            for (i = 0; i < 17; ++i) f[i] = rd32();
+            p.n = f[0]; p.c = f[1]; p.h = f[2]; p.w = f[3]; p.oh = f[4]; p.ow = f[5]; p.kh = f[6];
+            p.kw = f[7]; p.sh = f[8]; p.sw = f[9]; p.dh = f[10]; p.dw = f[11]; p.pt = f[12]; p.pl = f[13];
+            p.count_include_pad = f[14]; p.pb = f[15]; p.pr = f[16];
+            zi = rd32(); zo = rd32(); mult = rd32(); shift = rd32();
+            nx = p.n * p.c * p.h * p.w;
+            ny = p.n * p.c * p.oh * p.ow;
+            x = (int8_t *)rdbuf((size_t)nx, 1);
+            y = (int8_t *)malloc((size_t)ny); yr = (int8_t *)malloc((size_t)ny);
+            memset(y, 0x5a, (size_t)ny); memset(yr, 0x5a, (size_t)ny);
+            qc_maxpool_s8(x, y, &p, zi, zo, mult, shift);
+            qc_maxpool_s8_ref(x, yr, &p, zi, zo, mult, shift);
+            emit(y, (size_t)ny); emit(yr, (size_t)ny);
+            free(x); free(y); free(yr);
+        } else { /* add (1), mul (3) */
             qc_add_params_t p;
+            qc_mul_params_t mp;
             int32_t ndim, dims[6], as[6], bs[6], i, na, nb, ny;
             int8_t *a, *b, *y, *yr;
-            p.a_zp = rd32(); p.b_zp = rd32(); p.y_zp = rd32(); p.left_shift = rd32();
-            p.a_mult = rd32(); p.a_shift = rd32(); p.b_mult = rd32(); p.b_shift = rd32();
-            p.y_mult = rd32(); p.y_shift = rd32(); p.qmin = rd32(); p.qmax = rd32();
+            if (kind == 1) {
+                p.a_zp = rd32(); p.b_zp = rd32(); p.y_zp = rd32(); p.left_shift = rd32();
+                p.a_mult = rd32(); p.a_shift = rd32(); p.b_mult = rd32(); p.b_shift = rd32();
+                p.y_mult = rd32(); p.y_shift = rd32(); p.qmin = rd32(); p.qmax = rd32();
+            } else {
+                mp.a_zp = rd32(); mp.b_zp = rd32(); mp.y_zp = rd32(); mp.mult = rd32();
+                mp.shift = rd32(); mp.qmin = rd32(); mp.qmax = rd32();
+            }
             ndim = rd32();
             for (i = 0; i < 6; ++i) dims[i] = rd32();
             for (i = 0; i < 6; ++i) as[i] = rd32();
@@ -539,8 +568,13 @@ int main(void) {
             b = (int8_t *)rdbuf((size_t)nb, 1);
             y = (int8_t *)malloc((size_t)ny); yr = (int8_t *)malloc((size_t)ny);
             memset(y, 0x5a, (size_t)ny); memset(yr, 0x5a, (size_t)ny);
-            qc_add_s8(a, b, y, &p, ndim, dims, as, bs);
-            qc_add_s8_ref(a, b, yr, &p, ndim, dims, as, bs);
+            if (kind == 1) {
+                qc_add_s8(a, b, y, &p, ndim, dims, as, bs);
+                qc_add_s8_ref(a, b, yr, &p, ndim, dims, as, bs);
+            } else {
+                qc_mul_s8(a, b, y, &mp, ndim, dims, as, bs);
+                qc_mul_s8_ref(a, b, yr, &mp, ndim, dims, as, bs);
+            }
             emit(y, (size_t)ny); emit(yr, (size_t)ny);
             free(a); free(b); free(y); free(yr);
         }
@@ -550,8 +584,8 @@ int main(void) {
 }
 """
 
-X86_OPS = ("qc_conv_s8", "qc_add_s8")
-X86_OP_DEPS = {"qc_conv_s8": ("qc_gemm_s8",), "qc_add_s8": ()}
+X86_OPS = ("qc_conv_s8", "qc_add_s8", "qc_mul_s8", "qc_maxpool_s8")
+X86_OP_DEPS = {"qc_conv_s8": ("qc_gemm_s8",), "qc_add_s8": (), "qc_mul_s8": (), "qc_maxpool_s8": ()}
 
 
 def _target_file(target: str, op: str) -> Path:
@@ -645,6 +679,7 @@ def make_x86_cases(seed: int = 3) -> tuple[bytes, list[tuple[str, int]]]:
              rq_kw={"act": act, "per_channel": bool(act % 2)})
     conv(1, 3, 5, 9, 11, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, rq_kw={"act": 7})
     out += _add_cases(rng)
+    out += _maxpool_cases(rng)
     blob = _words([len(out)]) + b"".join(b"".join(p) for p, _, _ in out)
     return blob, [(label, ny) for _, ny, label in out]
 
@@ -672,7 +707,17 @@ def _add_cases(rng) -> list[tuple[list[bytes], int, str]]:
             zps = [-128, 127, 0]
         return [*zps, 20, ma, sha, mb, shb, my, shy, qmin, qmax]
 
-    def add(shape_y, sa, sb, na, nb, kind=""):
+    def mul_params(kind: str) -> list[int]:
+        sa, sb, sy = (float(v) for v in 2.0 ** rng.uniform(-6, -2, 3))
+        if kind == "wide":
+            sy = sy / 64
+        mult, shift = fp.quantize_multiplier(sa * sb / sy)
+        zps = [int(v) for v in rng.integers(-128, 128, 3)]
+        if kind == "zp":
+            zps = [-128, 127, 0]
+        return [*zps, mult, shift, zps[2] if kind == "relu" else -128, 127]
+
+    def add(shape_y, sa, sb, na, nb, kind="", op=1):
         ndim = len(shape_y)
         pad = lambda v: list(v) + [0] * (6 - len(v))  # noqa: E731
         a = rng.integers(-128, 128, na, dtype=np.int8)
@@ -681,13 +726,24 @@ def _add_cases(rng) -> list[tuple[list[bytes], int, str]]:
             a = rng.choice(np.array([-128, 127], np.int8), na)
             b = rng.choice(np.array([-128, 127], np.int8), nb)
         ny = int(np.prod(shape_y)) if ndim else 1
-        parts = [_words([1, *params(kind), ndim, *pad(shape_y), *pad(sa), *pad(sb), na, nb, ny]),
+        head = params(kind) if op == 1 else mul_params(kind)
+        parts = [_words([op, *head, ndim, *pad(shape_y), *pad(sa), *pad(sb), na, nb, ny]),
                  _bytes4(a), _bytes4(b)]
-        cases.append((parts, ny, f"add y{shape_y} as{sa} bs{sb} {kind}"))
+        cases.append((parts, ny, f"{'add' if op == 1 else 'mul'} y{shape_y} as{sa} bs{sb} {kind}"))
 
     for n in (1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 100, 1000, 4099):
         for kind in ("", "sub", "relu", "wide", "zp", "ext"):
             add([n], [1], [1], n, n, kind)
+        for kind in ("", "relu", "wide", "zp", "ext"):
+            add([n], [1], [1], n, n, kind, op=3)
+    # Mul: the squeeze-excitation broadcast ([1,C,H,W] by [1,C,1,1]), scalar and row broadcasts
+    add([1, 48, 24, 24], [0, 576, 24, 1], [0, 1, 0, 0], 27648, 48, op=3)
+    add([1, 5, 7, 3], [0, 21, 3, 1], [0, 1, 0, 0], 105, 5, "ext", op=3)
+    add([1, 16, 8, 8], [0, 0, 0, 0], [1024, 64, 8, 1], 1, 1024, "wide", op=3)
+    add([3, 37], [37, 1], [0, 1], 111, 37, "relu", op=3)
+    add([5, 40], [1, 5], [40, 1], 200, 200, op=3)
+    add([2, 3, 0], [0, 0, 1], [0, 0, 1], 1, 1, op=3)
+    add([], [], [], 1, 1, op=3)
     add([], [], [], 1, 1)
     add([2, 16, 8, 8], [1024, 64, 8, 1], [1024, 64, 8, 1], 2048, 2048)
     add([1, 16, 8, 8], [1024, 64, 8, 1], [0, 1, 0, 0], 1024, 16)  # per-channel bias-like broadcast
@@ -696,6 +752,39 @@ def _add_cases(rng) -> list[tuple[list[bytes], int, str]]:
     add([5, 40], [1, 5], [40, 1], 200, 200)  # transposed a
     add([4, 33], [33, 1], [1, 0], 132, 4)  # column broadcast
     add([2, 3, 0], [0, 0, 1], [0, 0, 1], 1, 1)  # empty
+    return cases
+
+
+def _maxpool_cases(rng) -> list[tuple[list[bytes], int, str]]:
+    cases = []
+
+    def pool(n, c, h, w, k, s, d=(1, 1), pads=(0, 0, 0, 0), ceil=False, requant=False, fill=""):
+        (kh, kw), (sh, sw), (dh, dw), (pt, pl, pb, pr) = k, s, d, pads
+        rnd = (lambda v, q: -(-v // q)) if ceil else (lambda v, q: v // q)
+        oh = rnd(h + pt + pb - dh * (kh - 1) - 1, sh) + 1
+        ow = rnd(w + pl + pr - dw * (kw - 1) - 1, sw) + 1
+        x = np.full((n, c, h, w), -128, np.int8) if fill == "min" else rng.integers(-128, 128, (n, c, h, w), dtype=np.int8)
+        mult, shift = fp.quantize_multiplier(float(rng.uniform(0.3, 3.0))) if requant else (0, 1)
+        zi, zo = (int(v) for v in rng.integers(-128, 128, 2))
+        dims = [n, c, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, 0, pb, pr]
+        cases.append(([_words([2, *dims, zi, zo, mult, shift]), _bytes4(x)], n * c * oh * ow,
+                      f"maxpool {dims} ceil={ceil} requant={requant} {fill}"))
+
+    pool(1, 32, 47, 47, (3, 3), (2, 2))  # the squeezenet layers
+    pool(1, 16, 32, 32, (3, 3), (2, 2), ceil=True)
+    pool(1, 5, 9, 9, (3, 3), (1, 1), pads=(1, 1, 1, 1))
+    pool(2, 3, 70, 67, (2, 2), (2, 2))
+    pool(1, 4, 33, 65, (3, 3), (2, 2), pads=(1, 1, 1, 1), ceil=True, requant=True)
+    pool(1, 3, 10, 100, (3, 5), (1, 1), d=(2, 3), pads=(2, 0, 1, 3))
+    pool(1, 2, 11, 71, (2, 3), (3, 3), pads=(1, 2, 1, 2), ceil=True)
+    pool(1, 2, 7, 40, (3, 3), (1, 2), d=(1, 2), requant=True)
+    pool(1, 2, 6, 6, (2, 2), (2, 2), pads=(1, 1, 1, 1), fill="min")
+    pool(1, 1, 5, 9, (3, 3), (1, 1), pads=(2, 2, 2, 2))  # windows in the padding only
+    pool(1, 1, 1, 1, (1, 1), (1, 1))
+    pool(1, 2, 3, 2500, (2, 3), (1, 1), pads=(0, 1, 0, 1))  # rows of several strips
+    pool(1, 2, 3, 2500, (3, 3), (2, 2), ceil=True)
+    pool(1, 1, 2, 1500, (2, 1100), (1, 7))  # windows wider than a strip
+    pool(1, 1, 3, 1500, (1, 600), (2, 5), d=(1, 2), pads=(0, 3, 0, 3), requant=True)
     return cases
 
 
@@ -738,8 +827,8 @@ def x86_cases_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("v", _ops_variants(), ids=lambda v: f"{v.target}-{v.name}")
 def test_target_ops(v: Variant, x86_cases_dir, tmp_path):
-    """qc_conv_s8 / qc_add_s8 of each target (and their portable fallbacks) give the reference
-    kernel's bytes on every case; the sanitizer builds check that no buffer is overrun."""
+    """qc_conv_s8 / qc_add_s8 / qc_mul_s8 / qc_maxpool_s8 ... of each target (X86_OPS; and their
+    portable fallbacks) give the reference kernel's bytes on every case; the sanitizer builds check that no buffer is overrun."""
     family = ("x86-avx2", "x86-avx512vnni") if v.target.startswith("x86") else (v.target,)
     if not any((KERNELS / t / f"{op}.c").exists() for t in family for op in X86_OPS):
         pytest.skip(f"no {v.target} override of qc_conv_s8 / qc_add_s8")

@@ -7,7 +7,7 @@
  * logical one), low 32 bits kept as qc_mulq does. Other strides and the row tails take the
  * reference's scalar loop. Built with AVX-512 (x86-avx512vnni takes this file), rows go 16 at a
  * time with vpsraq first. Without __AVX2__ only the merging remains. */
-#include "qc_kernels.h"
+#include "qc_x86_simd.h"
 
 static void qc_add_row_ref(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *y,
                            int32_t n, const qc_add_params_t *p) {
@@ -22,60 +22,7 @@ static void qc_add_row_ref(const int8_t *a, int32_t sa, const int8_t *b, int32_t
 }
 
 #if defined(__AVX2__)
-#include <immintrin.h>
-
-#if defined(__GNUC__)
-#define QC_FORCE_INLINE static inline __attribute__((always_inline))
-#elif defined(_MSC_VER)
-#define QC_FORCE_INLINE static __forceinline
-#else
-#define QC_FORCE_INLINE static inline
-#endif
-
-typedef struct {
-    __m256i mult, rnd, sbias;
-    __m128i cnt;
-} qc_mq_t;
-
-static void qc_mq_init(qc_mq_t *q, int32_t mult, int32_t shift) {
-    q->mult = _mm256_set1_epi64x(mult);
-    q->rnd = _mm256_set1_epi64x((int64_t)1 << (shift - 1));
-    q->cnt = _mm_cvtsi32_si128(shift);
-    q->sbias = _mm256_srl_epi64(_mm256_set1_epi64x(INT64_MIN), q->cnt);
-}
-
-/* qc_mulq on 8 lanes with one multiplier and shift */
-QC_FORCE_INLINE __m256i qc_mq(__m256i x, const qc_mq_t *q) {
-    const __m256i sign = _mm256_set1_epi64x(INT64_MIN);
-    __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(x, q->mult), q->rnd);
-    __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), q->mult), q->rnd);
-    /* arithmetic shift from the logical one: (p ^ 2^63) >> s minus 2^63 >> s */
-    pe = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_xor_si256(pe, sign), q->cnt), q->sbias);
-    po = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_xor_si256(po, sign), q->cnt), q->sbias);
-    return _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xaa);
-}
-
-QC_FORCE_INLINE __m256i qc_ld8(const int8_t *p, int32_t s) {
-    int64_t v;
-    if (!s) return _mm256_set1_epi32(p[0]);
-    memcpy(&v, p, 8);
-    return _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(v));
-}
-
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-/* qc_mulq on 16 lanes, one multiplier and shift (vpsraq) */
-QC_FORCE_INLINE __m512i qc_mq16(__m512i x, __m512i mult, __m512i rnd, __m128i cnt) {
-    __m512i pe = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, mult), rnd), cnt);
-    __m512i po = _mm512_sra_epi64(
-        _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), mult), rnd), cnt);
-    return _mm512_mask_blend_epi32(0xaaaa, pe, _mm512_slli_epi64(po, 32));
-}
-
-QC_FORCE_INLINE __m512i qc_ld16(const int8_t *p, int32_t s) {
-    if (!s) return _mm512_set1_epi32(p[0]);
-    return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));
-}
-
 /* 16 at a time with AVX-512; returns the count done */
 static int32_t qc_add_row16(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *y,
                             int32_t n, const qc_add_params_t *p) {
@@ -123,12 +70,7 @@ static void qc_add_row(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
             __m256i bv = _mm256_sll_epi32(_mm256_sub_epi32(qc_ld8(b + (ptrdiff_t)i * sb, sb), bzp), ls);
             __m256i s = _mm256_add_epi32(qc_mq(av, &qa), qc_mq(bv, &qb));
             __m256i v = _mm256_add_epi32(qc_mq(s, &qy), yzp);
-            __m128i o;
-            v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
-            v = _mm256_packs_epi32(v, v);
-            v = _mm256_packs_epi16(v, v); /* bytes 0-3: lanes 0-3; bytes 16-19: lanes 4-7 */
-            o = _mm_unpacklo_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-            _mm_storel_epi64((__m128i *)(y + i), o);
+            qc_st8(y + i, _mm256_min_epi32(_mm256_max_epi32(v, lo), hi));
         }
     }
     if (i < n)
@@ -149,20 +91,7 @@ void qc_add_s8(const int8_t *a, const int8_t *b, int8_t *y, const qc_add_params_
     }
     for (d = 0; d < ndim; ++d)
         if (dims[d] <= 0) return;
-    /* merge dimension d into the row below it while a and b step through it contiguously */
-    nd = ndim;
-    for (d = 0; d < ndim; ++d) {
-        md[d] = dims[d];
-        ma[d] = as[d];
-        mb[d] = bs[d];
-    }
-    while (nd >= 2 && ma[nd - 2] == ma[nd - 1] * md[nd - 1] && mb[nd - 2] == mb[nd - 1] * md[nd - 1] &&
-           (int64_t)md[nd - 2] * md[nd - 1] <= INT32_MAX) {
-        md[nd - 2] *= md[nd - 1];
-        ma[nd - 2] = ma[nd - 1];
-        mb[nd - 2] = mb[nd - 1];
-        --nd;
-    }
+    nd = qc_merge_rows(ndim, dims, as, bs, md, ma, mb);
     st[0] = ma;
     st[1] = mb;
     n = md[nd - 1];
