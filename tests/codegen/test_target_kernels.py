@@ -461,6 +461,9 @@ void qc_add_s8_ref(const int8_t *a, const int8_t *b, int8_t *y, const qc_add_par
                    const int32_t *dims, const int32_t *as, const int32_t *bs);
 void qc_mul_s8_ref(const int8_t *a, const int8_t *b, int8_t *y, const qc_mul_params_t *p, int32_t ndim,
                    const int32_t *dims, const int32_t *as, const int32_t *bs);
+void qc_lut_s8_ref(const int8_t *x, int8_t *y, int32_t n, const int8_t *table);
+void qc_mean_s8_ref(const int8_t *x, int8_t *y, int32_t outer, int32_t r, int32_t inner, int32_t zi,
+                    int32_t zo, float ratio);
 void qc_maxpool_s8_ref(const int8_t *x, int8_t *y, const qc_pool_params_t *p, int32_t zi, int32_t zo,
                        int32_t mult, int32_t shift);
 
@@ -546,6 +549,30 @@ int main(void) {
             qc_maxpool_s8_ref(x, yr, &p, zi, zo, mult, shift);
             emit(y, (size_t)ny); emit(yr, (size_t)ny);
             free(x); free(y); free(yr);
+        } else if (kind == 4) { /* lut, in place when asked */
+            int32_t n = rd32(), inplace = rd32();
+            int8_t *t = (int8_t *)rdbuf(256, 1), *x = (int8_t *)rdbuf((size_t)n, 1);
+            int8_t *y = (int8_t *)malloc((size_t)n + 1), *yr = (int8_t *)malloc((size_t)n + 1);
+            memset(y, 0x5a, (size_t)n + 1); memset(yr, 0x5a, (size_t)n + 1);
+            qc_lut_s8_ref(x, yr, n, t);
+            if (inplace) {
+                memcpy(y, x, (size_t)n);
+                qc_lut_s8(y, y, n, t);
+            } else {
+                qc_lut_s8(x, y, n, t);
+            }
+            emit(y, (size_t)n); emit(yr, (size_t)n);
+            free(t); free(x); free(y); free(yr);
+        } else if (kind == 5) { /* mean */
+            int32_t outer = rd32(), r = rd32(), inner = rd32(), zi = rd32(), zo = rd32();
+            float ratio = asf(rd32());
+            size_t nx = (size_t)outer * (size_t)r * (size_t)inner, ny = (size_t)outer * (size_t)inner;
+            int8_t *x = (int8_t *)rdbuf(nx, 1), *y = (int8_t *)malloc(ny + 1), *yr = (int8_t *)malloc(ny + 1);
+            memset(y, 0x5a, ny + 1); memset(yr, 0x5a, ny + 1);
+            qc_mean_s8(x, y, outer, r, inner, zi, zo, ratio);
+            qc_mean_s8_ref(x, yr, outer, r, inner, zi, zo, ratio);
+            emit(y, ny); emit(yr, ny);
+            free(x); free(y); free(yr);
         } else { /* add (1), mul (3) */
             qc_add_params_t p;
             qc_mul_params_t mp;
@@ -584,8 +611,9 @@ int main(void) {
 }
 """
 
-X86_OPS = ("qc_conv_s8", "qc_add_s8", "qc_mul_s8", "qc_maxpool_s8")
-X86_OP_DEPS = {"qc_conv_s8": ("qc_gemm_s8",), "qc_add_s8": (), "qc_mul_s8": (), "qc_maxpool_s8": ()}
+X86_OPS = ("qc_conv_s8", "qc_add_s8", "qc_mul_s8", "qc_maxpool_s8", "qc_lut_s8", "qc_mean_s8")
+X86_OP_DEPS = {"qc_conv_s8": ("qc_gemm_s8",), "qc_add_s8": (), "qc_mul_s8": (), "qc_maxpool_s8": (),
+               "qc_lut_s8": (), "qc_mean_s8": ()}
 
 
 def _target_file(target: str, op: str) -> Path:
@@ -680,6 +708,7 @@ def make_x86_cases(seed: int = 3) -> tuple[bytes, list[tuple[str, int]]]:
     conv(1, 3, 5, 9, 11, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, rq_kw={"act": 7})
     out += _add_cases(rng)
     out += _maxpool_cases(rng)
+    out += _lut_mean_cases(rng)
     blob = _words([len(out)]) + b"".join(b"".join(p) for p, _, _ in out)
     return blob, [(label, ny) for _, ny, label in out]
 
@@ -785,6 +814,28 @@ def _maxpool_cases(rng) -> list[tuple[list[bytes], int, str]]:
     pool(1, 2, 3, 2500, (3, 3), (2, 2), ceil=True)
     pool(1, 1, 2, 1500, (2, 1100), (1, 7))  # windows wider than a strip
     pool(1, 1, 3, 1500, (1, 600), (2, 5), d=(1, 2), pads=(0, 3, 0, 3), requant=True)
+    return cases
+
+
+def _lut_mean_cases(rng) -> list[tuple[list[bytes], int, str]]:
+    cases = []
+    for n in (1, 5, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 1000, 36864):
+        for inplace in (0, 1):
+            t = rng.integers(-128, 128, 256, dtype=np.int8)
+            x = np.arange(-128, 128, dtype=np.int8) if n == 1000 else rng.integers(-128, 128, n, dtype=np.int8)
+            x = np.resize(x, n)
+            cases.append(([_words([4, n, inplace]), _bytes4(t), _bytes4(x)], n, f"lut n={n} inplace={inplace}"))
+    # mean: GlobalAveragePool planes of every length around 32/64, a strided (inner > 1) layout
+    for outer, r, inner in ((48, 2304, 1), (24, 576, 1), (3, 1, 1), (5, 31, 1), (4, 32, 1), (4, 33, 1),
+                            (2, 63, 1), (2, 64, 1), (2, 65, 1), (3, 97, 1), (2, 200, 1), (1, 16641, 1),
+                            (2, 7, 3), (3, 40, 5), (2, 0, 1)):
+        x = rng.integers(-128, 128, outer * r * inner, dtype=np.int8)
+        if r == 16641:
+            x[:] = 127
+        zi, zo = (int(v) for v in rng.integers(-128, 128, 2))
+        ratio = struct.unpack("<i", struct.pack("<f", float(rng.uniform(0.2, 3.0))))[0]
+        cases.append(([_words([5, outer, r, inner, zi, zo, ratio]), _bytes4(x)], outer * inner,
+                      f"mean outer={outer} r={r} inner={inner}"))
     return cases
 
 
