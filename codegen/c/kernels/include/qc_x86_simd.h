@@ -27,6 +27,36 @@ static inline int32_t qc_merge_rows(int32_t ndim, const int32_t *dims, const int
     return nd;
 }
 
+/* one row of a broadcasting binary op: y[i] = f(a[i * sa], b[i * sb]), i < n; p: its parameters */
+typedef void (*qc_row2_fn)(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *y,
+                           int32_t n, const void *p);
+
+/* A broadcasting binary op over `dims` (ndim <= QC_MAX_DIMS, 0: one element; as/bs element
+ * strides, 0 broadcasts; y contiguous): dimensions merged by qc_merge_rows, then one `row` call
+ * per remaining row. */
+static inline void qc_rows2(const int8_t *a, const int8_t *b, int8_t *y, int32_t ndim,
+                            const int32_t *dims, const int32_t *as, const int32_t *bs, qc_row2_fn row,
+                            const void *p) {
+    const int32_t *st[2];
+    int32_t o[2] = {0, 0}, d, n, nd, md[QC_MAX_DIMS], ma[QC_MAX_DIMS], mb[QC_MAX_DIMS];
+    qc_walk_t wk;
+    if (ndim <= 0) {
+        row(a, 0, b, 0, y, 1, p);
+        return;
+    }
+    for (d = 0; d < ndim; ++d)
+        if (dims[d] <= 0) return;
+    nd = qc_merge_rows(ndim, dims, as, bs, md, ma, mb);
+    st[0] = ma;
+    st[1] = mb;
+    n = md[nd - 1];
+    qc_walk_init(&wk, nd, md);
+    do {
+        row(a + o[0], ma[nd - 1], b + o[1], mb[nd - 1], y, n, p);
+        y += n;
+    } while (qc_walk_next(&wk, 2, o, st));
+}
+
 #if defined(__AVX2__)
 #include <immintrin.h>
 

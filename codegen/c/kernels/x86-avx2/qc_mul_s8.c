@@ -57,24 +57,12 @@ static void qc_mul_row(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
 #define qc_mul_row qc_mul_row_ref
 #endif
 
+static void qc_mul_row_v(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *y,
+                          int32_t n, const void *p) {
+    qc_mul_row(a, sa, b, sb, y, n, (const qc_mul_params_t *)p);
+}
+
 void qc_mul_s8(const int8_t *a, const int8_t *b, int8_t *y, const qc_mul_params_t *p, int32_t ndim,
                const int32_t *dims, const int32_t *as, const int32_t *bs) {
-    const int32_t *st[2];
-    int32_t o[2] = {0, 0}, d, n, nd, md[QC_MAX_DIMS], ma[QC_MAX_DIMS], mb[QC_MAX_DIMS];
-    qc_walk_t wk;
-    if (ndim <= 0) {
-        qc_mul_row_ref(a, 0, b, 0, y, 1, p);
-        return;
-    }
-    for (d = 0; d < ndim; ++d)
-        if (dims[d] <= 0) return;
-    nd = qc_merge_rows(ndim, dims, as, bs, md, ma, mb);
-    st[0] = ma;
-    st[1] = mb;
-    n = md[nd - 1];
-    qc_walk_init(&wk, nd, md);
-    do {
-        qc_mul_row(a + o[0], ma[nd - 1], b + o[1], mb[nd - 1], y, n, p);
-        y += n;
-    } while (qc_walk_next(&wk, 2, o, st));
+    qc_rows2(a, b, y, ndim, dims, as, bs, qc_mul_row_v, p);
 }
