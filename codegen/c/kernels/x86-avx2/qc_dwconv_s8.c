@@ -7,7 +7,7 @@
  * (64-bit products: qc_requant's arithmetic; float epilogues call qc_requant). The other
  * columns compute as the reference does (in-bounds taps of (x - x_zp) * w). Without __AVX2__
  * the same split runs in plain C. */
-#include "qc_kernels.h"
+#include "qc_x86_simd.h"
 #include "qc_dwconv_util.h"
 
 #ifndef QC_NOIPA
@@ -98,13 +98,27 @@ static inline void qc_dw_16(const int8_t *x0, const int32_t *wpair, int32_t bz, 
 #define QC_DW_INLINE static inline
 #endif
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define QC_DW_512 1
+#define QC_DW_V 32 /* outputs per vector of the plane path */
+#else
+#define QC_DW_V 16
+#endif
+
 /* A channel's constants for the plane path: weight pairs broadcast, requantization. */
 typedef struct {
+#if defined(QC_DW_512)
+    __m512i wv[QC_DW_MAX_TAPS / 2 + 1];
+    __m512i bz, mult, rnd, zp, qmin, qmax;
+    __m128i cnt;
+#else
     __m256i wv[QC_DW_MAX_TAPS / 2 + 1];
     __m256i bz, mult, shift, zp, qmin, qmax;
+#endif
     int32_t fixed;
 } qc_dwk_t;
 
+#if !defined(QC_DW_512)
 /* Up to 16 outputs from the padded plane: output i's first tap at x0 + i * sw, kernel rows rs
  * bytes apart; the taps' int16 pairs through vpmaddwd as qc_dw_16; n outputs stored at y.
  * Inlined with constant kh, kw, dw, sw for 3x3 kernels. */
@@ -153,6 +167,97 @@ QC_DW_INLINE void qc_dwp_16(const int8_t *x0, ptrdiff_t rs, const qc_dwk_t *k, i
     }
 }
 
+#endif
+
+#if defined(QC_DW_512)
+/* 32 inputs from r (stride 1 or 2) as int16; stride 2 reads 64 bytes */
+QC_DW_INLINE __m512i qc_dw_ld32(const int8_t *r, int32_t sw) {
+    if (sw == 1) return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)r));
+    return _mm512_srai_epi16(_mm512_slli_epi16(_mm512_loadu_si512((const void *)r), 8), 8);
+}
+
+/* qc_dwp_16 on 32 outputs (AVX-512): per 128-bit lane L, lo holds outputs 8L..8L+3 and hi
+ * 8L+4..8L+7, which vpackssdw puts back in order; vpmovwb narrows, a masked store writes n. */
+QC_DW_INLINE void qc_dwp_v(const int8_t *x0, ptrdiff_t rs, const qc_dwk_t *k, int32_t kh,
+                           int32_t kw, int32_t dw, int32_t sw, const qc_requant_t *rq, int32_t c,
+                           int8_t *y, int32_t n) {
+    __m512i lo = k->bz, hi = lo, prev = _mm512_setzero_si512();
+    int32_t ky, kx, t = 0;
+    for (ky = 0; ky < kh; ++ky) {
+        const int8_t *r = x0 + (ptrdiff_t)ky * rs;
+        for (kx = 0; kx < kw; ++kx, ++t) {
+            __m512i v = qc_dw_ld32(r + kx * dw, sw);
+            if (t & 1) {
+                lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(prev, v), k->wv[t >> 1]));
+                hi = _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(prev, v), k->wv[t >> 1]));
+            } else {
+                prev = v;
+            }
+        }
+    }
+    if (t & 1) {
+        const __m512i z = _mm512_setzero_si512();
+        lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(prev, z), k->wv[t >> 1]));
+        hi = _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(prev, z), k->wv[t >> 1]));
+    }
+    if (k->fixed) {
+        const __mmask32 m = n >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << n) - 1u);
+        lo = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(qc_mq16(lo, k->mult, k->rnd, k->cnt), k->zp), k->qmin), k->qmax);
+        hi = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(qc_mq16(hi, k->mult, k->rnd, k->cnt), k->zp), k->qmin), k->qmax);
+        _mm256_mask_storeu_epi8(y, m, _mm512_cvtepi16_epi8(_mm512_packs_epi32(lo, hi)));
+    } else {
+        int32_t s[32], i;
+        _mm512_storeu_si512((void *)s, lo);
+        _mm512_storeu_si512((void *)(s + 16), hi);
+        for (i = 0; i < 32; ++i) { /* s[16h + 4L + j] is output 8L + 4h + j */
+            const int32_t o = 8 * ((i >> 2) & 3) + 4 * (i >> 4) + (i & 3);
+            if (o < n) y[o] = qc_requant(s[i], c, rq);
+        }
+    }
+}
+
+static void qc_dwk_init(qc_dwk_t *k, const int32_t *wpair, int32_t khw, int32_t bz,
+                        const qc_requant_t *rq, int32_t ci) {
+    int32_t t;
+    for (t = 0; t < (khw + 1) / 2; ++t) k->wv[t] = _mm512_set1_epi32(wpair[t]);
+    k->bz = _mm512_set1_epi32(bz);
+    k->fixed = rq->act == QC_ACT_NONE;
+    k->mult = _mm512_set1_epi64(rq->mult[ci]);
+    k->rnd = _mm512_set1_epi64(k->fixed ? (int64_t)1 << (rq->shift[ci] - 1) : 0);
+    k->cnt = _mm_cvtsi32_si128(k->fixed ? rq->shift[ci] : 0);
+    k->zp = _mm512_set1_epi32(rq->out_zp);
+    k->qmin = _mm512_set1_epi32(rq->qmin);
+    k->qmax = _mm512_set1_epi32(rq->qmax);
+}
+#else
+#define qc_dwp_v qc_dwp_16
+
+static void qc_dwk_init(qc_dwk_t *k, const int32_t *wpair, int32_t khw, int32_t bz,
+                        const qc_requant_t *rq, int32_t ci) {
+    int32_t t;
+    for (t = 0; t < (khw + 1) / 2; ++t) k->wv[t] = _mm256_set1_epi32(wpair[t]);
+    k->bz = _mm256_set1_epi32(bz);
+    k->fixed = rq->act == QC_ACT_NONE;
+    k->mult = _mm256_set1_epi64x(rq->mult[ci]);
+    k->shift = _mm256_set1_epi64x(rq->shift[ci]);
+    k->zp = _mm256_set1_epi32(rq->out_zp);
+    k->qmin = _mm256_set1_epi32(rq->qmin);
+    k->qmax = _mm256_set1_epi32(rq->qmax);
+}
+#endif
+
+/* memcpy for the short rows of small planes: one masked move up to 32 bytes (AVX-512) */
+QC_DW_INLINE void qc_dw_copy(int8_t *d, const int8_t *src, int32_t n) {
+#if defined(QC_DW_512)
+    if (n <= 32) {
+        const __mmask32 m = n >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << n) - 1u);
+        _mm256_mask_storeu_epi8(d, m, _mm256_maskz_loadu_epi8(m, src));
+        return;
+    }
+#endif
+    memcpy(d, src, (size_t)n);
+}
+
 /* Every output of the channel from the plane (row stride pw); flat: stride 1, outputs run over
  * the padded width into `flat`, rows copied out after. */
 QC_DW_INLINE void qc_dw_run(const int8_t *plane, int32_t pw, const qc_dwk_t *k,
@@ -162,16 +267,16 @@ QC_DW_INLINE void qc_dw_run(const int8_t *plane, int32_t pw, const qc_dwk_t *k,
     int32_t oy, ox, j;
     if (p->sh == 1 && sw == 1) {
         const int32_t total = (p->oh - 1) * pw + p->ow;
-        for (j = 0; j < total; j += 16)
-            qc_dwp_16(plane + j, rs, k, kh, kw, dw, 1, rq, c, flat + j, total - j < 16 ? total - j : 16);
+        for (j = 0; j < total; j += QC_DW_V)
+            qc_dwp_v(plane + j, rs, k, kh, kw, dw, 1, rq, c, flat + j, total - j < QC_DW_V ? total - j : QC_DW_V);
         for (oy = 0; oy < p->oh; ++oy)
-            memcpy(yc + (ptrdiff_t)oy * p->ow, flat + (ptrdiff_t)oy * pw, (size_t)p->ow);
+            qc_dw_copy(yc + (ptrdiff_t)oy * p->ow, flat + (ptrdiff_t)oy * pw, p->ow);
         return;
     }
     for (oy = 0; oy < p->oh; ++oy)
-        for (ox = 0; ox < p->ow; ox += 16)
-            qc_dwp_16(plane + (ptrdiff_t)oy * p->sh * pw + (ptrdiff_t)ox * sw, rs, k, kh, kw, dw, sw,
-                      rq, c, yc + (ptrdiff_t)oy * p->ow + ox, p->ow - ox < 16 ? p->ow - ox : 16);
+        for (ox = 0; ox < p->ow; ox += QC_DW_V)
+            qc_dwp_v(plane + (ptrdiff_t)oy * p->sh * pw + (ptrdiff_t)ox * sw, rs, k, kh, kw, dw, sw,
+                     rq, c, yc + (ptrdiff_t)oy * p->ow + ox, p->ow - ox < QC_DW_V ? p->ow - ox : QC_DW_V);
 }
 
 /* One channel through a padded copy of its input plane (x_zp outside the image, so every tap
@@ -180,7 +285,7 @@ QC_DW_INLINE void qc_dw_run(const int8_t *plane, int32_t pw, const qc_dwk_t *k,
  * stride 2: 16 outputs of a row at a time. Returns 0 when the plane does not fit. */
 static int qc_dw_plane(const int8_t *xc, const int8_t *wc, int32_t b, const qc_conv_params_t *p,
                        const qc_requant_t *rq, int32_t c, int8_t *yc) {
-    int8_t plane[QC_DW_PLANE + 64], flat[QC_DW_PLANE + 16];
+    int8_t plane[QC_DW_PLANE + 64], flat[QC_DW_PLANE + QC_DW_V];
     int32_t wpair[QC_DW_MAX_TAPS / 2 + 1];
     const int32_t khw = p->kh * p->kw;
     const int32_t ph = (p->oh - 1) * p->sh + (p->kh - 1) * p->dh + 1;
@@ -199,19 +304,11 @@ static int qc_dw_plane(const int8_t *xc, const int8_t *wc, int32_t b, const qc_c
         const int32_t iy = r - p->pt;
         const int32_t n = pw - p->pl < p->w ? pw - p->pl : p->w;
         if (iy >= 0 && iy < p->h && n > 0)
-            memcpy(plane + (ptrdiff_t)r * pw + p->pl, xc + (ptrdiff_t)iy * p->w, (size_t)n);
+            qc_dw_copy(plane + (ptrdiff_t)r * pw + p->pl, xc + (ptrdiff_t)iy * p->w, n);
     }
     {
         qc_dwk_t k;
-        const int32_t ci = rq->per_channel ? c : 0;
-        for (t = 0; t < (khw + 1) / 2; ++t) k.wv[t] = _mm256_set1_epi32(wpair[t]);
-        k.bz = _mm256_set1_epi32((int32_t)bz);
-        k.fixed = rq->act == QC_ACT_NONE;
-        k.mult = _mm256_set1_epi64x(rq->mult[ci]);
-        k.shift = _mm256_set1_epi64x(rq->shift[ci]);
-        k.zp = _mm256_set1_epi32(rq->out_zp);
-        k.qmin = _mm256_set1_epi32(rq->qmin);
-        k.qmax = _mm256_set1_epi32(rq->qmax);
+        qc_dwk_init(&k, wpair, khw, (int32_t)bz, rq, rq->per_channel ? c : 0);
         if (p->kh == 3 && p->kw == 3 && p->dw == 1 && p->sw == 1)
             qc_dw_run(plane, pw, &k, p, 3, 3, 1, 1, rq, c, yc, flat);
         else if (p->kh == 3 && p->kw == 3 && p->dw == 1 && p->sw == 2)
@@ -249,6 +346,7 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
 #if defined(QC_DW_AVX2)
             int32_t lim = ox0; /* chunks of 16 within [ox0, lim) */
             int32_t weven[QC_DW_MAX_TAPS / 2 + 1], wodd[QC_DW_MAX_TAPS / 2 + 1]; /* pairs from taps 2i, 2i+1 */
+            if (qc_dw_plane(xc, wc, b, p, rq, c, yc)) continue;
             if (khw <= QC_DW_MAX_TAPS && (p->sw == 1 || p->sw == 2)) {
                 /* chunks of 16 whose loads (stride 2 reads one byte more) stay inside the row */
                 int32_t last = p->w - 1 + p->pl - (p->kw - 1) * p->dw - (p->sw - 1);
@@ -260,9 +358,6 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
                     else weven[t / 2] = (int32_t)(lo | hi);
                 }
             }
-#endif
-#if defined(QC_DW_AVX2)
-            if (qc_dw_plane(xc, wc, b, p, rq, c, yc)) continue;
 #endif
             q.fixed = rq->act == QC_ACT_NONE;
             q.mult = rq->mult[k];
