@@ -338,7 +338,7 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES)
         bias_names = [op.input(2).name for op in layers]
         qproto, delta_names = _correction_model(ir_to_proto(model), list(zip(bias_names, shapes)))
         segments = qrun = None
-        if (len(layers) > SEGMENT_LAYERS and all(d is not None for d in delta_names)
+        if (len(layers) > 2 * SEGMENT_LAYERS and all(d is not None for d in delta_names)
                 and not any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
                             for nd in qproto.graph.node for a in nd.attribute)):  # fmt: skip
             try:
