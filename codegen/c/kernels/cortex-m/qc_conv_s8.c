@@ -11,6 +11,7 @@
  *  - anything else: the reference's tap-at-a-time loop.
  * Without the little-endian byte order this file is the reference. */
 #include "qc_kernels.h"
+#include "qc_conv_util.h"
 
 #ifndef QC_NOIPA
 #define QC_NOIPA /* the benchmark defines it as __attribute__((noipa)) */
@@ -69,45 +70,6 @@ static void qc_im2col_1x1(const int8_t *xg, int32_t hw, int32_t K, int32_t pix0,
     }
 }
 #endif
-
-/* Pixels [s0, s1) of one output-row segment, tap at a time (the reference's loop): cb is the
- * im2col row of s = 0, iy0 the input row of ky = 0, off0 the input column of s = 0, kx = 0. */
-static void qc_im2col_taps(const int8_t *xg, const qc_conv_params_t *p, int32_t cin_g, int32_t K,
-                           int32_t iy0, int32_t off0, int32_t s0, int32_t s1, int8_t *cb) {
-    const int32_t sw = p->sw;
-    const int8_t zp = (int8_t)p->x_zp;
-    int32_t ci, ky, kx, s, k = 0;
-    for (ci = 0; ci < cin_g; ++ci) {
-        const int8_t *xc = xg + (ptrdiff_t)ci * p->h * p->w;
-        for (ky = 0; ky < p->kh; ++ky) {
-            const int32_t iy = iy0 + ky * p->dh;
-            if (iy < 0 || iy >= p->h) {
-                for (kx = 0; kx < p->kw; ++kx, ++k) {
-                    int8_t *d = cb + (ptrdiff_t)s0 * K + k;
-                    for (s = s0; s < s1; ++s, d += K) *d = zp;
-                }
-                continue;
-            }
-            for (kx = 0; kx < p->kw; ++kx, ++k) {
-                const int32_t off = off0 + kx * p->dw; /* input column of s = 0 */
-                int32_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-                int32_t hi = off > p->w - 1 ? 0 : (p->w - 1 - off) / sw + 1;
-                const int8_t *src = xc + (ptrdiff_t)iy * p->w + off;
-                int8_t *d = cb + (ptrdiff_t)s0 * K + k;
-                if (hi > s1) hi = s1;
-                if (lo < s0) lo = s0;
-                if (lo > hi) lo = hi;
-                for (s = s0; s < lo; ++s, d += K) *d = zp;
-                if (sw == 1) {
-                    for (; s < hi; ++s, d += K) *d = src[s];
-                } else {
-                    for (; s < hi; ++s, d += K) *d = src[(ptrdiff_t)s * sw];
-                }
-                for (; s < s1; ++s, d += K) *d = zp;
-            }
-        }
-    }
-}
 
 /* Pixels [s0, s1) of an output-row segment of a 3x3 undilated kernel, one pixel at a time (no
  * per-tap set-up). A pixel whose 9 taps are inside the input copies per input channel three
@@ -182,25 +144,5 @@ static void qc_im2col_s8(const int8_t *xg, const qc_conv_params_t *p, int32_t ci
 
 QC_NOIPA void qc_conv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias,
                          const qc_conv_params_t *p, const qc_requant_t *rq, int8_t *y, int8_t *col) {
-    const int32_t cin_g = p->cin / p->group, cout_g = p->cout / p->group;
-    const int32_t K = cin_g * p->kh * p->kw, pix = p->oh * p->ow, rows = qc_conv_s8_rows(p);
-    int32_t n, g, pix0;
-    for (n = 0; n < p->n; ++n) {
-        for (g = 0; g < p->group; ++g) {
-            const int8_t *xg = x + ((ptrdiff_t)n * p->cin + (ptrdiff_t)g * cin_g) * p->h * p->w;
-            int8_t *yg = y + ((ptrdiff_t)n * p->cout + (ptrdiff_t)g * cout_g) * pix;
-            qc_requant_t rg = *rq;
-            if (rq->per_channel) {
-                rg.mult += g * cout_g;
-                rg.shift += g * cout_g;
-                if (rg.fscale) rg.fscale += g * cout_g;
-            }
-            for (pix0 = 0; pix0 < pix; pix0 += rows) {
-                int32_t np = pix - pix0 < rows ? pix - pix0 : rows;
-                qc_im2col_s8(xg, p, cin_g, pix0, np, col);
-                qc_gemm_s8(col, wt + (ptrdiff_t)g * cout_g * K, bias ? bias + g * cout_g : NULL, np,
-                           cout_g, K, &rg, yg + pix0, 1, pix);
-            }
-        }
-    }
+    qc_conv_s8_groups(x, wt, bias, p, rq, y, col, qc_im2col_s8);
 }
