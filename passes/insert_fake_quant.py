@@ -10,9 +10,9 @@ DequantizeLinear with real parameters.
 
 from __future__ import annotations
 
-import numpy as np
-
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from qcompiler.ir import DType, Model, Op, Value
 from qcompiler.ir.ops import QC_DOMAIN
@@ -175,13 +175,18 @@ class InsertFakeQuantPass(Pass):
             else:
                 reader.replace_input(slot, fq)
 
-        def quantized_here(op: Op) -> bool:
-            """Whether the loop below quantizes ``op`` (its rule applies and it is not skipped)."""
+        def rule_of(op: Op):
+            """The rule the loop below applies to ``op``: None for skipped ops, ops without a
+            rule and op types the config leaves out."""
             entry = table.get((op.domain, op.op_type))
             if op.meta.get("skip_quant") or entry is None:
-                return False
+                return None
             base = op.op_type[:-3] if op.domain == QC_DOMAIN and op.op_type.endswith("Act") else op.op_type
-            return (allowed is None or base in allowed) and entry[0].output != FLOAT
+            return entry[0] if allowed is None or base in allowed else None
+
+        def quantized_here(op: Op) -> bool:
+            rule = rule_of(op)
+            return rule is not None and rule.output != FLOAT
 
         def relu_takes_over(out: Value) -> bool:
             """``out`` goes only to a ReLU (or a Clip from 0) that is quantized itself: that
@@ -205,14 +210,8 @@ class InsertFakeQuantPass(Pass):
 
         deferred: set[Value] = set()
         for op in list(g):
-            if op.meta.get("skip_quant") or op.graph is None:
-                continue
-            entry = table.get((op.domain, op.op_type))
-            if entry is None:
-                continue
-            rule, _plugin = entry
-            base = op.op_type[:-3] if op.domain == QC_DOMAIN and op.op_type.endswith("Act") else op.op_type
-            if allowed is not None and base not in allowed:
+            rule = rule_of(op) if op.graph is not None else None
+            if rule is None:
                 continue
             slots = rule.activation_slots(op)
             if not slots or not all(_is_float(op.input(i)) for i in slots):

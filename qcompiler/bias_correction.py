@@ -330,8 +330,8 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES)
             runs = frun.run(samples, names)  # the float side runs once for all layers
             float_runs = [[r[i] for r in runs] for i in range(len(names))]
         shapes = []
-        for op in layers:
-            c = int(np.size(consts[layers.index(op)].const))
+        for op, const in zip(layers, consts):
+            c = int(np.size(const.const))
             rank = op.outputs[0].shape.rank if op.outputs[0].shape is not None else None
             base = fused_base(op) or op.op_type
             shapes.append([c] if base == "Gemm" or not rank else [1, c] + [1] * (rank - 2))

@@ -57,8 +57,9 @@ def test_expected_input_of_a_layer_matches_the_data():
     ex = expected_channels(dw.input(0))
     assert ex is not None and ex.shape == (64,)
     name = dw.input(0).name
-    from qcompiler.codegen.onnx_backend import ir_to_proto
     import onnx
+
+    from qcompiler.codegen.onnx_backend import ir_to_proto
 
     proto = ir_to_proto(model)
     proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))

@@ -9,10 +9,10 @@ import onnx
 import pytest
 from conftest import run_ort
 from corpus import good_models, model_path, random_inputs
-from small_models import add_act_model
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
+from small_models import add_act_model
 
 import qcompiler
 
