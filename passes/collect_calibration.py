@@ -36,7 +36,7 @@ def default_cache_dir() -> Path:
 
 @dataclass
 class CollectOptions:
-    num_bins: int = field(default=2048, metadata={"help": "histogram bins per tensor"})
+    num_bins: int = field(default=8192, metadata={"help": "histogram bins per tensor"})
     cache: bool = field(default=True, metadata={"help": "reuse statistics cached on disk"})
     cache_dir: str = field(default="", metadata={"help": "cache folder (default ~/.cache/qcompiler)"})
 

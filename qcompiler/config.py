@@ -159,7 +159,7 @@ SCHEMA: tuple[ConfigKey, ...] = (
     _k(_F, "skip_op_type", "list", (), help="op types kept float"),
     _k(_F, "skip_quant_scope", "list", (), help="node-name prefixes kept float (Paddle's skip_quant scope)"),
     _k(_F, "percentile", "float", 99.999, low=50, high=100, help="PERCENTILE method's percentile"),
-    _k(_F, "num_bins", "int", 2048, low=128, high=65536, help="histogram bins of KL, PERCENTILE and MSE"),
+    _k(_F, "num_bins", "int", 8192, low=128, high=65536, help="calibration histogram bins over [-R, R], R the power of two above max |x| (KL, PERCENTILE, MSE)"),
     _k(_D, "calibrate_path", "str", None, help="name:dir,name2:dir2 (or one dir for a single-input model)"),
     _k(_D, "calibrate_size", "int", None, low=1, high=65535, help="number of calibration samples (default: all files)"),
     _k(_D, "input_type", "choice", None, choices=("IMAGE", "BIN", "NPY"), help="calibration file format (default: from the files)"),

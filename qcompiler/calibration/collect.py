@@ -147,7 +147,7 @@ def collect_statistics(
     samples: Iterable[dict[str, np.ndarray]],
     *,
     labels: Sequence[str] | None = None,
-    num_bins: int = 2048,
+    num_bins: int = 8192,
     progress: bool = False,
     histograms: bool = True,
     keep: Mapping[str, int] | None = None,

@@ -93,48 +93,83 @@ class RemovalOutlier(Percentile):
         return st.quantile(ratio), st.quantile(1.0 - ratio)
 
 
-def _one_sided(st: TensorStats) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The histogram as magnitudes on [0, R]: (counts, upper bin edges, data was one-signed)."""
+#: KL's histogram: TensorRT's and MindSpore Lite's 2048 bins over [0, max |x|].
+KL_BINS = 2048
+
+
+def _one_sided(st: TensorStats, bins: int = KL_BINS) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The histogram as magnitudes on [0, max |x|]: (counts, upper bin edges, data was one-signed).
+
+    The statistics' histogram spans [-R, R] (R the power of two above max |x|), so the data
+    fills between half and all of each side's bins.  Where it has at least ``bins`` of them
+    over [0, max |x|], they are re-cut into exactly ``bins`` (TensorRT's histogram, on which the
+    threshold search is defined: a coarser one moves the threshold); a part bin counts in
+    proportion.  Fewer bins (a small ``num_bins``) are used as they are, up to max |x|."""
     n = st.num_bins
     pos, neg = st.hist[n // 2 :], st.hist[: n // 2][::-1]
     one_signed = st.min >= 0 or st.max <= 0
     counts = (pos + neg).astype(np.float64)
-    edges = np.linspace(0, st.R, n // 2 + 1)[1:]
-    return counts, edges, one_signed
+    edges = np.linspace(0, st.R, n // 2 + 1)
+    amax = max(abs(st.min), abs(st.max))
+    used = int(np.ceil(amax / st.R * (n // 2))) if st.R > 0 else 0
+    if used < bins:
+        return counts, edges[1:], one_signed
+    cum = np.concatenate([[0.0], np.cumsum(counts)])
+    new = np.linspace(0, amax, bins + 1)
+    at = np.interp(new, edges, cum)
+    at[-1] = cum[-1]  # max |x| lies inside its bin: the bin's whole mass is at or below it
+    return np.diff(at), new[1:], one_signed
 
 
 def _kl_threshold(counts: np.ndarray, edges: np.ndarray, levels: int) -> float:
-    """TensorRT's entropy calibration over a magnitude histogram; returns the threshold."""
+    """TensorRT's entropy calibration over a magnitude histogram; returns the threshold.
+
+    For a candidate of ``i`` bins, P is the first ``i`` bins with the tail's mass folded into
+    the last, Q the same bins merged into ``levels`` groups and spread back evenly over each
+    group's non-empty bins.  KL(P||Q) is computed group by group from prefix sums, so a
+    candidate costs O(levels), not O(i): with t the counts, T their sum, r the tail,
+    S_j and N_j a group's mass and non-empty bins,
+    T * KL = sum(p log p) - sum_j S_j log(S_j / N_j) - r log q_last + T log((T - r) / T)."""
     nz = np.nonzero(counts)[0]
     if nz.size == 0:
         return float(edges[0])
     last = int(nz[-1]) + 1
     if last <= levels:
         return float(edges[last - 1])
-    total = counts[:last]
+    t = counts[:last].astype(np.float64)
     step = max(1, (last - levels) // 128)
     cands = np.arange(levels, last + 1, step)  # every candidate threshold at once, one row each
-    rows, cols = len(cands), np.arange(last)
-    inside = cols[None, :] < cands[:, None]
-    # p: the first i bins, the tail's mass folded into the last of them.
-    p = np.where(inside, total[None, :], 0.0)
-    tail = np.concatenate([np.cumsum(total[::-1])[::-1], [0.0]])  # tail[i] = total[i:].sum()
-    p[np.arange(rows), cands - 1] += tail[cands]
-    # q: the first i bins quantized into `levels` bins, expanded back over the non-empty ones.
-    idx = np.where(inside, (cols[None, :] * levels) // cands[:, None], 0) + (np.arange(rows) * levels)[:, None]
-    used = inside & (total[None, :] > 0)
-    sums = np.bincount(idx.ravel(), weights=np.where(inside, total[None, :], 0.0).ravel(), minlength=rows * levels)
-    nonempty = np.bincount(idx.ravel(), weights=used.ravel().astype(np.float64), minlength=rows * levels)
-    q = np.where(used, sums[idx] / np.maximum(nonempty[idx], 1), 0.0)
-    ps, qs = p.sum(axis=1, keepdims=True), q.sum(axis=1, keepdims=True)
-    ok = (ps[:, 0] > 0) & (qs[:, 0] > 0)
-    p, q = p / np.where(ps > 0, ps, 1.0), q / np.where(qs > 0, qs, 1.0)
-    mask = p > 0
-    terms = np.where(mask, p * np.log(np.where(mask, p, 1.0) / np.maximum(q, 1e-12)), 0.0)
-    kl = np.where(ok, terms.sum(axis=1), np.inf)
+    T = t.sum()
+    cum = np.concatenate([[0.0], np.cumsum(t)])  # cum[k] = t[:k].sum()
+    cnt = np.concatenate([[0], np.cumsum(t > 0)])  # non-empty bins below k
+    tlogt = np.concatenate([[0.0], np.cumsum(np.where(t > 0, t * np.log(np.where(t > 0, t, 1.0)), 0.0))])
+    # Group j of candidate i holds bins [ceil(j i / levels), ceil((j + 1) i / levels)).
+    j = np.arange(levels + 1)
+    bounds = (j[None, :] * cands[:, None] + levels - 1) // levels
+    S = np.diff(cum[bounds], axis=1)
+    N = np.diff(cnt[bounds], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        group = np.where(N > 0, S * np.log(np.where(N > 0, S, 1.0) / np.maximum(N, 1)), 0.0).sum(axis=1)
+    tail = T - cum[cands]  # mass beyond the candidate, folded into its last bin
+    t_last = t[cands - 1]
+    p_last = t_last + tail
+    # sum(p log p): every bin as it is, but the last, which also takes the tail
+    plogp = tlogt[cands - 1] + np.where(p_last > 0, p_last * np.log(np.where(p_last > 0, p_last, 1.0)), 0.0)
+    inside = T - tail
+    ok = inside > 0
+    q_last = np.where(t_last > 0, S[:, -1] / np.maximum(N[:, -1], 1), 1e-12 * inside)  # TensorRT's floor on Q
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = group + tail * np.log(np.where(q_last > 0, q_last, 1.0))
+        # Q is normalized by the inside mass, P by T (an empty last bin that takes the tail
+        # is scored against TensorRT's floor on the normalized Q, hence its 1e-12 * inside).
+        norm = T * np.log(np.where(ok, inside, 1.0))
+        kl = (plogp - cross + norm) / T - np.log(T)
+    kl = np.where(ok, kl, np.inf)
     if not np.isfinite(kl).any():
         return float(edges[last - 1])
-    return float(edges[int(cands[int(np.argmin(kl))]) - 1])
+    # The first of the (rounding-level) ties: flat stretches of equal divergence are common.
+    best = int(np.flatnonzero(kl <= kl.min() + 1e-12)[0])
+    return float(edges[int(cands[best]) - 1])
 
 
 class KL(Observer):

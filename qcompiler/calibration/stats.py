@@ -32,7 +32,7 @@ class TensorStats:
     __slots__ = ("num_bins", "count", "min", "max", "sum", "sumsq", "zeros", "ema_min", "ema_max",
                  "samples", "range_exp", "hist", "averaging_constant", "with_hist")  # fmt: skip
 
-    def __init__(self, num_bins: int = 2048, averaging_constant: float = 0.01, with_hist: bool = True):
+    def __init__(self, num_bins: int = 8192, averaging_constant: float = 0.01, with_hist: bool = True):
         if num_bins % 4:
             raise ValueError("num_bins must be a multiple of 4")
         self.num_bins = num_bins
@@ -232,6 +232,8 @@ class CalibrationStats:
         meta = json.dumps({"version": FORMAT_VERSION, "num_samples": self.num_samples, "names": names,
                            "scalars": scalars}, sort_keys=True)  # fmt: skip
         hist = np.stack([self.tensors[n].hist for n in names]) if names else np.zeros((0, 0), np.int64)
+        if hist.size and hist.max() < 2**31:
+            hist = hist.astype(np.int32)  # half the file; loaded back as int64
         buf = io.BytesIO()
         np.save(buf, hist, allow_pickle=False)
         data = meta.encode() + b"\n" + buf.getvalue()

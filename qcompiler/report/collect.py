@@ -27,7 +27,7 @@ from qcompiler.ir import Model, Op, Value
 
 __all__ = ["TensorInfo", "WeightInfo", "Table", "ReportData", "collect_report_data", "HIST_BINS"]
 
-#: Bins of the histograms drawn in the report (the calibration keeps 2048; they are merged).
+#: Bins of the histograms drawn in the report (the calibration keeps 8192; they are merged).
 HIST_BINS = 64
 _CONV_TYPES = ("Conv", "qcompiler.ConvAct", "ConvTranspose")
 _QDQ = ("QuantizeLinear", "DequantizeLinear")
@@ -200,7 +200,7 @@ def _histogram_stats(ctx, names: list[str], max_samples: int = 256) -> dict[str,
         known = {o for n in proto.graph.node for o in n.output} | {i.name for i in proto.graph.input}
         missing = [n for n in missing if n in known]
         if missing:
-            num_bins = next((st.num_bins for st in have.values()), 2048)
+            num_bins = next((st.num_bins for st in have.values()), 8192)
             stats = collect_statistics(proto, missing, list(islice(iter(data), max_samples)), num_bins=num_bins)
             have.update(stats.tensors)
     return have

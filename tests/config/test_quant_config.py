@@ -122,7 +122,7 @@ def test_defaults_follow_mindspore():
     f = c.full_quant_param
     assert (f.activation_quant_method, f.bias_correction, f.per_channel) == ("MAX_MIN", "empirical", True)
     assert (f.weight_symmetric, f.activation_symmetric, f.is_full_quantize, f.percentile, f.num_bins) == (
-        True, False, True, 99.999, 2048)
+        True, False, True, 99.999, 8192)
     assert c.data_preprocess_param == DataPreprocessParam.defaults()
     assert c.data_preprocess_param.calibrate_path is None
 
