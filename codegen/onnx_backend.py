@@ -20,6 +20,7 @@ from onnx import numpy_helper
 
 from qcompiler import __version__
 from qcompiler.errors import BackendError
+from qcompiler.frontend.big_weights import infer_shapes_light
 from qcompiler.hookspecs import hookimpl
 from qcompiler.ir import Attr, AttrKind, DType, Graph, Model, Op, OpaqueType, TensorType, Value
 from qcompiler.ir.types import Type
@@ -309,8 +310,7 @@ def infer_types(model: Model, *, refresh: bool = False) -> None:
         for o in proto.graph.output:
             o.type.tensor_type.ClearField("shape")
     try:
-        inferred = onnx.shape_inference.infer_shapes(proto, check_type=False, strict_mode=False,
-                                                     data_prop=True)  # fmt: skip
+        inferred = infer_shapes_light(proto, check_type=False, strict_mode=False, data_prop=True)
     except Exception:  # noqa: BLE001 - inference is best effort; unknown types stay unknown
         return
     types: dict[str, onnx.TypeProto] = {}

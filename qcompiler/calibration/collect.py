@@ -16,6 +16,7 @@ import onnx
 
 from qcompiler.calibration.stats import CalibrationStats, TensorStats
 from qcompiler.errors import DataError
+from qcompiler.frontend.big_weights import big_initializers, infer_shapes_light, skeleton
 
 __all__ = ["Runner", "collect_statistics", "float_tensors"]
 
@@ -24,7 +25,7 @@ _FLOAT = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOU
 
 def float_tensors(model: onnx.ModelProto) -> list[str]:
     """Names of the float activations of the main graph (inputs and op results), in order."""
-    inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
+    inferred = infer_shapes_light(model, check_type=False, strict_mode=False)
     types = {vi.name: vi.type.tensor_type.elem_type
              for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output)}  # noqa: E501
     inits = {t.name for t in model.graph.initializer}
@@ -39,6 +40,17 @@ def float_tensors(model: onnx.ModelProto) -> list[str]:
     return out
 
 
+def _consumed(graph: onnx.GraphProto) -> set[str]:
+    """Names read by the graph's nodes (subgraphs included) or listed as its outputs."""
+    names = {o.name for o in graph.output}
+    for node in graph.node:
+        names.update(node.input)
+        for a in node.attribute:
+            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                names |= _consumed(sub)
+    return names
+
+
 def _session(model: onnx.ModelProto, names: Sequence[str], *, optimize: bool = False, quiet: bool = False):
     """A one-thread onnxruntime session with ``names`` as extra outputs.  ``optimize`` turns on
     onnxruntime's graph optimizations (for float models: the requested tensors keep their
@@ -46,13 +58,24 @@ def _session(model: onnx.ModelProto, names: Sequence[str], *, optimize: bool = F
     runs unoptimized, as its QDQ semantics say, not through onnxruntime's fused kernels."""
     import onnxruntime as ort
 
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
+    # The big initializers reach onnxruntime as arrays, not inside the serialized model
+    # (qcompiler.frontend.big_weights): stubs with external data name them in the model.
+    used = _consumed(model.graph)
+    big = big_initializers(model)
+    m = skeleton(model, {t.name for t in big})
+    big = [t for t in big if t.name in used]  # onnxruntime drops unused ones before replacing
+    for t in big:
+        stub = m.graph.initializer.add(name=t.name, data_type=t.data_type, dims=t.dims,
+                                       data_location=onnx.TensorProto.EXTERNAL)  # fmt: skip
+        stub.external_data.add(key="location", value="qcompiler-memory")
+    ext_values = [ort.OrtValue.ortvalue_from_numpy(onnx.numpy_helper.to_array(t)) for t in big]
     present = {o.name for o in m.graph.output}
     for name in names:
         if name not in present:
             m.graph.output.append(onnx.ValueInfoProto(name=name))
     opts = ort.SessionOptions()
+    if big:
+        opts.add_external_initializers([t.name for t in big], ext_values)  # copied into the session
     opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
                                      else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     opts.intra_op_num_threads = 1

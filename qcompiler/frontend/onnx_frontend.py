@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
 from qcompiler.errors import ModelLoadError
+from qcompiler.frontend.big_weights import infer_shapes_light
 from qcompiler.hookspecs import hookimpl
 from qcompiler.ir import Attr, AttrKind, DType, Graph, Model, Op, OpaqueType, Shape, TensorType
 from qcompiler.ir.graph import NameTable
@@ -296,8 +297,13 @@ def infer_shapes(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
     """
     for strict in (True, False):
         try:
-            return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=strict,
-                                                     data_prop=True)  # fmt: skip
+            inferred = infer_shapes_light(model, check_type=False, strict_mode=strict, data_prop=True)
+            if len(inferred.graph.initializer) != len(model.graph.initializer):  # big ones left out
+                del inferred.graph.input[:]
+                inferred.graph.input.extend(model.graph.input)
+                del inferred.graph.initializer[:]
+                inferred.graph.initializer.extend(model.graph.initializer)
+            return inferred
         except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError,
                 RuntimeError) as e:  # fmt: skip
             text = str(e).strip()

@@ -1,0 +1,65 @@
+"""A model's big initializers kept out of the work that does not read them.
+
+onnx's shape inference and checker, and onnxruntime's session, take a serialized model: with
+tens of MB of weights, serializing and parsing them cost more than the work itself (ResNet18:
+about 50 ms a copy, several copies a compile). Shape inference needs only the weights' types
+and shapes (the constants it propagates, such as a Reshape's shape, are small), so it runs on a
+skeleton that declares the big weights as typed inputs; onnxruntime gets them as arrays
+(``SessionOptions.add_external_initializers``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+__all__ = ["BIG_BYTES", "big_initializers", "skeleton", "infer_shapes_light"]
+
+#: Initializers of at least this many bytes are "big".
+BIG_BYTES = 1 << 12
+
+
+def _nbytes(t: onnx.TensorProto) -> int:
+    if t.data_location == onnx.TensorProto.EXTERNAL or t.data_type in (0, onnx.TensorProto.STRING):
+        return 0
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    except (KeyError, ValueError, TypeError):
+        return 0
+    return int(np.prod(t.dims, dtype=np.int64)) * itemsize
+
+
+def big_initializers(model: onnx.ModelProto, min_bytes: int = BIG_BYTES) -> list[onnx.TensorProto]:
+    """The main graph's initializers of at least ``min_bytes`` (stored in the model)."""
+    return [t for t in model.graph.initializer if _nbytes(t) >= min_bytes]
+
+
+def skeleton(model: onnx.ModelProto, drop: set[str]) -> onnx.ModelProto:
+    """A copy of ``model`` without the main graph's initializers named in ``drop``."""
+    m = onnx.ModelProto()
+    for field in ("ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string"):
+        setattr(m, field, getattr(model, field))
+    m.opset_import.extend(model.opset_import)
+    m.metadata_props.extend(model.metadata_props)
+    m.functions.extend(model.functions)
+    g, src = m.graph, model.graph
+    g.name, g.doc_string = src.name, src.doc_string
+    for field in ("node", "input", "output", "value_info", "sparse_initializer", "quantization_annotation"):
+        getattr(g, field).extend(getattr(src, field))
+    g.initializer.extend(t for t in src.initializer if t.name not in drop)
+    return m
+
+
+def infer_shapes_light(model: onnx.ModelProto, **kwargs) -> onnx.ModelProto:
+    """``onnx.shape_inference.infer_shapes`` on a skeleton whose big initializers are typed
+    graph inputs: the value types it infers are those of the whole model. The result lacks
+    those initializers (and lists them as inputs)."""
+    big = big_initializers(model)
+    if not big:
+        return onnx.shape_inference.infer_shapes(model, **kwargs)
+    m = skeleton(model, {t.name for t in big})
+    listed = {i.name for i in m.graph.input}
+    for t in big:
+        if t.name not in listed:
+            m.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    return onnx.shape_inference.infer_shapes(m, **kwargs)
