@@ -4,14 +4,15 @@ weights (BatchNormalization folded by the exporter, depthwise and grouped convol
 residual Adds, squeeze-and-excitation gates, SiLU), small enough to train on a CPU in a minute.
 
     python bench/torchvision_digits.py [--models resnet18,mobilenet_v2,...] [--epochs 10]
-                                       [--work DIR] [--calib 32]
+                                       [--work DIR] [--calib 32] [--repeat 3]
 
 Needs torch and torchvision (not dependencies of qcompiler: ``pip install torch==2.13.0
 torchvision``). Trained models are cached in ``--work`` (default ``bench/.torchvision``), so a
 second run only quantizes. Per model: float top-1 on 397 held-out digits; for onnxruntime
 (QDQ, per-channel int8 weights with reduce_range, uint8 activations, MinMax) and for qcompiler
 (its defaults: MAX_MIN, per-channel, empirical bias correction; and without the correction):
-output SQNR against the float model, top-1, quantization wall time, and the one-thread latency
+output SQNR against the float model, top-1, quantization wall time (median of --repeat runs,
+each with a fresh statistics cache), and the one-thread latency
 of the result next to the float model's.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -106,6 +108,7 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(DEFAULT))
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--calib", type=int, default=32)
+    ap.add_argument("--repeat", type=int, default=3, help="quantization runs per tool (the median is printed)")
     ap.add_argument("--work", default=str(ROOT / "bench" / ".torchvision"))
     args = ap.parse_args()
     work = Path(args.work)
@@ -125,15 +128,19 @@ def main() -> None:
         print(f"{name:<20} {'float':<10} {'':>8} {np.mean(ref.argmax(1) == evaly):>7.3f} {'':>7} {lat:>8.0f}")
         for tool in ("ort", "qcompiler", "qc-no-bc"):
             out = work / f"{name}.{tool}.onnx"
-            t0 = time.perf_counter()
-            if tool == "ort":
-                quantize_static(str(src), str(out), P.Reader("input", calib), quant_format=QuantFormat.QDQ,
-                                per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
-                                weight_type=QuantType.QInt8)  # fmt: skip
-            else:
-                quantize(str(src), str(out), calib_data=calib, options={"cache_dir": str(work / f"cache{time.time()}")},
-                         bias_correction="empirical" if tool == "qcompiler" else "false")  # fmt: skip
-            t = time.perf_counter() - t0
+            times = []
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                if tool == "ort":
+                    quantize_static(str(src), str(out), P.Reader("input", calib), quant_format=QuantFormat.QDQ,
+                                    per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
+                                    weight_type=QuantType.QInt8)  # fmt: skip
+                else:
+                    with tempfile.TemporaryDirectory() as cache:  # a fresh statistics cache: no reuse
+                        quantize(str(src), str(out), calib_data=calib, options={"cache_dir": cache},
+                                 bias_correction="empirical" if tool == "qcompiler" else "false")  # fmt: skip
+                times.append(time.perf_counter() - t0)
+            t = statistics.median(times)
             got = P.run(out, "input", evalx)
             lat = statistics.median(P.latency_us(out, "input", evalx[0], n=50) for _ in range(3))
             print(f"{name:<20} {tool:<10} {P.sqnr(ref, got):>8.2f} {np.mean(got.argmax(1) == evaly):>7.3f} {t:>7.2f} {lat:>8.0f}")
