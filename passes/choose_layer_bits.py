@@ -26,6 +26,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from qcompiler.calibration.observers import get_observer
+from qcompiler.frontend.big_weights import ort_session
 from qcompiler.ir import Model, Op
 from qcompiler.ir.qc_ops import PER_TENSOR, fused_base
 from qcompiler.pass_base import Pass, PassContext
@@ -120,17 +121,11 @@ class ChooseLayerBitsPass(Pass):
     # -- measuring ------------------------------------------------------------------------------
     def _sensitivities(self, model: Model, ctx: PassContext, layers, samples) -> list[tuple[float, float]]:
         """Per layer: output error energy with only that layer quantized at (current, upgraded) bits."""
-        import onnxruntime as ort
-
         from qcompiler.codegen.onnx_backend import ir_to_proto
 
         proto = ir_to_proto(model)  # FakeQuant lowered to the identity: the float model
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.log_severity_level = 3
-
         def outputs(p: onnx.ModelProto) -> list[np.ndarray]:
-            sess = ort.InferenceSession(p.SerializeToString(), so, providers=["CPUExecutionProvider"])
+            sess = ort_session(p, intra_op_num_threads=1, log_severity_level=3)
             return [np.concatenate([o.reshape(-1) for o in sess.run(None, s)]).astype(np.float64) for s in samples]
 
         ref = outputs(proto)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qcompiler.errors import DataError
+from qcompiler.frontend.big_weights import ort_session
 from qcompiler.ir import DType, Model, Op, QuantType, TensorType, Value
 from qcompiler.ir.qc_ops import fused_base
 from qcompiler.pass_base import Pass, PassContext
@@ -178,15 +179,10 @@ def _apply_blocked(model: Model, plan: list[tuple[Op, int, int]], bits: int, blo
 
 
 def _output_cosine(float_model: Model, quant_model: Model, samples: list[dict]) -> float:
-    import onnxruntime as ort
-
     from qcompiler.codegen.onnx_backend import ir_to_proto
 
     def run(m: Model) -> list[np.ndarray]:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        sess = ort.InferenceSession(ir_to_proto(m).SerializeToString(), opts,
-                                    providers=["CPUExecutionProvider"])  # fmt: skip
+        sess = ort_session(ir_to_proto(m), intra_op_num_threads=1)
         return [np.concatenate([o.reshape(-1) for o in sess.run(None, s)]) for s in samples]
 
     a, b = np.concatenate(run(float_model)), np.concatenate(run(quant_model))

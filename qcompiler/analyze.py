@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from qcompiler.errors import ConfigError, QCompilerError
+from qcompiler.frontend.big_weights import ort_session
 
 __all__ = ["Metrics", "Trial", "Sensitivity", "Selection", "analyze", "select_float_layers",
            "quantized_layers", "MODES", "RUNTIMES"]  # fmt: skip
@@ -298,14 +299,10 @@ class _Evaluator:
         from qcompiler.codegen.onnx_backend import ir_to_proto
 
         result = self.compile(skip)
-        opts = ort.SessionOptions()
-        if (runtime or self.job["runtime"]) == "reference":
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(ir_to_proto(result.model).SerializeToString(), opts,
-                                    providers=["CPUExecutionProvider"])  # fmt: skip
+        level = {} if (runtime or self.job["runtime"]) != "reference" else {
+            "graph_optimization_level": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}
+        sess = ort_session(ir_to_proto(result.model), intra_op_num_threads=1, inter_op_num_threads=1,
+                           log_severity_level=3, **level)  # fmt: skip
         outputs = [sess.run(self.job["output_names"], s) for s in self.samples]
         return measure(self.reference, outputs)
 
@@ -369,13 +366,7 @@ class _Runner:
             raise ConfigError("analysis needs calibration data: set calibrate_path or pass --calib-data DIR")
         eval_samples = [dict(s) for s in islice(iter(data), samples)]
         float_ir = load_model(model_arg, input_shapes=input_shapes)
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(ir_to_proto(float_ir).SerializeToString(), opts,
-                                    providers=["CPUExecutionProvider"])  # fmt: skip
+        sess = ort_session(ir_to_proto(float_ir), intra_op_num_threads=1, log_severity_level=3)
         names = [o.name for o in sess.get_outputs()]
         reference = [sess.run(names, s) for s in eval_samples]
         self.job = {"model": model_arg, "config": cfg, "user_skip": list(cfg.get("common_quant_param", "skip_quant_node")),

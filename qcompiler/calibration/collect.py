@@ -16,7 +16,7 @@ import onnx
 
 from qcompiler.calibration.stats import CalibrationStats, TensorStats
 from qcompiler.errors import DataError
-from qcompiler.frontend.big_weights import big_initializers, infer_shapes_light, skeleton
+from qcompiler.frontend.big_weights import infer_shapes_light, ort_session
 
 __all__ = ["Runner", "collect_statistics", "float_tensors"]
 
@@ -40,17 +40,6 @@ def float_tensors(model: onnx.ModelProto) -> list[str]:
     return out
 
 
-def _consumed(graph: onnx.GraphProto) -> set[str]:
-    """Names read by the graph's nodes (subgraphs included) or listed as its outputs."""
-    names = {o.name for o in graph.output}
-    for node in graph.node:
-        names.update(node.input)
-        for a in node.attribute:
-            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-                names |= _consumed(sub)
-    return names
-
-
 def _session(model: onnx.ModelProto, names: Sequence[str], *, optimize: bool = False, quiet: bool = False):
     """A one-thread onnxruntime session with ``names`` as extra outputs.  ``optimize`` turns on
     onnxruntime's graph optimizations (for float models: the requested tensors keep their
@@ -58,30 +47,10 @@ def _session(model: onnx.ModelProto, names: Sequence[str], *, optimize: bool = F
     runs unoptimized, as its QDQ semantics say, not through onnxruntime's fused kernels."""
     import onnxruntime as ort
 
-    # The big initializers reach onnxruntime as arrays, not inside the serialized model
-    # (qcompiler.frontend.big_weights): stubs with external data name them in the model.
-    used = _consumed(model.graph)
-    big = big_initializers(model)
-    m = skeleton(model, {t.name for t in big})
-    big = [t for t in big if t.name in used]  # onnxruntime drops unused ones before replacing
-    for t in big:
-        stub = m.graph.initializer.add(name=t.name, data_type=t.data_type, dims=t.dims,
-                                       data_location=onnx.TensorProto.EXTERNAL)  # fmt: skip
-        stub.external_data.add(key="location", value="qcompiler-memory")
-    ext_values = [ort.OrtValue.ortvalue_from_numpy(onnx.numpy_helper.to_array(t)) for t in big]
-    present = {o.name for o in m.graph.output}
-    for name in names:
-        if name not in present:
-            m.graph.output.append(onnx.ValueInfoProto(name=name))
-    opts = ort.SessionOptions()
-    if big:
-        opts.add_external_initializers([t.name for t in big], ext_values)  # copied into the session
-    opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
-                                     else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 4 if quiet else 3
-    return ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    # The big initializers reach onnxruntime as arrays (qcompiler.frontend.big_weights).
+    return ort_session(model, names, graph_optimization_level=level, intra_op_num_threads=1,
+                       inter_op_num_threads=1, log_severity_level=4 if quiet else 3)  # fmt: skip
 
 
 class Runner:

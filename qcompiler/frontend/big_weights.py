@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-__all__ = ["BIG_BYTES", "big_initializers", "skeleton", "infer_shapes_light"]
+__all__ = ["BIG_BYTES", "big_initializers", "skeleton", "infer_shapes_light", "ort_session"]
 
 #: Initializers of at least this many bytes are "big".
 BIG_BYTES = 1 << 12
@@ -63,3 +63,48 @@ def infer_shapes_light(model: onnx.ModelProto, **kwargs) -> onnx.ModelProto:
         if t.name not in listed:
             m.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
     return onnx.shape_inference.infer_shapes(m, **kwargs)
+
+
+def _consumed(graph: onnx.GraphProto) -> set[str]:
+    """Names read by the graph's nodes (subgraphs included) or listed as its outputs."""
+    names = {o.name for o in graph.output}
+    for node in graph.node:
+        names.update(node.input)
+        for a in node.attribute:
+            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                names |= _consumed(sub)
+    return names
+
+
+def ort_session(model: onnx.ModelProto, extra_outputs=(), **settings):
+    """An onnxruntime CPU session of ``model`` (with ``extra_outputs`` as further graph
+    outputs), its big initializers handed over as arrays: the model is serialized with stubs of
+    external data in their place.  ``settings`` are ``SessionOptions`` attributes (for example
+    ``intra_op_num_threads=1``), set on options of its own (they hold the arrays)."""
+    import onnxruntime as ort
+
+    used = _consumed(model.graph)
+    big = big_initializers(model)
+    m = skeleton(model, {t.name for t in big})
+    big = [t for t in big if t.name in used]  # onnxruntime drops unused ones before replacing
+    for t in big:
+        stub = m.graph.initializer.add(name=t.name, data_type=t.data_type, dims=t.dims,
+                                       data_location=onnx.TensorProto.EXTERNAL)  # fmt: skip
+        stub.external_data.add(key="location", value="qcompiler-memory")
+    present = {o.name for o in m.graph.output}
+    for name in extra_outputs:
+        if name not in present:
+            m.graph.output.append(onnx.ValueInfoProto(name=name))
+            present.add(name)
+    opts = ort.SessionOptions()
+    for key, value in settings.items():
+        setattr(opts, key, value)
+    # The OrtValues wrap the arrays' memory, which onnxruntime copies when the session is
+    # made: both must live until then.
+    arrays = [onnx.numpy_helper.to_array(t) for t in big]
+    values = [ort.OrtValue.ortvalue_from_numpy(a) for a in arrays]
+    if big:
+        opts.add_external_initializers([t.name for t in big], values)
+    sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    del values, arrays
+    return sess

@@ -9,8 +9,7 @@ from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 
-from qcompiler.calibration.collect import _session
-from qcompiler.frontend.big_weights import big_initializers, infer_shapes_light
+from qcompiler.frontend.big_weights import big_initializers, infer_shapes_light, ort_session
 from qcompiler.frontend.onnx_frontend import infer_shapes
 
 
@@ -54,8 +53,8 @@ def test_session_gets_big_initializers_as_arrays():
     x = np.random.default_rng(1).standard_normal((4, 64)).astype(np.float32)
     ref = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
     want = ref.run(None, {"x": x})
-    for optimize in (False, True):
-        sess = _session(m, ["y"], optimize=optimize)
+    for level in (ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL):
+        sess = ort_session(m, ["y"], graph_optimization_level=level)
         z, y = sess.run(["z", "y"], {"x": x})
         np.testing.assert_array_equal(z, want[0])
         assert y.shape == (4, 32)
