@@ -35,7 +35,7 @@ from qcompiler.ir import Model, Op, QuantType
 from qcompiler.ir.qc_ops import PER_TENSOR, fused_base
 from qcompiler.pass_base import Pass, PassContext
 from qcompiler.passes.layer_data import calibration_set, run_exposing
-from qcompiler.quant_math import qrange, quantize_tensor
+from qcompiler.quant_math import quantize_tensor, weight_qrange
 
 __all__ = ["AdaRoundPass", "adaround_layer", "conv_patches"]
 
@@ -234,8 +234,9 @@ class AdaRoundPass(Pass):
             axis = None if axis == PER_TENSOR else axis
             bits = fq.attr("bits", 8)
             signed, sym, narrow = bool(fq.attr("signed", 1)), bool(fq.attr("symmetric", 1)), bool(fq.attr("narrow_range", 0))
-            q0, qt = quantize_tensor(w, bits, axis=axis, symmetric=sym, signed=signed, narrow=narrow)
-            qmin, qmax = qrange(bits, signed, qt.narrow_range)
+            reduce = bool(fq.attr("reduce_range", 0))
+            q0, qt = quantize_tensor(w, bits, axis=axis, symmetric=sym, signed=signed, narrow=narrow, reduce_range=reduce)
+            qmin, qmax = weight_qrange(bits, signed, qt.narrow_range, reduce and sym)
             groups = geom[0]
             rows = _as_rows(kind, op, w, groups)
             scale = np.broadcast_to(np.asarray(qt.scale, np.float64).reshape(-1) if axis is not None else qt.scale[0],

@@ -111,6 +111,8 @@ class ChooseLayerBitsPass(Pass):
                 chosen[name] = "float"
             else:
                 wfq.set_attr("bits", int(up[0]))
+                if reduce and up[0] == 7:
+                    wfq.set_attr("reduce_range", 1)
                 if afq is not None and up[1] != bits[1]:
                     afq.set_attr("bits", int(up[1]))
                 chosen[name] = up
@@ -154,7 +156,8 @@ class ChooseLayerBitsPass(Pass):
             axis = wfq.attr("axis", PER_TENSOR)
             q, qt = quantize_tensor(np.asarray(w.const, np.float32), wbits, axis=None if axis == PER_TENSOR else axis,
                                     symmetric=bool(wfq.attr("symmetric", 1)), signed=bool(wfq.attr("signed", 1)),
-                                    narrow=bool(wfq.attr("narrow_range", 0)))  # fmt: skip
+                                    narrow=bool(wfq.attr("narrow_range", 0)),
+                                    reduce_range=wbits == 7 and bool(wfq.attr("reduce_range", 0)))  # fmt: skip
             for t in p.graph.initializer:
                 if t.name == w.name:
                     t.CopyFrom(numpy_helper.from_array(dequantize(q, qt).astype(np.float32), w.name))

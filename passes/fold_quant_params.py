@@ -114,7 +114,8 @@ class FoldQuantParamsPass(Pass):
         else:
             q, qt = quantize_tensor(np.asarray(w.const, np.float32), fq.attr("bits", 8), axis=axis,
                                     symmetric=bool(fq.attr("symmetric", 1)), signed=bool(fq.attr("signed", 1)),
-                                    narrow=bool(fq.attr("narrow_range", 0)))  # fmt: skip
+                                    narrow=bool(fq.attr("narrow_range", 0)),
+                                    reduce_range=bool(fq.attr("reduce_range", 0)))  # fmt: skip
         if qt.bits <= 4 and opset >= 21:
             # ONNX has 4-bit types from opset 21: two weights per byte in the file.
             storage = DType.INT4 if qt.signed else DType.UINT4

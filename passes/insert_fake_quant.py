@@ -49,9 +49,9 @@ class FakeQuantOptions:
     narrow_range: bool = False
     # onnxruntime's integer kernels on x86 without VNNI add pairs of 8-bit products in int16
     # and saturate with full 8-bit weights (measured on the digits CNN: 99.4% -> 86.8% with
-    # uint8 activations; a 10-step error on one output of a single int8 conv); 7-bit weights
-    # (its own reduce_range) keep the sums in range.
-    reduce_range: bool = field(default=True, metadata={"help": "7-bit weights (onnxruntime on x86 without VNNI)"})
+    # uint8 activations; a 10-step error on one output of a single int8 conv); weights within
+    # [-64, 64] (its own reduce_range) keep the sums in range.
+    reduce_range: bool = field(default=True, metadata={"help": "weights within [-64, 64], onnxruntime's reduce_range (x86 without VNNI)"})
     method: str = field(default="MAX_MIN", metadata={"help": "activation calibration method"})
     is_full_quantize: bool = field(default=True, metadata={"help": "quantize every supported op type"})
     quantizable_op_types: list[str] = field(default_factory=list,
@@ -157,8 +157,9 @@ class InsertFakeQuantPass(Pass):
             bits = opts.activation_bits if act_type else opts.weight_bits
             if role == "weight" and not like_activation and first_layer(reader) and 0 < bits < opts.first_layer_weight_bits:
                 bits = opts.first_layer_weight_bits
-            if role == "weight" and not like_activation and bits == 8 and opts.reduce_range:
-                bits = 7
+            reduced = role == "weight" and not like_activation and bits == 8 and opts.reduce_range
+            if reduced:
+                bits = 7  # onnxruntime's reduce_range: quant_math.REDUCED_RANGE
             attrs = {
                 "role": role, "bits": bits,
                 "signed": int(opts.activation_signed if act_type else True),
@@ -166,6 +167,8 @@ class InsertFakeQuantPass(Pass):
                 "narrow_range": int(opts.narrow_range), "axis": PER_TENSOR if axis is None else axis,
                 "method": opts.method, "share": int(share),
             }  # fmt: skip
+            if reduced:
+                attrs["reduce_range"] = 1
             fq = b.create("FakeQuant", [v], attrs, domain=QC_DOMAIN, name=f"{v.name}_fq").output
             fq.type = v.type
             count += 1

@@ -153,7 +153,7 @@ SCHEMA: tuple[ConfigKey, ...] = (
     _k(_F, "activation_signed", "bool", False, help="int8 (true) or uint8 (false) activations"),
     _k(_F, "weight_signed", "bool", True, help="int8 (true) or uint8 (false) weights"),
     _k(_F, "narrow_range", "bool", False, help="signed weights in [-127, 127] instead of [-128, 127]"),
-    _k(_F, "reduce_range", "bool", True, help="7-bit weights (onnxruntime's int16 accumulation on x86 without VNNI)"),
+    _k(_F, "reduce_range", "bool", True, help="8-bit weights within [-64, 64], as onnxruntime's reduce_range (its int16 accumulation on x86 without VNNI)"),
     _k(_F, "is_full_quantize", "bool", True, help="quantize every supported op type (Paddle)"),
     _k(_F, "quantizable_op_type", "list", (), help="op types quantized when is_full_quantize=false (empty: all supported)"),
     _k(_F, "skip_op_type", "list", (), help="op types kept float"),

@@ -11,7 +11,7 @@ import numpy as np
 
 from qcompiler.ir import DType, QuantType
 
-__all__ = ["qrange", "storage_type", "scale_zero_point", "quantize_tensor", "quantize_blocked", "quantize_bias",
+__all__ = ["qrange", "weight_qrange", "REDUCED_RANGE", "storage_type", "scale_zero_point", "quantize_tensor", "quantize_blocked", "quantize_bias",
            "dequantize", "dequantize_blocked"]
 
 
@@ -45,14 +45,15 @@ def scale_zero_point(lo: float, hi: float, bits: int, signed: bool, symmetric: b
 
 
 def _channel_params(flat: np.ndarray, bits: int, signed: bool, symmetric: bool, narrow: bool,
-                    search: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+                    search: bool, qr: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Per-row scales and zero points: min/max, or (``search``) the clipped range with the least
     squared error, all rows at once.
 
     At 6 bits and below rounding error dominates and clipping a few extreme weights pays: the range is
     shrunk in steps of 2.5% down to 40% and, per row, the factor with the least error kept.
+    ``qr`` overrides the integer range.
     """
-    qmin, qmax = qrange(bits, signed, narrow)
+    qmin, qmax = qr if qr is not None else qrange(bits, signed, narrow)
     lo = np.minimum(flat.min(axis=1), 0.0).astype(np.float64) if flat.size else np.zeros(len(flat))
     hi = np.maximum(flat.max(axis=1), 0.0).astype(np.float64) if flat.size else np.zeros(len(flat))
 
@@ -94,9 +95,27 @@ def _bshape(ndim: int, axis: int | None) -> list[int]:
     return shape
 
 
+#: onnxruntime's reduce_range weights: symmetric signed "7-bit" weights on [-64, 64].
+REDUCED_RANGE = (-64, 64)
+
+
+def weight_qrange(bits: int, signed: bool, narrow: bool, reduce_range: bool = False) -> tuple[int, int]:
+    """The integer range of a weight: :func:`qrange`, but :data:`REDUCED_RANGE` for the 7-bit
+    symmetric signed weights of ``reduce_range``."""
+    if reduce_range and bits == 7 and signed:
+        return REDUCED_RANGE
+    return qrange(bits, signed, narrow)
+
+
 def quantize_tensor(w: np.ndarray, bits: int, *, axis: int | None, symmetric: bool = True,
-                    signed: bool = True, narrow: bool = False) -> tuple[np.ndarray, QuantType]:  # fmt: skip
-    """Quantize a constant per tensor (``axis=None``) or per channel along ``axis``."""
+                    signed: bool = True, narrow: bool = False,
+                    reduce_range: bool = False) -> tuple[np.ndarray, QuantType]:  # fmt: skip
+    """Quantize a constant per tensor (``axis=None``) or per channel along ``axis``.
+
+    ``reduce_range`` with 7 symmetric signed bits gives onnxruntime's reduce-range weights:
+    max |w| maps to 64 and values lie in [-64, 64] (129 levels, where a true 7-bit range has 127:
+    |w| <= 64 is what keeps the sum of two uint8 x int8 products within int16, the reason for
+    the option).  They are stored as 8-bit (narrow) values."""
     w = np.asarray(w, dtype=np.float32)
     if axis is not None:
         axis %= w.ndim
@@ -105,9 +124,13 @@ def quantize_tensor(w: np.ndarray, bits: int, *, axis: int | None, symmetric: bo
         flat = w.reshape(1, -1)
     if symmetric and bits > 1 and signed:
         narrow = True  # a symmetric signed range is [-(2^(b-1)-1), 2^(b-1)-1]
-    scale, zp = _channel_params(flat, bits, signed, symmetric and bits > 1, narrow, search=bits <= 6)
+    reduced = reduce_range and symmetric and signed and bits == 7
+    qr = REDUCED_RANGE if reduced else None
+    scale, zp = _channel_params(flat, bits, signed, symmetric and bits > 1, narrow, search=bits <= 6, qr=qr)
     scale = scale.astype(np.float32)
-    qmin, qmax = qrange(bits, signed, narrow)
+    qmin, qmax = qr if reduced else qrange(bits, signed, narrow)
+    if reduced:
+        bits = 8
     shape = _bshape(w.ndim, axis)
     s = scale.reshape(shape) if axis is not None else scale.reshape(())
     z = zp.reshape(shape) if axis is not None else zp.reshape(())

@@ -48,9 +48,9 @@ def test_fold_gives_exact_integer_weights_and_bias(tmp_path):
     src = {t.name: nh.to_array(t) for t in onnx.load(str(CONV)).graph.initializer}
     wq, ws = inits["w_quantized"], inits["w_scale"]
     assert wq.dtype == np.int8 and ws.shape == (8,)
-    # 7-bit weights by default (reduce_range): [-63, 63]
-    np.testing.assert_array_equal(ws, (np.abs(src["w"]).reshape(8, -1).max(1) / 63).astype(np.float32))
-    assert wq.min() >= -63 and wq.max() <= 63
+    # reduce_range weights by default, as onnxruntime writes them: max |w| -> 64, within [-64, 64]
+    np.testing.assert_array_equal(ws, (np.abs(src["w"]).reshape(8, -1).max(1) / 64).astype(np.float32))
+    assert wq.min() >= -64 and wq.max() <= 64 and np.abs(wq).max() == 64
     np.testing.assert_array_equal(wq, np.round(src["w"] / ws[:, None, None, None]).astype(np.int8))
     x_scale, y_scale = np.float32(8.0 / 255), np.float32(24.0 / 255)
     bq = inits["b_quantized"]
