@@ -171,6 +171,13 @@ def make_cases(seed: int = 0) -> list[Case]:
         (1, 2, 2, 9, 11, 2, 3, 2, 2, 1, 1, 1, 1, 0, 1),
         (1, 1, 1, 3, 300, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
         (1, 2, 1, 5, 257, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+        # x86's flat plane path: stride 2 with dilation, 5x5 stride 2, strides (1, 2), input
+        # columns past the last window (cropped), 2x2 planes
+        (1, 3, 1, 11, 10, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2),
+        (1, 2, 1, 9, 9, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2),
+        (1, 2, 1, 9, 13, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1),
+        (1, 2, 1, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0),
+        (1, 5, 1, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
     ]
     for j, d in enumerate(dw):
         cases.append(_dw_case(rng, *d, rq_kw={"per_channel": j % 3 != 1}))
@@ -179,6 +186,10 @@ def make_cases(seed: int = 0) -> list[Case]:
         cases.append(_gemm_case(rng, 9, 6, 20, "conv", _rand_rq(rng, 6, 20, special=special)))
     for act in (ACT_LEAKY, ACT_HSWISH, ACT_SIGMOID):
         cases.append(_dw_case(rng, 1, 3, 1, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, rq_kw={"act": act}))
+    # QC_ACT_LINEAR (float epilogue, vectorized on x86) on small planes, strides 1 and 2
+    for st in (1, 2):
+        cases.append(_dw_case(rng, 1, 6, 1, 8, 8, 3, 3, st, st, 1, 1, 1, 1, 1, 1,
+                              rq_kw={"act": 7, "per_channel": st == 1}))
     # cortex-m's 3-row depthwise path: whole padded planes (stride 2 with even and odd output
     # widths, 4x4 and 8x8 planes, shifts 31/32 at stride 2) and the ring of rows (larger planes,
     # even and odd widths, both strides)

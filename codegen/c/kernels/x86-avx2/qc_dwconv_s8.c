@@ -90,7 +90,7 @@ static inline void qc_dw_16(const int8_t *x0, const int32_t *wpair, int32_t bz, 
     }
 }
 
-#define QC_DW_PLANE 16384 /* padded input plane on the stack, bytes */
+#define QC_DW_PLANE 16384 /* padded input planes on the stack, bytes */
 
 #if defined(__GNUC__)
 #define QC_DW_INLINE static inline __attribute__((always_inline))
@@ -105,30 +105,39 @@ static inline void qc_dw_16(const int8_t *x0, const int32_t *wpair, int32_t bz, 
 #define QC_DW_V 16
 #endif
 
-/* A channel's constants for the plane path: weight pairs broadcast, requantization. */
+/* A channel's constants for the plane path: weight pairs broadcast, requantization (fixed
+ * point, QC_ACT_LINEAR's float epilogue vectorized, or qc_requant per value). */
+enum { QC_DW_FIXED = 0, QC_DW_LINEAR = 1, QC_DW_SCALAR = 2 };
 typedef struct {
 #if defined(QC_DW_512)
     __m512i wv[QC_DW_MAX_TAPS / 2 + 1];
     __m512i bz, mult, rnd, zp, qmin, qmax;
     __m128i cnt;
+    qc_lin_t lin;
 #else
     __m256i wv[QC_DW_MAX_TAPS / 2 + 1];
     __m256i bz, mult, shift, zp, qmin, qmax;
+    qc_lin_t lin;
 #endif
-    int32_t fixed;
+    int32_t mode;
 } qc_dwk_t;
 
+/* the mode of qc_dwk_t for rq */
+static int32_t qc_dw_mode(const qc_requant_t *rq) {
+    return rq->act == QC_ACT_NONE ? QC_DW_FIXED : rq->act == QC_ACT_LINEAR ? QC_DW_LINEAR : QC_DW_SCALAR;
+}
+
 #if !defined(QC_DW_512)
-/* Up to 16 outputs from the padded plane: output i's first tap at x0 + i * sw, kernel rows rs
- * bytes apart; the taps' int16 pairs through vpmaddwd as qc_dw_16; n outputs stored at y.
+/* Up to 16 outputs from the padded planes: output i's tap (ky, kx) at x0 + ro[ky] + i * sw +
+ * kx * dw; the taps' int16 pairs through vpmaddwd as qc_dw_16; n outputs stored at y.
  * Inlined with constant kh, kw, dw, sw for 3x3 kernels. */
-QC_DW_INLINE void qc_dwp_16(const int8_t *x0, ptrdiff_t rs, const qc_dwk_t *k, int32_t kh,
+QC_DW_INLINE void qc_dwp_16(const int8_t *x0, const ptrdiff_t *ro, const qc_dwk_t *k, int32_t kh,
                             int32_t kw, int32_t dw, int32_t sw, const qc_requant_t *rq, int32_t c,
                             int8_t *y, int32_t n) {
     __m256i lo = k->bz, hi = lo, prev = _mm256_setzero_si256();
     int32_t ky, kx, t = 0;
     for (ky = 0; ky < kh; ++ky) {
-        const int8_t *r = x0 + (ptrdiff_t)ky * rs;
+        const int8_t *r = x0 + ro[ky];
         for (kx = 0; kx < kw; ++kx, ++t) {
             __m256i v = qc_dw_ld16(r + kx * dw, sw);
             if (t & 1) {
@@ -144,10 +153,15 @@ QC_DW_INLINE void qc_dwp_16(const int8_t *x0, ptrdiff_t rs, const qc_dwk_t *k, i
         lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(prev, z), k->wv[t >> 1]));
         hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(prev, z), k->wv[t >> 1]));
     }
-    if (k->fixed) {
+    if (k->mode != QC_DW_SCALAR) {
         __m256i v;
-        lo = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(lo, k->mult, k->shift), k->zp), k->qmin), k->qmax);
-        hi = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(hi, k->mult, k->shift), k->zp), k->qmin), k->qmax);
+        if (k->mode == QC_DW_FIXED) {
+            lo = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(lo, k->mult, k->shift), k->zp), k->qmin), k->qmax);
+            hi = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(hi, k->mult, k->shift), k->zp), k->qmin), k->qmax);
+        } else {
+            lo = qc_lin8(lo, &k->lin);
+            hi = qc_lin8(hi, &k->lin);
+        }
         v = _mm256_packs_epi32(lo, hi);
         v = _mm256_permute4x64_epi64(_mm256_packs_epi16(v, v), 0x08);
         if (n >= 16) {
@@ -178,13 +192,13 @@ QC_DW_INLINE __m512i qc_dw_ld32(const int8_t *r, int32_t sw) {
 
 /* qc_dwp_16 on 32 outputs (AVX-512): per 128-bit lane L, lo holds outputs 8L..8L+3 and hi
  * 8L+4..8L+7, which vpackssdw puts back in order; vpmovwb narrows, a masked store writes n. */
-QC_DW_INLINE void qc_dwp_v(const int8_t *x0, ptrdiff_t rs, const qc_dwk_t *k, int32_t kh,
+QC_DW_INLINE void qc_dwp_v(const int8_t *x0, const ptrdiff_t *ro, const qc_dwk_t *k, int32_t kh,
                            int32_t kw, int32_t dw, int32_t sw, const qc_requant_t *rq, int32_t c,
                            int8_t *y, int32_t n) {
     __m512i lo = k->bz, hi = lo, prev = _mm512_setzero_si512();
     int32_t ky, kx, t = 0;
     for (ky = 0; ky < kh; ++ky) {
-        const int8_t *r = x0 + (ptrdiff_t)ky * rs;
+        const int8_t *r = x0 + ro[ky];
         for (kx = 0; kx < kw; ++kx, ++t) {
             __m512i v = qc_dw_ld32(r + kx * dw, sw);
             if (t & 1) {
@@ -200,10 +214,15 @@ QC_DW_INLINE void qc_dwp_v(const int8_t *x0, ptrdiff_t rs, const qc_dwk_t *k, in
         lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_unpacklo_epi16(prev, z), k->wv[t >> 1]));
         hi = _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_unpackhi_epi16(prev, z), k->wv[t >> 1]));
     }
-    if (k->fixed) {
+    if (k->mode != QC_DW_SCALAR) {
         const __mmask32 m = n >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << n) - 1u);
-        lo = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(qc_mq16(lo, k->mult, k->rnd, k->cnt), k->zp), k->qmin), k->qmax);
-        hi = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(qc_mq16(hi, k->mult, k->rnd, k->cnt), k->zp), k->qmin), k->qmax);
+        if (k->mode == QC_DW_FIXED) {
+            lo = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(qc_mq16(lo, k->mult, k->rnd, k->cnt), k->zp), k->qmin), k->qmax);
+            hi = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(qc_mq16(hi, k->mult, k->rnd, k->cnt), k->zp), k->qmin), k->qmax);
+        } else {
+            lo = qc_lin16(lo, &k->lin);
+            hi = qc_lin16(hi, &k->lin);
+        }
         _mm256_mask_storeu_epi8(y, m, _mm512_cvtepi16_epi8(_mm512_packs_epi32(lo, hi)));
     } else {
         int32_t s[32], i;
@@ -217,104 +236,151 @@ QC_DW_INLINE void qc_dwp_v(const int8_t *x0, ptrdiff_t rs, const qc_dwk_t *k, in
 }
 
 static void qc_dwk_init(qc_dwk_t *k, const int32_t *wpair, int32_t khw, int32_t bz,
-                        const qc_requant_t *rq, int32_t ci) {
+                        const qc_requant_t *rq, int32_t c) {
+    const int32_t ci = rq->per_channel ? c : 0;
     int32_t t;
     for (t = 0; t < (khw + 1) / 2; ++t) k->wv[t] = _mm512_set1_epi32(wpair[t]);
     k->bz = _mm512_set1_epi32(bz);
-    k->fixed = rq->act == QC_ACT_NONE;
+    k->mode = qc_dw_mode(rq);
     k->mult = _mm512_set1_epi64(rq->mult[ci]);
-    k->rnd = _mm512_set1_epi64(k->fixed ? (int64_t)1 << (rq->shift[ci] - 1) : 0);
-    k->cnt = _mm_cvtsi32_si128(k->fixed ? rq->shift[ci] : 0);
+    k->rnd = _mm512_set1_epi64(k->mode == QC_DW_FIXED ? (int64_t)1 << (rq->shift[ci] - 1) : 0);
+    k->cnt = _mm_cvtsi32_si128(k->mode == QC_DW_FIXED ? rq->shift[ci] : 0);
     k->zp = _mm512_set1_epi32(rq->out_zp);
     k->qmin = _mm512_set1_epi32(rq->qmin);
     k->qmax = _mm512_set1_epi32(rq->qmax);
+    qc_lin_init(&k->lin, rq, c);
 }
 #else
 #define qc_dwp_v qc_dwp_16
 
 static void qc_dwk_init(qc_dwk_t *k, const int32_t *wpair, int32_t khw, int32_t bz,
-                        const qc_requant_t *rq, int32_t ci) {
+                        const qc_requant_t *rq, int32_t c) {
+    const int32_t ci = rq->per_channel ? c : 0;
     int32_t t;
     for (t = 0; t < (khw + 1) / 2; ++t) k->wv[t] = _mm256_set1_epi32(wpair[t]);
     k->bz = _mm256_set1_epi32(bz);
-    k->fixed = rq->act == QC_ACT_NONE;
+    k->mode = qc_dw_mode(rq);
     k->mult = _mm256_set1_epi64x(rq->mult[ci]);
     k->shift = _mm256_set1_epi64x(rq->shift[ci]);
     k->zp = _mm256_set1_epi32(rq->out_zp);
     k->qmin = _mm256_set1_epi32(rq->qmin);
     k->qmax = _mm256_set1_epi32(rq->qmax);
+    qc_lin_init(&k->lin, rq, c);
 }
 #endif
 
-/* memcpy for the short rows of small planes: one masked move up to 32 bytes (AVX-512) */
-QC_DW_INLINE void qc_dw_copy(int8_t *d, const int8_t *src, int32_t n) {
+/* n bytes from s to d (n >= 0, both ranges exact): one masked move up to 32 bytes (AVX-512) */
+QC_DW_INLINE void qc_dw_copy(int8_t *d, const int8_t *s, int32_t n) {
 #if defined(QC_DW_512)
     if (n <= 32) {
         const __mmask32 m = n >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << n) - 1u);
-        _mm256_mask_storeu_epi8(d, m, _mm256_maskz_loadu_epi8(m, src));
+        _mm256_mask_storeu_epi8(d, m, _mm256_maskz_loadu_epi8(m, s));
         return;
     }
 #endif
-    memcpy(d, src, (size_t)n);
+    qc_copy_n(d, s, n);
 }
 
-/* Every output of the channel from the plane (row stride pw); flat: stride 1, outputs run over
- * the padded width into `flat`, rows copied out after. */
-QC_DW_INLINE void qc_dw_run(const int8_t *plane, int32_t pw, const qc_dwk_t *k,
-                            const qc_conv_params_t *p, int32_t kh, int32_t kw, int32_t dw,
-                            int32_t sw, const qc_requant_t *rq, int32_t c, int8_t *yc, int8_t *flat) {
-    const ptrdiff_t rs = (ptrdiff_t)p->dh * pw;
+/* The channel's outputs from its planes: output (oy, ox) has its tap (ky, kx) at plane + ro[ky]
+ * + sw * (oy * rw + ox) + kx * dw. Stride 1 or rows shorter than a vector: flat, output (oy, ox)
+ * at flat[oy * rw + ox], so one vector covers several output rows of a small plane (the rw - ow
+ * columns between rows are computed and dropped; rw == ow: stored straight to yc); otherwise
+ * row by row into yc. */
+QC_DW_INLINE void qc_dw_run(const int8_t *plane, const ptrdiff_t *ro, int32_t rw, const qc_dwk_t *k,
+                            const qc_conv_params_t *p, int32_t kh, int32_t kw, int32_t dw, int32_t sw,
+                            const qc_requant_t *rq, int32_t c, int8_t *yc, int8_t *flat) {
+    const int32_t total = (p->oh - 1) * rw + p->ow;
+    int8_t *dst = rw == p->ow ? yc : flat;
     int32_t oy, ox, j;
-    if (p->sh == 1 && sw == 1) {
-        const int32_t total = (p->oh - 1) * pw + p->ow;
-        for (j = 0; j < total; j += QC_DW_V)
-            qc_dwp_v(plane + j, rs, k, kh, kw, dw, 1, rq, c, flat + j, total - j < QC_DW_V ? total - j : QC_DW_V);
+    if (p->ow >= QC_DW_V && (p->sh != 1 || sw != 1)) {
         for (oy = 0; oy < p->oh; ++oy)
-            qc_dw_copy(yc + (ptrdiff_t)oy * p->ow, flat + (ptrdiff_t)oy * pw, p->ow);
+            for (ox = 0; ox < p->ow; ox += QC_DW_V)
+                qc_dwp_v(plane + (ptrdiff_t)sw * ((ptrdiff_t)oy * rw + ox), ro, k, kh, kw, dw, sw, rq, c,
+                         yc + (ptrdiff_t)oy * p->ow + ox, p->ow - ox < QC_DW_V ? p->ow - ox : QC_DW_V);
         return;
     }
-    for (oy = 0; oy < p->oh; ++oy)
-        for (ox = 0; ox < p->ow; ox += QC_DW_V)
-            qc_dwp_v(plane + (ptrdiff_t)oy * p->sh * pw + (ptrdiff_t)ox * sw, rs, k, kh, kw, dw, sw,
-                     rq, c, yc + (ptrdiff_t)oy * p->ow + ox, p->ow - ox < QC_DW_V ? p->ow - ox : QC_DW_V);
+    for (j = 0; j < total; j += QC_DW_V)
+        qc_dwp_v(plane + (ptrdiff_t)sw * j, ro, k, kh, kw, dw, sw, rq, c, dst + j,
+                 total - j < QC_DW_V ? total - j : QC_DW_V);
+    if (dst == flat)
+        for (oy = 0; oy < p->oh; ++oy)
+            qc_dw_copy(yc + (ptrdiff_t)oy * p->ow, flat + (ptrdiff_t)oy * rw, p->ow);
 }
 
-/* One channel through a padded copy of its input plane (x_zp outside the image, so every tap
- * counts and acc = bias - x_zp * sum(w) + sum x * w: the reference's value). Stride 1: the
- * outputs run flat over the padded width (row ends computed and dropped), 16 at a time;
- * stride 2: 16 outputs of a row at a time. Returns 0 when the plane does not fit. */
-static int qc_dw_plane(const int8_t *xc, const int8_t *wc, int32_t b, const qc_conv_params_t *p,
-                       const qc_requant_t *rq, int32_t c, int8_t *yc) {
-    int8_t plane[QC_DW_PLANE + 64], flat[QC_DW_PLANE + QC_DW_V];
+/* The padded copy of one input plane at d (x_zp outside the image), its rows in the order of
+ * qc_dw_planes: rows r = i, i + sh, ... of the padded plane for i < sh (plane i), rs bytes
+ * each. Each row is x_zp (32-byte stores that run into the next row, written after), then the
+ * input row's n columns at pl. Returns the end. */
+static int8_t *qc_dw_pad(const int8_t *xc, const qc_conv_params_t *p, int32_t ph, int32_t rs,
+                         int32_t n, int8_t *d) {
+    const __m256i zv = _mm256_set1_epi8((char)p->x_zp);
+    int32_t i, r, t;
+    for (i = 0; i < p->sh; ++i) {
+        for (r = i; r < ph; r += p->sh, d += rs) {
+            const int32_t iy = r - p->pt;
+            for (t = 0; t < rs; t += 32) _mm256_storeu_si256((__m256i *)(d + t), zv);
+            if (iy >= 0 && iy < p->h && n > 0) qc_dw_copy(d + p->pl, xc + (ptrdiff_t)iy * p->w, n);
+        }
+    }
+    return d;
+}
+
+/* Every channel through padded copies of its input plane (x_zp outside the image, so every
+ * tap counts and acc = bias - x_zp * sum(w) + sum x * w: the reference's value). The padded
+ * rows of a plane are split by row index modulo the vertical stride sh (qc_dw_pad), rows
+ * rs = rw * sw bytes apart (the padded width rounded up to the horizontal stride): output row
+ * oy's kernel row ky is then row oy + (ky * dh) / sh of part (ky * dh) % sh, and the outputs
+ * of all rows run flat (qc_dw_run), 32 (AVX-512) or 16 per vector whatever the plane size.
+ * The planes of as many channels as fit are written first and read after, so the reads do
+ * not wait on the stores that wrote them. Returns 0 (nothing done) when a plane does not fit
+ * or the strides are not 1 or 2. */
+static int qc_dw_planes(const int8_t *x, const int8_t *wt, const int32_t *bias,
+                        const qc_conv_params_t *p, const qc_requant_t *rq, int8_t *y) {
+    int8_t plane[QC_DW_PLANE + 2 * QC_DW_V + 32], flat[QC_DW_PLANE + QC_DW_V];
     int32_t wpair[QC_DW_MAX_TAPS / 2 + 1];
-    const int32_t khw = p->kh * p->kw;
-    const int32_t ph = (p->oh - 1) * p->sh + (p->kh - 1) * p->dh + 1;
-    const int32_t pw = (p->ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
-    int32_t r, t;
-    uint32_t bz = (uint32_t)b;
-    if (khw > QC_DW_MAX_TAPS || (p->sw != 1 && p->sw != 2) || (int64_t)ph * pw > QC_DW_PLANE)
+    ptrdiff_t ro[QC_DW_MAX_TAPS];
+    const int32_t khw = p->kh * p->kw, sh = p->sh, sw = p->sw, mult = p->cout / p->cin;
+    const int32_t ph = (p->oh - 1) * sh + (p->kh - 1) * p->dh + 1;
+    const int32_t pw = (p->ow - 1) * sw + (p->kw - 1) * p->dw + 1;
+    const int32_t rw = (pw + sw - 1) / sw, rs = rw * sw; /* output and plane row strides */
+    const int32_t n = pw - p->pl < p->w ? pw - p->pl : p->w; /* input columns in a row */
+    const int32_t psz = ph * rs, hw = p->h * p->w;
+    int32_t img, c0, c, nb, t, ky;
+    if (khw > QC_DW_MAX_TAPS || (sw != 1 && sw != 2) || (sh != 1 && sh != 2) || (int64_t)ph * rs > QC_DW_PLANE)
         return 0;
-    for (t = 0; t < khw; t += 2) {
-        uint32_t lo = (uint16_t)wc[t], hi = t + 1 < khw ? (uint32_t)(uint16_t)wc[t + 1] << 16 : 0u;
-        wpair[t / 2] = (int32_t)(lo | hi);
+    nb = QC_DW_PLANE / psz; /* channels per batch */
+    for (ky = 0; ky < p->kh; ++ky) { /* part (ky * dh) % sh starts after the rows of the parts before */
+        const int32_t part = (ky * p->dh) % sh;
+        ro[ky] = (ptrdiff_t)(part ? (ph + 1) / 2 : 0) * rs + (ptrdiff_t)((ky * p->dh) / sh) * rs;
     }
-    for (t = 0; t < khw; ++t) bz -= (uint32_t)p->x_zp * (uint32_t)(int32_t)wc[t];
-    memset(plane, p->x_zp, (size_t)ph * pw + 64);
-    for (r = 0; r < ph; ++r) {
-        const int32_t iy = r - p->pt;
-        const int32_t n = pw - p->pl < p->w ? pw - p->pl : p->w;
-        if (iy >= 0 && iy < p->h && n > 0)
-            qc_dw_copy(plane + (ptrdiff_t)r * pw + p->pl, xc + (ptrdiff_t)iy * p->w, n);
-    }
-    {
-        qc_dwk_t k;
-        qc_dwk_init(&k, wpair, khw, (int32_t)bz, rq, rq->per_channel ? c : 0);
-        if (p->kh == 3 && p->kw == 3 && p->dw == 1 && p->sw == 1)
-            qc_dw_run(plane, pw, &k, p, 3, 3, 1, 1, rq, c, yc, flat);
-        else if (p->kh == 3 && p->kw == 3 && p->dw == 1 && p->sw == 2)
-            qc_dw_run(plane, pw, &k, p, 3, 3, 1, 2, rq, c, yc, flat);
-        else
-            qc_dw_run(plane, pw, &k, p, p->kh, p->kw, p->dw, p->sw, rq, c, yc, flat);
+    for (img = 0; img < p->n; ++img) {
+        const int8_t *xi = x + (ptrdiff_t)img * p->cin * hw;
+        int8_t *yi = y + (ptrdiff_t)img * p->cout * p->oh * p->ow;
+        for (c0 = 0; c0 < p->cout; c0 += nb) {
+            const int32_t c1 = p->cout - c0 < nb ? p->cout : c0 + nb;
+            int8_t *d = plane;
+            for (c = c0; c < c1; ++c) d = qc_dw_pad(xi + (ptrdiff_t)(c / mult) * hw, p, ph, rs, n, d);
+            for (t = 0; t < 2 * QC_DW_V; t += 32) /* the last vectors' reads past the planes */
+                _mm256_storeu_si256((__m256i *)(d + t), _mm256_set1_epi8((char)p->x_zp));
+            for (c = c0; c < c1; ++c) {
+                const int8_t *wc = wt + (ptrdiff_t)c * khw, *pc = plane + (ptrdiff_t)(c - c0) * psz;
+                int8_t *yc = yi + (ptrdiff_t)c * p->oh * p->ow;
+                uint32_t bz = bias ? (uint32_t)bias[c] : 0u;
+                qc_dwk_t k;
+                for (t = 0; t < khw; t += 2) {
+                    uint32_t lo = (uint16_t)wc[t], hi = t + 1 < khw ? (uint32_t)(uint16_t)wc[t + 1] << 16 : 0u;
+                    wpair[t / 2] = (int32_t)(lo | hi);
+                }
+                for (t = 0; t < khw; ++t) bz -= (uint32_t)p->x_zp * (uint32_t)(int32_t)wc[t];
+                qc_dwk_init(&k, wpair, khw, (int32_t)bz, rq, c);
+                if (p->kh == 3 && p->kw == 3 && p->dw == 1 && sw == 1)
+                    qc_dw_run(pc, ro, rw, &k, p, 3, 3, 1, 1, rq, c, yc, flat);
+                else if (p->kh == 3 && p->kw == 3 && p->dw == 1 && sw == 2)
+                    qc_dw_run(pc, ro, rw, &k, p, 3, 3, 1, 2, rq, c, yc, flat);
+                else
+                    qc_dw_run(pc, ro, rw, &k, p, p->kh, p->kw, p->dw, sw, rq, c, yc, flat);
+            }
+        }
     }
     return 1;
 }
@@ -334,6 +400,9 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
                            const qc_conv_params_t *p, const qc_requant_t *rq, int8_t *y) {
     const int32_t mult = p->cout / p->cin, hw = p->h * p->w, khw = p->kh * p->kw;
     int32_t ox0, ox1, n, c, oy, ox, t;
+#if defined(QC_DW_AVX2)
+    if (qc_dw_planes(x, wt, bias, p, rq, y)) return;
+#endif
     qc_interior(p->w, p->ow, p->kw, p->sw, p->dw, p->pl, &ox0, &ox1);
     for (n = 0; n < p->n; ++n) {
         for (c = 0; c < p->cout; ++c) {
@@ -346,7 +415,6 @@ QC_NOIPA void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bia
 #if defined(QC_DW_AVX2)
             int32_t lim = ox0; /* chunks of 16 within [ox0, lim) */
             int32_t weven[QC_DW_MAX_TAPS / 2 + 1], wodd[QC_DW_MAX_TAPS / 2 + 1]; /* pairs from taps 2i, 2i+1 */
-            if (qc_dw_plane(xc, wc, b, p, rq, c, yc)) continue;
             if (khw <= QC_DW_MAX_TAPS && (p->sw == 1 || p->sw == 2)) {
                 /* chunks of 16 whose loads (stride 2 reads one byte more) stay inside the row */
                 int32_t last = p->w - 1 + p->pl - (p->kw - 1) * p->dw - (p->sw - 1);
