@@ -35,25 +35,15 @@ int32_t qc_conv_s8_scratch(const qc_conv_params_t *p) {
 
 #ifdef QC_G
 #include <immintrin.h>
+#include "qc_x86_simd.h" /* QC_FORCE_INLINE, QC_OPAQUE, qc_copy_n */
 
 #if defined(__GNUC__)
-#define QC_FORCE_INLINE static inline __attribute__((always_inline))
 #define QC_UNROLL _Pragma("GCC unroll 16")
-#elif defined(_MSC_VER)
-#define QC_FORCE_INLINE static __forceinline
-#define QC_UNROLL
 #else
-#define QC_FORCE_INLINE static inline
 #define QC_UNROLL
 #endif
 
 #define QC_NR 4   /* output channels per tile */
-#if defined(__GNUC__)
-/* an empty asm on a vector: keeps GCC from turning the copy loops into memmove calls */
-#define QC_OPAQUE(v) __asm__("" : "+x"(v))
-#else
-#define QC_OPAQUE(v) (void)0
-#endif
 #define QC_CB 256 /* channels whose bias is adjusted at once */
 #define QC_LINE 128
 
@@ -91,22 +81,7 @@ static void qc_seg(int8_t *d, const int8_t *src, int32_t lo, int32_t hi, int32_t
     for (s = 0; s < seg; s += 16) _mm_storeu_si128((__m128i *)(d + s), z); /* line has slack */
     if (lo >= hi) return;
     if (sw == 1) {
-        int32_t n = hi - lo;
-        const int8_t *a = src + lo;
-        int8_t *b = d + lo;
-        if (n >= 16) {
-            for (s = 0; s + 16 <= n; s += 16)
-                _mm_storeu_si128((__m128i *)(b + s), _mm_loadu_si128((const __m128i *)(a + s)));
-            _mm_storeu_si128((__m128i *)(b + n - 16), _mm_loadu_si128((const __m128i *)(a + n - 16)));
-        } else if (n >= 8) {
-            uint64_t t0, t1;
-            memcpy(&t0, a, 8);
-            memcpy(&t1, a + n - 8, 8);
-            memcpy(b, &t0, 8);
-            memcpy(b + n - 8, &t1, 8);
-        } else {
-            for (s = 0; s < n; ++s) b[s] = a[s];
-        }
+        qc_copy_n(d + lo, src + lo, hi - lo);
         return;
     }
     s = lo;
@@ -150,29 +125,6 @@ static void qc_line(const int8_t *xc, const int8_t *x_end, const qc_conv_params_
 
 #define QC_ROWBUF 8192 /* padded input rows of one (channel, kernel row) for a chunk */
 
-/* n bytes from s to d, n >= 0; d may be overwritten up to 15 bytes past n, s is read only
- * inside [s, s + n). */
-QC_FORCE_INLINE void qc_copy(int8_t *d, const int8_t *s, int32_t n) {
-    int32_t i;
-    if (n >= 16) {
-        for (i = 0; i + 16 <= n; i += 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-            QC_OPAQUE(v);
-            _mm_storeu_si128((__m128i *)(d + i), v);
-        }
-        if (i < n)
-            _mm_storeu_si128((__m128i *)(d + n - 16), _mm_loadu_si128((const __m128i *)(s + n - 16)));
-    } else if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &b, 8);
-    } else {
-        for (i = 0; i < n; ++i) d[i] = s[i];
-    }
-}
-
 /* rows[j][c] for the nrows output rows from oy_a: input row oy * sh - pt + ky * dh at column
  * c - pl, x_zp outside the image and in the slack up to the row stride rs (a multiple of 16). */
 static void qc_padded_rows(const int8_t *xc, const qc_conv_params_t *p, int32_t ky, int32_t oy_a,
@@ -185,7 +137,7 @@ static void qc_padded_rows(const int8_t *xc, const qc_conv_params_t *p, int32_t 
         int8_t *d = rows + (ptrdiff_t)j * rs;
         if (iy >= 0 && iy < p->h && n > 0) { /* pads, the row, x_zp from its end to rs (+15) */
             for (c = 0; c < p->pl; c += 16) _mm_storeu_si128((__m128i *)(d + c), z);
-            qc_copy(d + p->pl, xc + (ptrdiff_t)iy * p->w, n);
+            qc_copy_n(d + p->pl, xc + (ptrdiff_t)iy * p->w, n);
             for (c = p->pl + n; c < rs; c += 16) _mm_storeu_si128((__m128i *)(d + c), z);
         } else {
             for (c = 0; c < rs; c += 16) _mm_storeu_si128((__m128i *)(d + c), z);
@@ -225,12 +177,17 @@ static void qc_line_rows(const int8_t *rows, int32_t rs, const qc_conv_params_t 
     for (s = np; s & 15; ++s) line[s] = (int8_t)p->x_zp;
 }
 
-/* col[q][p][G] for tap groups q < KG and pixels p < nv * 16 (row stride P * G bytes). */
+/* col[q][p][G] for tap groups q < KG and pixels p < nv * 16 (row stride P * G bytes). A
+ * pointwise convolution (1x1, stride 1, no padding: the input planes are the lines) reads its
+ * lines in place; only a partial last block of 16 pixels is copied. */
 static void qc_im2col_lanes(const int8_t *xg, const int8_t *x_end, const qc_conv_params_t *p,
                             int32_t K, int32_t P, int32_t pix0, int32_t np, int8_t *col) {
     int8_t lines[QC_G][QC_LINE] QC_ALIGNED(64);
     int8_t rows[QC_ROWBUF + 64];
-    const int32_t KG = (K + QC_G - 1) / QC_G, n16 = (np + 15) & ~15;
+    const int8_t *src[QC_G];
+    const int32_t KG = (K + QC_G - 1) / QC_G, n16 = (np + 15) & ~15, full = np & ~15;
+    const int pointwise = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pt == 0 &&
+                          p->pl == 0 && p->oh == p->h && p->ow == p->w;
     /* padded rows: width wp (+ slack: 16 bytes for the copies, 32 for stride-2 loads) */
     const int32_t wp = (p->ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
     const int32_t rs = (wp + 16 + (p->sw == 2 ? 2 * 16 : 16) + 15) & ~15;
@@ -242,7 +199,14 @@ static void qc_im2col_lanes(const int8_t *xg, const int8_t *x_end, const qc_conv
         int8_t *cq = col + (ptrdiff_t)q * P * QC_G;
         for (i = 0; i < QC_G; ++i) {
             t = q * QC_G + i;
-            if (t < K) {
+            src[i] = lines[i];
+            if (t < K && pointwise) {
+                src[i] = xg + (ptrdiff_t)t * p->h * p->w + pix0;
+                if (full < np) {
+                    memcpy(lines[i] + full, src[i] + full, (size_t)(np - full));
+                    memset(lines[i] + np, p->x_zp, (size_t)(n16 - np));
+                }
+            } else if (t < K) {
                 const int8_t *xc = xg + (ptrdiff_t)ci * p->h * p->w;
                 if (use_rows) {
                     if (kx == 0) qc_padded_rows(xc, p, ky, oy_a, nrows, wp, rs, rows);
@@ -262,12 +226,14 @@ static void qc_im2col_lanes(const int8_t *xg, const int8_t *x_end, const qc_conv
             }
         }
         for (pp = 0; pp < n16; pp += 16) {
+            const int8_t *s0 = pp < full ? src[0] : lines[0], *s1 = pp < full ? src[1] : lines[1];
 #if defined(QC_LANES_VNNI)
             const __m128i f = _mm_set1_epi8((char)0x80);
-            __m128i l0 = _mm_xor_si128(_mm_load_si128((const __m128i *)(lines[0] + pp)), f);
-            __m128i l1 = _mm_xor_si128(_mm_load_si128((const __m128i *)(lines[1] + pp)), f);
-            __m128i l2 = _mm_xor_si128(_mm_load_si128((const __m128i *)(lines[2] + pp)), f);
-            __m128i l3 = _mm_xor_si128(_mm_load_si128((const __m128i *)(lines[3] + pp)), f);
+            const int8_t *s2 = pp < full ? src[2] : lines[2], *s3 = pp < full ? src[3] : lines[3];
+            __m128i l0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(s0 + pp)), f);
+            __m128i l1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(s1 + pp)), f);
+            __m128i l2 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(s2 + pp)), f);
+            __m128i l3 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(s3 + pp)), f);
             __m128i a0 = _mm_unpacklo_epi8(l0, l1), a1 = _mm_unpackhi_epi8(l0, l1);
             __m128i b0 = _mm_unpacklo_epi8(l2, l3), b1 = _mm_unpackhi_epi8(l2, l3);
             int8_t *o = cq + (ptrdiff_t)pp * 4;
@@ -276,8 +242,8 @@ static void qc_im2col_lanes(const int8_t *xg, const int8_t *x_end, const qc_conv
             _mm_storeu_si128((__m128i *)(o + 32), _mm_unpacklo_epi16(a1, b1));
             _mm_storeu_si128((__m128i *)(o + 48), _mm_unpackhi_epi16(a1, b1));
 #else
-            __m128i l0 = _mm_load_si128((const __m128i *)(lines[0] + pp));
-            __m128i l1 = _mm_load_si128((const __m128i *)(lines[1] + pp));
+            __m128i l0 = _mm_loadu_si128((const __m128i *)(s0 + pp));
+            __m128i l1 = _mm_loadu_si128((const __m128i *)(s1 + pp));
             int8_t *o = cq + (ptrdiff_t)pp * 2;
             _mm_storeu_si128((__m128i *)o, _mm_unpacklo_epi8(l0, l1));
             _mm_storeu_si128((__m128i *)(o + 16), _mm_unpackhi_epi8(l0, l1));
