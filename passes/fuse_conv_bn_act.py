@@ -6,6 +6,10 @@ the match, or a one-line reason it does not apply) and a ``rewrite`` of a match:
 * :data:`FOLD_BN`: an inference BatchNormalization after Conv / ConvTranspose / Gemm / MatMul
   with constant float32 weights, when nothing else reads the layer's output, is folded into the
   weights and bias (a 2-D MatMul becomes a Gemm with that bias).
+* :data:`FOLD_HARDSIGMOID`: ``HardSigmoid(layer(x))`` is ``Clip(alpha * layer(x) + beta, 0, 1)``:
+  the affine part goes into the layer's weight and bias, as a BatchNormalization would, and a
+  Clip to [0, 1] is left, which the quantizer takes as the layer's output range (onnxruntime
+  then runs a squeeze-and-excitation gate as one QLinearConv, not DQ -> HardSigmoid -> Q).
 * :data:`FUSE_ACTIVATION`: the activation after such a layer (Relu, Clip/Relu6, LeakyRelu,
   HardSigmoid, HardSwish, Sigmoid, Tanh, and the decomposed ``x*clip(x+3,0,6)/6``,
   ``x*HardSigmoid(x)`` and ``x*Sigmoid(x)``) joins it in one ``qcompiler.<Op>Act`` op, so the
@@ -36,7 +40,7 @@ from qcompiler.ir.qc_ops import ACTIVATIONS, ensure_qc_domain
 from qcompiler.pass_base import Pass, PassContext
 from qcompiler.patterns import ActivationMatch, match_activation_at, scalar, single_user
 
-__all__ = ["FuseConvBnActPass", "FuseOptions", "Rule", "RULES", "FOLD_BN", "FUSE_ACTIVATION",
+__all__ = ["FuseConvBnActPass", "FuseOptions", "Rule", "RULES", "FOLD_BN", "FOLD_HARDSIGMOID", "FUSE_ACTIVATION",
            "CANONICALIZE_ACTIVATION", "STANDALONE_BN", "BnFold", "ActFusion"]  # fmt: skip
 
 _LAYERS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
@@ -51,6 +55,8 @@ class FuseOptions:
     activations: list[str] = field(default_factory=lambda: list(ACTIVATIONS),
                                    metadata={"help": "activations fused into the layer before"})  # fmt: skip
     canonicalize: bool = field(default=True, metadata={"help": "decomposed hard-swish becomes one op"})
+    fold_hardsigmoid: bool = field(default=True, metadata={
+        "help": "a HardSigmoid after a layer: alpha and beta into the layer, a Clip to [0, 1] left"})
     standalone_bn: bool = field(default=True, metadata={"help": "lone BatchNormalization becomes Mul+Add"})
 
     def __post_init__(self) -> None:
@@ -168,6 +174,32 @@ def _scaled_weight(layer: Op, w: np.ndarray, b: np.ndarray | None, k: np.ndarray
     return w * k[None, :], None
 
 
+def _weight_bias(layer: Op) -> tuple[np.ndarray, np.ndarray | None] | str:
+    """The layer's float32 constant weight and bias (``None`` without one), or why not."""
+    w = _const(layer.input(1))
+    if w is None or w.dtype != np.float32:
+        return f"{layer.op_type} weight is not a float32 constant"
+    b_in = layer.input(2)
+    b = _const(b_in)
+    if b_in is not None and (b is None or b.dtype != np.float32):
+        return f"{layer.op_type} bias is not a float32 constant"
+    return w, b
+
+
+def _set_weight_bias(layer: Op, weight: np.ndarray, bias: np.ndarray, suffix: str, bias_name: str | None = None) -> None:
+    """Give a Conv/ConvTranspose/Gemm new constant weight and bias (the old ones go if unused)."""
+    g = layer.graph
+    old = [layer.input(i) for i in range(1, 3)]
+    wv = g.add_constant(weight, layer.input(1).name + suffix)
+    bv = g.add_constant(bias, bias_name or (layer.name or layer.op_type.lower()) + "_bias")
+    layer.replace_input(1, wv)
+    layer.replace_input(2, bv)
+    if layer.op_type == "Gemm":
+        layer.set_attr("beta", 1.0)
+    for v in old:
+        _drop_if_unused(v)
+
+
 def match_fold_bn(bn: Op, model: Model, options: FuseOptions) -> BnFold | str:
     """Pattern ``BatchNormalization(layer(x, W[, B]))``; checks constants, readers and shapes."""
     if not _onnx(bn, "BatchNormalization"):
@@ -179,13 +211,10 @@ def match_fold_bn(bn: Op, model: Model, options: FuseOptions) -> BnFold | str:
     y = layer.output
     if single_user(y) is not bn:
         return f"{layer.op_type} output has other readers than the BatchNormalization"
-    w = _const(layer.input(1))
-    if w is None or w.dtype != np.float32:
-        return f"{layer.op_type} weight is not a float32 constant"
-    b_in = layer.input(2)
-    b = _const(b_in)
-    if b_in is not None and (b is None or b.dtype != np.float32):
-        return f"{layer.op_type} bias is not a float32 constant"
+    consts = _weight_bias(layer)
+    if isinstance(consts, str):
+        return consts
+    w, b = consts
     if layer.op_type == "MatMul" and model.opset_imports.get("", 1) < 7:
         return "MatMul folds into a Gemm with a 1-D bias, which needs opset 7"
     params = _bn_params(bn, model)
@@ -206,9 +235,9 @@ def rewrite_fold_bn(m: BnFold, model: Model) -> None:
     g = layer.graph
     old = [layer.input(i) for i in range(1, 3)] + [bn.input(i) for i in range(1, 5)]
     name = bn.output.name
-    wv = g.add_constant(m.weight, layer.input(1).name + "_bn")
-    bv = g.add_constant(m.bias, (layer.name or layer.op_type.lower()) + "_bias")
     if layer.op_type == "MatMul":  # x @ W' + b' as one Gemm, which can also take an activation
+        wv = g.add_constant(m.weight, layer.input(1).name + "_bn")
+        bv = g.add_constant(m.bias, (layer.name or layer.op_type.lower()) + "_bias")
         with g.inserting_before(layer) as b:
             new = b.create("Gemm", [layer.input(0), wv, bv], name=layer.name)
         new.meta.update(layer.meta)
@@ -216,10 +245,7 @@ def rewrite_fold_bn(m: BnFold, model: Model) -> None:
         new.output.type = bn.output.type
         g.remove([bn, layer])
     else:
-        layer.replace_input(1, wv)
-        layer.replace_input(2, bv)
-        if layer.op_type == "Gemm":
-            layer.set_attr("beta", 1.0)
+        _set_weight_bias(layer, m.weight, m.bias, "_bn")
         layer.output.type = bn.output.type
         bn.output.replace_all_uses_with(layer.output)
         new = layer
@@ -230,6 +256,80 @@ def rewrite_fold_bn(m: BnFold, model: Model) -> None:
 
 
 FOLD_BN = Rule("fold-bn", match_fold_bn, rewrite_fold_bn)
+
+
+# -- HardSigmoid's affine part into the layer before -------------------------------------------------
+@dataclass
+class HardSigmoidFold:
+    """``HardSigmoid(layer(x)) = Clip(alpha * layer(x) + beta, 0, 1)``: the layer's new weight
+    and bias take ``alpha`` and ``beta``, a Clip to [0, 1] is left."""
+
+    hs: Op
+    layer: Op
+    weight: np.ndarray
+    bias: np.ndarray
+
+
+def _out_channels(layer: Op, w: np.ndarray) -> int:
+    if layer.op_type == "Conv":
+        return w.shape[0]
+    if layer.op_type == "ConvTranspose":
+        return w.shape[1] * int(layer.attr("group", 1))
+    return w.shape[0] if layer.attr("transB", 0) else w.shape[1]  # Gemm
+
+
+def match_fold_hardsigmoid(hs: Op, model: Model, options: FuseOptions) -> HardSigmoidFold | str:
+    """Pattern ``HardSigmoid(layer(x, W[, B]))`` with Conv / ConvTranspose / Gemm the only
+    reader of which is the HardSigmoid (a squeeze-and-excitation gate)."""
+    if not _onnx(hs, "HardSigmoid"):
+        return "not a HardSigmoid"
+    x = hs.input(0)
+    layer = x.producer() if x is not None else None
+    if layer is None or not _onnx(layer, "Conv", "ConvTranspose", "Gemm") or layer.graph is not hs.graph:
+        return "HardSigmoid does not follow Conv/ConvTranspose/Gemm"
+    if single_user(layer.output) is not hs or layer.output.is_graph_output:
+        return f"{layer.op_type} output has other readers than the HardSigmoid"
+    consts = _weight_bias(layer)
+    if isinstance(consts, str):
+        return consts
+    w, b = consts
+    alpha, beta = float(hs.attr("alpha", 0.2)), float(hs.attr("beta", 0.5))
+    if alpha == 0:
+        return "HardSigmoid with alpha 0 is a constant"
+    if w.ndim < 2 or (layer.op_type == "Gemm" and layer.attr("transA", 0)):
+        return f"{layer.op_type} weight is not a layer's"
+    n = _out_channels(layer, w)
+    scaled = _scaled_weight(layer, w.astype(np.float64), b, np.full(n, alpha), layer.input(0))
+    if isinstance(scaled, str):
+        return scaled
+    w2, b2 = scaled
+    new_b = (np.zeros(n) if b2 is None else b2.astype(np.float64).reshape(-1)) * alpha + beta
+    return HardSigmoidFold(hs, layer, w2.astype(np.float32), new_b.astype(np.float32))
+
+
+def rewrite_fold_hardsigmoid(m: HardSigmoidFold, model: Model) -> None:
+    """The layer takes the new weight and bias; a Clip to [0, 1] named like the HardSigmoid
+    replaces it."""
+    hs, layer = m.hs, m.layer
+    g = hs.graph
+    old_b = layer.input(2)
+    _set_weight_bias(layer, m.weight, m.bias, "_hs", old_b.name + "_hs" if old_b is not None else None)
+    with g.inserting_before(hs) as b:
+        if model.opset_imports.get("", 1) >= 11:
+            lo = g.add_constant(np.array(0.0, np.float32), (hs.name or "hardsigmoid") + "_min")
+            hi = g.add_constant(np.array(1.0, np.float32), (hs.name or "hardsigmoid") + "_max")
+            clip = b.create("Clip", [layer.output, lo, hi], name=hs.name)
+        else:
+            clip = b.create("Clip", [layer.output], {"min": 0.0, "max": 1.0}, name=hs.name)
+    clip.meta.update(hs.meta)
+    clip.output.type = hs.output.type
+    name = hs.output.name
+    hs.output.replace_all_uses_with(clip.output)
+    g.remove(hs)
+    _rename_like(g, clip.output, name)
+
+
+FOLD_HARDSIGMOID = Rule("fold-hardsigmoid", match_fold_hardsigmoid, rewrite_fold_hardsigmoid)
 
 
 # -- fuse the activation after a layer ---------------------------------------------------------
@@ -408,7 +508,7 @@ def rewrite_standalone_bn(m: LoneBn, model: Model) -> None:
 STANDALONE_BN = Rule("standalone-bn", match_standalone_bn, rewrite_standalone_bn)
 
 #: Every rule, in the order the pass applies them.
-RULES = (FOLD_BN, FUSE_ACTIVATION, CANONICALIZE_ACTIVATION, STANDALONE_BN)
+RULES = (FOLD_BN, FOLD_HARDSIGMOID, FUSE_ACTIVATION, CANONICALIZE_ACTIVATION, STANDALONE_BN)
 
 
 class FuseConvBnActPass(Pass):
@@ -418,7 +518,8 @@ class FuseConvBnActPass(Pass):
 
     def run(self, model: Model, ctx: PassContext) -> bool:
         opts: FuseOptions = self.options
-        sweeps = [(FOLD_BN, opts.fuse_bn), (FUSE_ACTIVATION, opts.fuse_activation and bool(opts.activations)),
+        sweeps = [(FOLD_BN, opts.fuse_bn), (FOLD_HARDSIGMOID, opts.fold_hardsigmoid),
+                  (FUSE_ACTIVATION, opts.fuse_activation and bool(opts.activations)),
                   (CANONICALIZE_ACTIVATION, opts.canonicalize), (STANDALONE_BN, opts.standalone_bn)]  # fmt: skip
         changed = False
         for rule, enabled in sweeps:

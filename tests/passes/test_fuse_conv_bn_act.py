@@ -247,8 +247,9 @@ def _act_cases(opset: int):
     cases = {
         "relu": ([h.make_node("Relu", ["c"], ["y"], name="act")], {}, "Relu", 0.0, 0.0),
         "leaky": ([h.make_node("LeakyRelu", ["c"], ["y"], alpha=0.2, name="act")], {}, "LeakyRelu", 0.2, 0.0),
+        # alpha and beta go into the layer (fold-hardsigmoid); a Clip to [0, 1] is fused
         "hardsigmoid": ([h.make_node("HardSigmoid", ["c"], ["y"], alpha=0.3, beta=0.4, name="act")], {},
-                        "HardSigmoid", 0.3, 0.4),
+                        "Clip", 0.0, 1.0),
         "sigmoid": ([h.make_node("Sigmoid", ["c"], ["y"], name="act")], {}, "Sigmoid", 0.0, 0.0),
         "tanh": ([h.make_node("Tanh", ["c"], ["y"], name="act")], {}, "Tanh", 0.0, 0.0),
     }  # fmt: skip
@@ -280,7 +281,34 @@ def test_fuse_plain_activation(opset, case):
     assert op.attr("activation") == activation
     assert op.attr("act_alpha") == pytest.approx(alpha) and op.attr("act_beta") == pytest.approx(beta)
     assert op.attr("kernel_shape") == (3, 3) and op.attr("pads") == (1, 1, 1, 1)
-    assert [c.name for c in model.graph.constants] == ["w_bn", "conv_bias"]  # Clip bounds dropped too
+    names = ["w_bn_hs", "conv_bias_hs"] if case == "hardsigmoid" else ["w_bn", "conv_bias"]
+    assert [c.name for c in model.graph.constants] == names  # Clip bounds dropped too
+
+
+@pytest.mark.parametrize("layer", ["Conv", "ConvTranspose", "Gemm"])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_fold_hardsigmoid_into_the_layer(layer, with_bias):
+    """A squeeze-and-excitation gate: layer -> HardSigmoid becomes one layer with a [0, 1] Clip
+    (no fusing asked for: the Clip stays an op); the float function is kept."""
+    rng = np.random.default_rng(RNG_SEED)
+    b = ["b"] if with_bias else []
+    if layer == "Conv":
+        node, inits, x_shape = conv("x", "c", "w", b[0] if b else None), {"w": rng.normal(0, 1, (4, 3, 3, 3))}, (1, 3, 6, 6)
+        inits["b"] = rng.normal(0, 1, 4)
+    elif layer == "ConvTranspose":
+        node = h.make_node("ConvTranspose", ["x", "w", *b], ["c"], kernel_shape=[2, 2], strides=[2, 2], group=3, name="l")
+        inits, x_shape = {"w": rng.normal(0, 1, (3, 2, 2, 2)), "b": rng.normal(0, 1, 6)}, (1, 3, 4, 4)
+    else:
+        node = h.make_node("Gemm", ["x", "w", *b], ["c"], transB=1, beta=0.5, name="l")
+        inits, x_shape = {"w": rng.normal(0, 1, (5, 6)), "b": rng.normal(0, 1, 5)}, (2, 6)
+    nodes = [node, h.make_node("HardSigmoid", ["c"], ["y"], alpha=0.7, beta=0.45, name="gate")]
+    model = check(make(nodes, inits, 13, x_shape=x_shape), [layer, "Clip"], activations=[])
+    clip = list(model.graph)[-1]
+    assert clip.name == "gate" and [float(v.const) for v in clip.inputs[1:]] == [0.0, 1.0]
+    # a layer output with another reader keeps its HardSigmoid
+    two = [node, h.make_node("HardSigmoid", ["c"], ["y"], name="gate"), h.make_node("Relu", ["c"], ["z"], name="r")]
+    check(make(two, inits, 13, x_shape=x_shape, outputs=("y", "z")), [layer, "HardSigmoid", "Relu"], activations=[])
+    check(make(nodes, inits, 13, x_shape=x_shape), [layer, "HardSigmoid"], activations=[], fold_hardsigmoid=False)
 
 
 @pytest.mark.parametrize("layer", ["ConvTranspose", "Gemm", "MatMul"])

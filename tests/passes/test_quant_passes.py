@@ -158,3 +158,40 @@ def test_relu_after_add_is_quantized_once_and_onnxruntime_fuses_the_add(tmp_path
     ref = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
     got = sess.run(None, feeds)[0]
     assert np.abs(got - ref).max() < 0.05 * np.abs(ref).max()
+
+
+def test_squeeze_excitation_gate_runs_as_qlinearconv_without_hardsigmoid(tmp_path):
+    """fold-hardsigmoid in the full pipeline: the gate's HardSigmoid goes into its Conv and the
+    gate's quantization range is the Clip's, so onnxruntime runs QLinearConv -> QLinearMul with
+    no float HardSigmoid between (DequantizeLinear -> HardSigmoid -> QuantizeLinear before)."""
+    import onnxruntime as ort
+
+    from qcompiler.quant_api import quantize
+
+    rng = np.random.default_rng(3)
+    nodes = [h.make_node("Conv", ["x", "w0", "b0"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             h.make_node("Relu", ["c"], ["r"]), h.make_node("GlobalAveragePool", ["r"], ["p"]),
+             h.make_node("Conv", ["p", "w1", "b1"], ["s"], name="se_conv"),
+             h.make_node("HardSigmoid", ["s"], ["g"], alpha=1 / 6, beta=0.5, name="gate"),
+             h.make_node("Mul", ["r", "g"], ["y"], name="scale")]  # fmt: skip
+    inits = [nh.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3, "w0"),
+             nh.from_array(rng.standard_normal(8).astype(np.float32) * 0.1, "b0"),
+             nh.from_array(rng.standard_normal((8, 8, 1, 1)).astype(np.float32), "w1"),
+             nh.from_array(rng.standard_normal(8).astype(np.float32), "b1")]  # fmt: skip
+    g = h.make_graph(nodes, "se", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 8, 8])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 8, 8, 8])], inits)  # fmt: skip
+    src, out = tmp_path / "se.onnx", tmp_path / "q.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), str(src))
+    calib = [rng.standard_normal((1, 3, 8, 8)).astype(np.float32) for _ in range(16)]
+    quantize(str(src), str(out), calib_data=calib, options={"cache_dir": str(tmp_path / "c")})
+    assert "HardSigmoid" not in {n.op_type for n in onnx.load(str(out)).graph.node}
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    sess = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
+    ops = Counter(n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node)
+    assert ops["QLinearConv"] == 2 and ops["QLinearMul"] == 1, ops
+    assert ops["HardSigmoid"] + ops["Clip"] + ops["Mul"] == 0, ops
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    ref = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = sess.run(None, {"x": x})[0]
+    assert np.abs(got - ref).max() < 0.03 * np.abs(ref).max()
