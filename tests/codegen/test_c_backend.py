@@ -74,20 +74,28 @@ def output_steps(r) -> dict[str, float | None]:
     return res
 
 
-def compare(names, want, got, steps, floats: bool = True) -> float:
+def compare(names, want, got, steps, floats: bool = True, own=None) -> float:
     """Largest difference in output steps (float outputs: absolute); asserts the bound.
     ``floats=False`` skips float outputs (compared with the reference semantics only: a float op
-    after int8 ones sees inputs onnxruntime's own int8 kernels round differently)."""
+    after int8 ones sees inputs onnxruntime's own int8 kernels round differently).  ``own``:
+    onnxruntime's unoptimized outputs, when ``want`` are its optimized ones: an int8 output may
+    then be as far from ``want`` as onnxruntime's fused kernels are from its own QDQ semantics
+    (a float LayerNorm or Softmax between int8 ops can carry their one-step differences on)."""
     worst = 0.0
-    for n, w in zip(names, want):
+    for k, (n, w) in enumerate(zip(names, want)):
         g, w = got[n.replace("/", "_")], np.asarray(w, np.float32).reshape(-1)
         assert g.shape == w.shape, (n, g.shape, w.shape)
         step = steps[n]
         if step is None and not floats:
             continue
         if step is not None:
-            d = float(np.max(np.abs(g - w))) / step if g.size else 0.0
-            assert d <= 1.0 + 1e-4, f"output {n}: {d:.3f} steps from onnxruntime"
+            bound = np.ones(g.shape)
+            if own is not None:
+                bound = np.maximum(bound, np.abs(np.asarray(own[k], np.float32).reshape(-1) - w) / step)
+            dist = np.abs(g - w) / step
+            d = float(dist.max()) if g.size else 0.0
+            assert not g.size or float(np.max(dist - bound)) <= 1e-4, \
+                f"output {n}: {d:.3f} steps from onnxruntime (allowed {float(bound.max()):.3f})"
         else:
             np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-5 * max(1.0, float(np.max(np.abs(w)))))
             d = float(np.max(np.abs(g - w)))
@@ -105,10 +113,10 @@ def test_quantized_model_matches_onnxruntime_on_every_board(entry, tmp_path, obj
     for seed in (2, 7):  # a calibration sample and an unseen one
         feeds = random_inputs(entry, seed=seed)
         host[seed] = got = cbuild.run(folder, feeds, "host", tag=f"s{seed}")
+        names, own = ort_run(qdq, feeds, optimize=False)
+        compare(names, own, got, steps)
         names, want = ort_run(qdq, feeds)
-        compare(names, want, got, steps, floats=False)
-        names, want = ort_run(qdq, feeds, optimize=False)
-        compare(names, want, got, steps)
+        compare(names, want, got, steps, floats=False, own=own)
     for board in ("aarch64", "cortex-m4"):
         if not cbuild.have(board):
             continue
