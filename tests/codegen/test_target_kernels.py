@@ -637,7 +637,10 @@ def _target_file(target: str, op: str) -> Path:
 
 
 def _conv_case(rng, n, cin, cout, h, w, kh, kw, sh=1, sw=1, dh=1, dw=1, pt=0, pl=0, pb=0, pr=0,
-               group=1, rq_kw=None, x_zp=None, fill="") -> list[bytes]:
+               group=1, rq_kw=None, x_zp=None, fill="", wmax=128) -> list[bytes]:
+    """A qc_conv_s8 case; weights in [-wmax, wmax] (128: any int8), fill "min" (every value
+    -128) or "edge64" (inputs 127, weights +-64 per channel: the largest vpmaddubsw pair sums
+    that cannot saturate)."""
     oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
     ow = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
     assert oh > 0 and ow > 0
@@ -646,9 +649,12 @@ def _conv_case(rng, n, cin, cout, h, w, kh, kw, sh=1, sw=1, dh=1, dw=1, pt=0, pl
     if fill == "min":
         x = np.full((n, cin, h, w), -128, np.int8)
         wt = np.full((cout, K), -128, np.int8)
+    elif fill == "edge64":
+        x = np.full((n, cin, h, w), 127, np.int8)
+        wt = (np.where(rng.random((cout, 1)) < 0.5, -64, 64) * np.ones((1, K))).astype(np.int8)
     else:
         x = rng.integers(-128, 128, (n, cin, h, w), dtype=np.int8)
-        wt = rng.integers(-128, 128, (cout, K), dtype=np.int8)
+        wt = rng.integers(-min(wmax, 128), min(wmax, 127) + 1, (cout, K), dtype=np.int8)
     bias = rng.integers(-(1 << 20), 1 << 20, cout).astype(np.int32)
     rq = _rand_rq(rng, cout, K, **(rq_kw or {}))
     dims = [n, cin, h, w, cout, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, group, x_zp]
@@ -717,6 +723,22 @@ def make_x86_cases(seed: int = 3) -> tuple[bytes, list[tuple[str, int]]]:
         conv(1, 3, 5, 9, 11, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1,
              rq_kw={"act": act, "per_channel": bool(act % 2)})
     conv(1, 3, 5, 9, 11, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, rq_kw={"act": 7})
+    # weights in [-64, 64] (x86-avx2's vpmaddubsw path): the benchmark layers, K % 4 of 1-3,
+    # pixel tails, 16-pixel planes, pointwise, K past QC_KMAX, the largest pair sums, and one
+    # weight of 65 (the exact path)
+    for cin, cout, h, k, s, pad in ((16, 16, 32, 3, 1, 1), (16, 32, 32, 3, 2, 1), (3, 16, 32, 3, 1, 1),
+                                    (24, 96, 8, 1, 1, 0), (96, 24, 4, 1, 1, 0), (32, 128, 4, 1, 1, 0)):
+        conv(1, cin, cout, h, h, k, k, s, s, pt=pad, pl=pad, pb=pad, pr=pad, wmax=64)
+    for cin, cout, h, w, k in ((5, 7, 9, 7, 1), (1, 6, 7, 5, 3), (2, 5, 9, 9, 1), (3, 9, 5, 7, 1),
+                               (7, 3, 6, 5, 3), (13, 6, 11, 13, 1), (6, 5, 4, 4, 3), (240, 5, 6, 6, 3)):
+        conv(1, cin, cout, h, w, k, k, pt=k // 2, pl=k // 2, pb=k // 2, pr=k // 2, wmax=64,
+             rq_kw={"per_channel": bool(cout % 2)})
+    conv(2, 8, 12, 10, 10, 3, 3, 2, 2, pt=1, pl=1, pb=1, pr=1, group=2, wmax=64)
+    for x_zp in (-128, 127):
+        conv(1, 16, 6, 8, 8, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, fill="edge64", x_zp=x_zp,
+             rq_kw={"special": "huge"})
+    conv(1, 16, 6, 8, 8, 1, 1, fill="edge64", rq_kw={"special": "tiny"})
+    conv(1, 16, 8, 8, 8, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, wmax=65)
     out += _add_cases(rng)
     out += _maxpool_cases(rng)
     out += _lut_mean_cases(rng)

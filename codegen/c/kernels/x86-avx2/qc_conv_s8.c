@@ -6,17 +6,22 @@
  * and pixels many in the models we run, so a dot-product GEMM spends its time in horizontal
  * reductions. A chunk of P output pixels (P a multiple of 16, P * K rounded up to the tap
  * group <= the reference's scratch) is im2col'ed tap-group-major: col[k / G][p][k % G], G taps
- * of one pixel side by side (G = 4 for vpdpbusd, 2 for vpmaddwd). Each tap's row of pixels
- * is built with vector loads (masked loads with AVX-512; stride 2 through a byte pack) and G
- * rows are interleaved with unpacks. The kernel broadcasts G weights of one output channel and
- * accumulates 16 (8) pixels per vector for 4 channels at a time; results go straight to the
- * NCHW output row of each channel, requantized exactly as qc_requant (float epilogues call it).
- *   VNNI: vpdpbusd needs unsigned activations: x ^ 0x80 = x + 128, and the excess
- *         128 * sum(w) of each channel is taken off the bias once per call.
- *   AVX2: int8 sign-extended to int16 (vpmovsxbw), pairs multiplied and summed (vpmaddwd,
- *         exact for int8); the weights of 4 channels widened to int16 pairs per chunk.
- * Chunks below 16 pixels (tiny images), K > QC_KMAX (AVX2) and builds without AVX2 take the
- * reference path (im2col + qc_gemm_s8). */
+ * of one pixel side by side (G = 4 for vpdpbusd and vpmaddubsw, 2 for vpmaddwd). Each tap's
+ * row of pixels is built with vector loads (masked loads with AVX-512; stride 2 through a byte
+ * pack; a pointwise convolution reads the input planes in place) and G rows are interleaved
+ * with unpacks. The kernel broadcasts G weights of one output channel and accumulates 16 (8)
+ * pixels per vector for 4 channels at a time; results go straight to the NCHW output row of
+ * each channel, requantized exactly as qc_requant (float epilogues call it). With G = 4 the activations are made unsigned, x ^ 0x80 = x + 128, and
+ * the excess 128 * sum(w) of each channel is taken off the bias once per call.
+ *   VNNI: vpdpbusd (4 products per int32 lane, no saturation).
+ *   AVX2, every weight of the group in [-64, 64] (checked per call; the quantizer's
+ *         reduce-range weights are): vpmaddubsw multiplies unsigned by signed bytes and adds
+ *         pairs into int16 with saturation, exact here since 255 * (64 + 64) < 32768; vpmaddwd
+ *         by ones adds the pairs into int32 (32 products per 3 instructions).
+ *   AVX2, other weights: int8 sign-extended to int16 (vpmovsxbw), pairs multiplied and summed
+ *         (vpmaddwd, exact for int8); the weights of 4 channels widened to int16 pairs per chunk.
+ * Chunks below 16 pixels (tiny images), K > QC_KMAX (AVX2 with weights outside [-64, 64]) and
+ * builds without AVX2 take the reference path (im2col + qc_gemm_s8). */
 #include "qc_kernels.h"
 #include "qc_conv_util.h" /* the reference path: qc_conv_group_chunks, qc_im2col_rows */
 
@@ -26,12 +31,12 @@ int32_t qc_conv_s8_scratch(const qc_conv_params_t *p) {
 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512F__)
 #define QC_LANES_VNNI 1
-#define QC_G 4 /* taps side by side per pixel */
+#define QC_G 4 /* the most taps side by side per pixel */
 #elif defined(__AVX2__)
 #define QC_LANES_AVX2 1
-#define QC_G 2
-#define QC_KMAX 2048 /* widened weights of 4 channels on the stack: 4 * QC_KMAX * 2 bytes */
+#define QC_G 4
 #endif
+#define QC_KMAX 2048 /* G = 2: widened weights of 4 channels on the stack, 4 * QC_KMAX * 2 bytes */
 
 #ifdef QC_G
 #include <immintrin.h>
@@ -177,15 +182,16 @@ static void qc_line_rows(const int8_t *rows, int32_t rs, const qc_conv_params_t 
     for (s = np; s & 15; ++s) line[s] = (int8_t)p->x_zp;
 }
 
-/* col[q][p][G] for tap groups q < KG and pixels p < nv * 16 (row stride P * G bytes). A
- * pointwise convolution (1x1, stride 1, no padding: the input planes are the lines) reads its
- * lines in place; only a partial last block of 16 pixels is copied. */
+/* col[q][p][G] for tap groups q < KG and pixels p < nv * 16 (row stride P * G bytes), G = 4
+ * (values flipped to unsigned) or 2. A pointwise convolution (1x1, stride 1, no padding: the
+ * input planes are the lines) reads its lines in place; only a partial last block of 16
+ * pixels is copied. */
 static void qc_im2col_lanes(const int8_t *xg, const int8_t *x_end, const qc_conv_params_t *p,
-                            int32_t K, int32_t P, int32_t pix0, int32_t np, int8_t *col) {
+                            int32_t K, int32_t G, int32_t P, int32_t pix0, int32_t np, int8_t *col) {
     int8_t lines[QC_G][QC_LINE] QC_ALIGNED(64);
     int8_t rows[QC_ROWBUF + 64];
     const int8_t *src[QC_G];
-    const int32_t KG = (K + QC_G - 1) / QC_G, n16 = (np + 15) & ~15, full = np & ~15;
+    const int32_t KG = (K + G - 1) / G, n16 = (np + 15) & ~15, full = np & ~15;
     const int pointwise = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pt == 0 &&
                           p->pl == 0 && p->oh == p->h && p->ow == p->w;
     /* padded rows: width wp (+ slack: 16 bytes for the copies, 32 for stride-2 loads) */
@@ -196,9 +202,9 @@ static void qc_im2col_lanes(const int8_t *xg, const int8_t *x_end, const qc_conv
     const int32_t ox0 = pix0 % p->ow;
     int32_t q, i, t, pp, ci = 0, ky = 0, kx = 0; /* tap t = (ci, ky, kx) */
     for (q = 0; q < KG; ++q) {
-        int8_t *cq = col + (ptrdiff_t)q * P * QC_G;
-        for (i = 0; i < QC_G; ++i) {
-            t = q * QC_G + i;
+        int8_t *cq = col + (ptrdiff_t)q * P * G;
+        for (i = 0; i < G; ++i) {
+            t = q * G + i;
             src[i] = lines[i];
             if (t < K && pointwise) {
                 src[i] = xg + (ptrdiff_t)t * p->h * p->w + pix0;
@@ -225,9 +231,8 @@ static void qc_im2col_lanes(const int8_t *xg, const int8_t *x_end, const qc_conv
                 memset(lines[i], 0, (size_t)n16);
             }
         }
-        for (pp = 0; pp < n16; pp += 16) {
+        for (pp = 0; pp < n16 && G == 4; pp += 16) {
             const int8_t *s0 = pp < full ? src[0] : lines[0], *s1 = pp < full ? src[1] : lines[1];
-#if defined(QC_LANES_VNNI)
             const __m128i f = _mm_set1_epi8((char)0x80);
             const int8_t *s2 = pp < full ? src[2] : lines[2], *s3 = pp < full ? src[3] : lines[3];
             __m128i l0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(s0 + pp)), f);
@@ -241,26 +246,29 @@ static void qc_im2col_lanes(const int8_t *xg, const int8_t *x_end, const qc_conv
             _mm_storeu_si128((__m128i *)(o + 16), _mm_unpackhi_epi16(a0, b0));
             _mm_storeu_si128((__m128i *)(o + 32), _mm_unpacklo_epi16(a1, b1));
             _mm_storeu_si128((__m128i *)(o + 48), _mm_unpackhi_epi16(a1, b1));
-#else
+        }
+        for (pp = 0; pp < n16 && G == 2; pp += 16) {
+            const int8_t *s0 = pp < full ? src[0] : lines[0], *s1 = pp < full ? src[1] : lines[1];
             __m128i l0 = _mm_loadu_si128((const __m128i *)(s0 + pp));
             __m128i l1 = _mm_loadu_si128((const __m128i *)(s1 + pp));
             int8_t *o = cq + (ptrdiff_t)pp * 2;
             _mm_storeu_si128((__m128i *)o, _mm_unpacklo_epi8(l0, l1));
             _mm_storeu_si128((__m128i *)(o + 16), _mm_unpackhi_epi8(l0, l1));
-#endif
         }
     }
 }
 
-/* Output of one channel: 16 (VNNI) or 8 (AVX2) int32 sums for pixels [0, valid) at o. */
-typedef struct {
-    const qc_requant_t *rq;
-    int32_t fixed;
-} qc_epi_t;
-
 #if defined(QC_LANES_VNNI)
-#define QC_V 16
+#define QC_V 16 /* pixels per vector */
+#define QC_PV 4 /* vectors per tile, at most */
 typedef __m512i qc_vec;
+#define QC_VZERO() _mm512_setzero_si512()
+#define QC_VSET1(t) _mm512_set1_epi32(t)
+#define QC_VLOAD(p) _mm512_loadu_si512((const void *)(p))
+#define QC_VADD(a, b) _mm512_add_epi32(a, b)
+/* acc + the sums of 4 products of unsigned x by signed w bytes, per int32 lane */
+#define QC_DOT4(acc, x, w) _mm512_dpbusd_epi32(acc, x, w)
+#define QC_VSUM(v) _mm512_reduce_add_epi32(v)
 
 QC_FORCE_INLINE void qc_out(__m512i s, int32_t c, const qc_requant_t *rq, int8_t *o, int32_t valid) {
     const __mmask16 vm = valid >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << valid) - 1);
@@ -284,73 +292,40 @@ QC_FORCE_INLINE void qc_out(__m512i s, int32_t c, const qc_requant_t *rq, int8_t
     }
 }
 
-/* NR channels (weights w, row stride K) x PV vectors of 16 pixels, over KG tap groups. */
-QC_FORCE_INLINE void qc_tile(const int8_t *col, int32_t P, int32_t K, const int8_t *w,
-                             const int32_t *bv, int32_t c0, const qc_requant_t *rq, int8_t *y,
-                             int32_t pix, int32_t np, int NR, int PV) {
-    __m512i acc[QC_NR * 4], wb[QC_NR];
-    const int32_t KQ = K / 4, rem = K % 4;
-    int32_t q;
-    int i, v;
-    QC_UNROLL
-    for (i = 0; i < NR * PV; ++i) acc[i] = _mm512_setzero_si512();
-    for (q = 0; q < KQ; ++q) {
-        const int8_t *cq = col + (ptrdiff_t)q * P * 4;
-        QC_UNROLL
-        for (i = 0; i < NR; ++i) {
-            int32_t t;
-            memcpy(&t, w + (ptrdiff_t)i * K + q * 4, 4);
-            wb[i] = _mm512_set1_epi32(t);
-        }
-        QC_UNROLL
-        for (v = 0; v < PV; ++v) {
-            __m512i x = _mm512_loadu_si512(cq + v * 64);
-            QC_UNROLL
-            for (i = 0; i < NR; ++i) acc[i * PV + v] = _mm512_dpbusd_epi32(acc[i * PV + v], x, wb[i]);
-        }
-    }
-    if (rem) {
-        const int8_t *cq = col + (ptrdiff_t)KQ * P * 4;
-        QC_UNROLL
-        for (i = 0; i < NR; ++i) {
-            int32_t t = 0;
-            memcpy(&t, w + (ptrdiff_t)i * K + KQ * 4, (size_t)rem);
-            wb[i] = _mm512_set1_epi32(t);
-        }
-        QC_UNROLL
-        for (v = 0; v < PV; ++v) {
-            __m512i x = _mm512_loadu_si512(cq + v * 64);
-            QC_UNROLL
-            for (i = 0; i < NR; ++i) acc[i * PV + v] = _mm512_dpbusd_epi32(acc[i * PV + v], x, wb[i]);
-        }
-    }
-    QC_UNROLL
-    for (i = 0; i < NR; ++i) {
-        const __m512i b = _mm512_set1_epi32(bv[i]);
-        QC_UNROLL
-        for (v = 0; v < PV; ++v)
-            qc_out(_mm512_add_epi32(acc[i * PV + v], b), c0 + i, rq,
-                   y + (ptrdiff_t)(c0 + i) * pix + v * 16, np - v * 16);
-    }
-}
-
-/* bv[c] = bias - 128 * sum of channel c's weights (the activations are flipped). */
-static void qc_bias_adj(const int8_t *w, const int32_t *bias, int32_t n, int32_t K, int32_t *bv) {
-    const __m512i ones = _mm512_set1_epi8(1);
-    int32_t c, k;
-    for (c = 0; c < n; ++c) {
-        __m512i acc = _mm512_setzero_si512();
-        for (k = 0; k < K; k += 64) {
-            __mmask64 km = K - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (K - k)) - 1);
-            acc = _mm512_dpbusd_epi32(acc, ones, _mm512_maskz_loadu_epi8(km, w + (ptrdiff_t)c * K + k));
-        }
-        bv[c] = (int32_t)((uint32_t)(bias ? bias[c] : 0) -
-                          128u * (uint32_t)_mm512_reduce_add_epi32(acc));
-    }
-}
-
 #else /* AVX2 */
 #define QC_V 8
+#define QC_PV 2
+typedef __m256i qc_vec;
+#define QC_VZERO() _mm256_setzero_si256()
+#define QC_VSET1(t) _mm256_set1_epi32(t)
+#define QC_VLOAD(p) _mm256_loadu_si256((const __m256i *)(p))
+#define QC_VADD(a, b) _mm256_add_epi32(a, b)
+/* vpmaddubsw's int16 pair sums are exact for weights in [-64, 64] (qc_w_small) */
+#define QC_DOT4(acc, x, w) \
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), _mm256_set1_epi16(1)))
+#define QC_VSUM(v) qc_hsum8(v)
+
+QC_FORCE_INLINE int32_t qc_hsum8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* 1 when every one of the n weights is in [-64, 64] (vpmaddubsw cannot saturate) */
+static int qc_w_small(const int8_t *w, int32_t n) {
+    const __m256i hi = _mm256_set1_epi8(64), lo = _mm256_set1_epi8(-64);
+    __m256i bad = _mm256_setzero_si256();
+    int32_t i;
+    for (i = 0; i + 32 <= n; i += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(w + i));
+        bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi8(v, hi), _mm256_cmpgt_epi8(lo, v)));
+    }
+    if (!_mm256_testz_si256(bad, bad)) return 0;
+    for (; i < n; ++i)
+        if (w[i] > 64 || w[i] < -64) return 0;
+    return 1;
+}
 
 QC_FORCE_INLINE void qc_out(__m256i s, int32_t c, const qc_requant_t *rq, int8_t *o, int32_t valid) {
     if (rq->act == QC_ACT_NONE) {
@@ -388,10 +363,11 @@ QC_FORCE_INLINE void qc_out(__m256i s, int32_t c, const qc_requant_t *rq, int8_t
     }
 }
 
-/* NR channels (weights widened to int16 pairs in wp, row stride KG) x PV vectors of 8 pixels. */
-QC_FORCE_INLINE void qc_tile(const int8_t *col, int32_t P, int32_t KG, const int32_t *wp,
-                             const int32_t *bv, int32_t c0, const qc_requant_t *rq, int8_t *y,
-                             int32_t pix, int32_t np, int NR, int PV) {
+/* G = 2: NR channels (weights widened to int16 pairs in wp, row stride KG) x PV vectors of 8
+ * pixels. */
+QC_FORCE_INLINE void qc_tile2(const int8_t *col, int32_t P, int32_t KG, const int32_t *wp,
+                              const int32_t *bv, int32_t c0, const qc_requant_t *rq, int8_t *y,
+                              int32_t pix, int32_t np, int NR, int PV) {
     __m256i acc[QC_NR * 2];
     int32_t q;
     int i, v;
@@ -437,6 +413,107 @@ static void qc_widen(const int8_t *w, int32_t n, int32_t K, int32_t *wp) {
 }
 #endif
 
+/* the n (< 4: zero-padded) weights at p as the 4 bytes of an int32 */
+static int32_t qc_w4(const int8_t *p, int32_t n) {
+    uint32_t t = 0;
+    int32_t j;
+    for (j = 0; j < n; ++j) t |= (uint32_t)(uint8_t)p[j] << (8 * j);
+    return (int32_t)t;
+}
+
+/* acc[i * PV + v] += tap group cq of vector v times the 4 weights wb[i] of channel i */
+QC_FORCE_INLINE void qc_q4(qc_vec *acc, const int8_t *cq, const qc_vec *wb, int NR, int PV) {
+    int i, v;
+    QC_UNROLL
+    for (v = 0; v < PV; ++v) {
+        qc_vec x = QC_VLOAD(cq + v * QC_V * 4);
+        QC_UNROLL
+        for (i = 0; i < NR; ++i) acc[i * PV + v] = QC_DOT4(acc[i * PV + v], x, wb[i]);
+    }
+}
+
+/* G = 4 (activations unsigned): NR channels (weights w, row stride K) x PV vectors of QC_V
+ * pixels, over the K / 4 tap groups and a last partial one (K % 4 != 0). */
+QC_FORCE_INLINE void qc_tile4(const int8_t *col, int32_t P, int32_t K, const int8_t *w,
+                              const int32_t *bv, int32_t c0, const qc_requant_t *rq, int8_t *y,
+                              int32_t pix, int32_t np, int NR, int PV) {
+    qc_vec acc[QC_NR * QC_PV], wb[QC_NR];
+    const int32_t KQ = K / 4;
+    int32_t q;
+    int i, v;
+    QC_UNROLL
+    for (i = 0; i < NR * PV; ++i) acc[i] = QC_VZERO();
+    for (q = 0; q < KQ; ++q) {
+        QC_UNROLL
+        for (i = 0; i < NR; ++i) {
+            int32_t t;
+            memcpy(&t, w + (ptrdiff_t)i * K + q * 4, 4);
+            wb[i] = QC_VSET1(t);
+        }
+        qc_q4(acc, col + (ptrdiff_t)q * P * 4, wb, NR, PV);
+    }
+    if (K % 4) {
+        QC_UNROLL
+        for (i = 0; i < NR; ++i) wb[i] = QC_VSET1(qc_w4(w + (ptrdiff_t)i * K + KQ * 4, K % 4));
+        qc_q4(acc, col + (ptrdiff_t)KQ * P * 4, wb, NR, PV);
+    }
+    QC_UNROLL
+    for (i = 0; i < NR; ++i) {
+        const qc_vec b = QC_VSET1(bv[i]);
+        QC_UNROLL
+        for (v = 0; v < PV; ++v)
+            qc_out(QC_VADD(acc[i * PV + v], b), c0 + i, rq, y + (ptrdiff_t)(c0 + i) * pix + v * QC_V,
+                   np - v * QC_V);
+    }
+}
+
+/* bv[c] = bias - 128 * sum of channel c's weights (the activations are flipped). */
+static void qc_bias_adj(const int8_t *w, const int32_t *bias, int32_t n, int32_t K, int32_t *bv) {
+    const qc_vec ones = QC_VSET1(0x01010101);
+    int32_t c, k;
+    for (c = 0; c < n; ++c) {
+        const int8_t *wc = w + (ptrdiff_t)c * K;
+        qc_vec acc = QC_VZERO();
+        int32_t sum;
+        for (k = 0; k + (int32_t)sizeof(qc_vec) <= K; k += (int32_t)sizeof(qc_vec))
+            acc = QC_DOT4(acc, ones, QC_VLOAD(wc + k));
+        for (sum = QC_VSUM(acc); k < K; ++k) sum += wc[k];
+        bv[c] = (int32_t)((uint32_t)(bias ? bias[c] : 0) - 128u * (uint32_t)sum);
+    }
+}
+
+/* The tile call for nr channels and pv vectors (constant arguments: one inlined copy each) */
+#if defined(QC_LANES_VNNI)
+#define QC_CASES_PV34(T)                                                                          \
+    case 4 * 8 + 4: T(4, 4); break;                                                               \
+    case 4 * 8 + 3: T(4, 3); break;                                                               \
+    case 3 * 8 + 4: T(3, 4); break;                                                               \
+    case 3 * 8 + 3: T(3, 3); break;                                                               \
+    case 2 * 8 + 4: T(2, 4); break;                                                               \
+    case 2 * 8 + 3: T(2, 3); break;                                                               \
+    case 1 * 8 + 4: T(1, 4); break;                                                               \
+    case 1 * 8 + 3: T(1, 3); break;
+#else
+#define QC_CASES_PV34(T)
+#endif
+#define QC_SWITCH(T)                                                                              \
+    switch (nr * 8 + pv) {                                                                        \
+        QC_CASES_PV34(T)                                                                          \
+    case 4 * 8 + 2: T(4, 2); break;                                                               \
+    case 4 * 8 + 1: T(4, 1); break;                                                               \
+    case 3 * 8 + 2: T(3, 2); break;                                                               \
+    case 3 * 8 + 1: T(3, 1); break;                                                               \
+    case 2 * 8 + 2: T(2, 2); break;                                                               \
+    case 2 * 8 + 1: T(2, 1); break;                                                               \
+    case 1 * 8 + 2: T(1, 2); break;                                                               \
+    default: T(1, 1); break;                                                                      \
+    }
+#define QC_T4(NR, PV)                                                                             \
+    qc_tile4(col + v0 * QC_V * 4, P, K, wg + (ptrdiff_t)c * K, bv + c0, c, rg, y0 + v0 * QC_V, pix, \
+             np - v0 * QC_V, NR, PV)
+#define QC_T2(NR, PV) \
+    qc_tile2(col + v0 * 16, P, KG, wp, bv + c0, c, rg, y0 + v0 * 8, pix, np - v0 * 8, NR, PV)
+
 /* One group of one image through the pixel-lane kernels. Returns 0 (nothing done) when the
  * shape does not suit them. */
 static int qc_conv_group_lanes(const int8_t *xg, const int8_t *x_end, const int8_t *wg,
@@ -444,67 +521,45 @@ static int qc_conv_group_lanes(const int8_t *xg, const int8_t *x_end, const int8
                                const qc_requant_t *rg, int8_t *yg, int8_t *col) {
     const int32_t cin_g = p->cin / p->group, cout_g = p->cout / p->group;
     const int32_t K = cin_g * p->kh * p->kw, pix = p->oh * p->ow;
-    const int32_t KG = (K + QC_G - 1) / QC_G;
-    const int32_t P = (int32_t)(((int64_t)qc_conv_s8_rows(p) * K / ((int64_t)KG * QC_G)) & ~15);
-    int32_t bv[QC_CB], cb, pix0;
-#if defined(QC_LANES_AVX2)
+#if defined(QC_LANES_VNNI)
+    const int32_t G = 4;
+#else
+    const int32_t G = qc_w_small(wg, cout_g * K) ? 4 : 2;
     int32_t wp[QC_NR * (QC_KMAX / 2)];
-    if (K > QC_KMAX) return 0;
 #endif
-    if (P < 16 || K <= 0) return 0;
+    const int32_t KG = (K + G - 1) / G;
+    const int32_t P = K > 0 ? (int32_t)(((int64_t)qc_conv_s8_rows(p) * K / ((int64_t)KG * G)) & ~15) : 0;
+    int32_t bv[QC_CB], cb, pix0;
+    if (P < 16 || (G == 2 && K > QC_KMAX)) return 0;
     for (cb = 0; cb < cout_g; cb += QC_CB) {
         const int32_t nc = cout_g - cb < QC_CB ? cout_g - cb : QC_CB;
-#if defined(QC_LANES_VNNI)
-        qc_bias_adj(wg + (ptrdiff_t)cb * K, bg ? bg + cb : NULL, nc, K, bv);
-#else
         int32_t c;
-        for (c = 0; c < nc; ++c) bv[c] = bg ? bg[cb + c] : 0;
-#endif
+        if (G == 4) qc_bias_adj(wg + (ptrdiff_t)cb * K, bg ? bg + cb : NULL, nc, K, bv);
+        else
+            for (c = 0; c < nc; ++c) bv[c] = bg ? bg[cb + c] : 0;
         for (pix0 = 0; pix0 < pix; pix0 += P) {
             const int32_t np = pix - pix0 < P ? pix - pix0 : P;
             const int32_t nv = (np + QC_V - 1) / QC_V;
             int8_t *y0 = yg + pix0;
-            int32_t c0 = 0, v0;
-            qc_im2col_lanes(xg, x_end, p, K, P, pix0, np, col);
-            while (c0 < nc) {
-                const int32_t nr = nc - c0 < QC_NR ? nc - c0 : QC_NR, c = cb + c0;
-#if defined(QC_LANES_VNNI)
-                const int8_t *wt = wg + (ptrdiff_t)c * K;
-#define QC_T(NR, PV) \
-    qc_tile(col + v0 * 64, P, K, wt, bv + c0, c, rg, y0 + v0 * 16, pix, np - v0 * 16, NR, PV)
-                for (v0 = 0; v0 < nv; v0 += 4) {
-                    const int32_t pv = nv - v0 < 4 ? nv - v0 : 4;
-#else
-                const int32_t *wt = wp;
-                qc_widen(wg + (ptrdiff_t)c * K, nr, K, wp);
-#undef QC_T
-#define QC_T(NR, PV) \
-    qc_tile(col + v0 * 16, P, KG, wt, bv + c0, c, rg, y0 + v0 * 8, pix, np - v0 * 8, NR, PV)
-                for (v0 = 0; v0 < nv; v0 += 2) {
-                    const int32_t pv = nv - v0 < 2 ? nv - v0 : 2;
-#endif
-                    switch (nr * 8 + pv) {
-#if defined(QC_LANES_VNNI)
-                    case 4 * 8 + 4: QC_T(4, 4); break;
-                    case 4 * 8 + 3: QC_T(4, 3); break;
-                    case 3 * 8 + 4: QC_T(3, 4); break;
-                    case 3 * 8 + 3: QC_T(3, 3); break;
-                    case 2 * 8 + 4: QC_T(2, 4); break;
-                    case 2 * 8 + 3: QC_T(2, 3); break;
-                    case 1 * 8 + 4: QC_T(1, 4); break;
-                    case 1 * 8 + 3: QC_T(1, 3); break;
-#endif
-                    case 4 * 8 + 2: QC_T(4, 2); break;
-                    case 4 * 8 + 1: QC_T(4, 1); break;
-                    case 3 * 8 + 2: QC_T(3, 2); break;
-                    case 3 * 8 + 1: QC_T(3, 1); break;
-                    case 2 * 8 + 2: QC_T(2, 2); break;
-                    case 2 * 8 + 1: QC_T(2, 1); break;
-                    case 1 * 8 + 2: QC_T(1, 2); break;
-                    default: QC_T(1, 1); break;
+            int32_t c0, v0;
+            qc_im2col_lanes(xg, x_end, p, K, G, P, pix0, np, col);
+            for (c0 = 0; c0 < nc; c0 += QC_NR) {
+                const int32_t nr = nc - c0 < QC_NR ? nc - c0 : QC_NR;
+                c = cb + c0;
+#if defined(QC_LANES_AVX2)
+                if (G == 2) {
+                    qc_widen(wg + (ptrdiff_t)c * K, nr, K, wp);
+                    for (v0 = 0; v0 < nv; v0 += 2) {
+                        const int32_t pv = nv - v0 < 2 ? nv - v0 : 2;
+                        QC_SWITCH(QC_T2)
                     }
+                    continue;
                 }
-                c0 += nr;
+#endif
+                for (v0 = 0; v0 < nv; v0 += QC_PV) {
+                    const int32_t pv = nv - v0 < QC_PV ? nv - v0 : QC_PV;
+                    QC_SWITCH(QC_T4)
+                }
             }
         }
     }
