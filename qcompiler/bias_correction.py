@@ -55,11 +55,13 @@ def _linear_range(op: Op) -> tuple[float, float]:
 
 
 def _mean_error(floats: list[np.ndarray], quant: list[np.ndarray],
-                bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+                bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:  # fmt: skip
     """Per channel: the mean error over the samples, the variance of the samples' means, and
     the squared standard error of the mean (the larger of the between-sample estimate and the
-    one from the values' spread, which one sample alone still gives)."""
+    one from the values' spread, which one sample alone still gives); and the layer's split-half
+    reliability (:func:`_reliability`)."""
     total = sq = esum = esq = ecount = None
+    per_sample = []
     for f, q in zip(floats, quant):
         err = q.astype(np.float64) - f
         axis = 1 if err.ndim > 1 else 0
@@ -71,6 +73,7 @@ def _mean_error(floats: list[np.ndarray], quant: list[np.ndarray],
         cnt = mask.sum(axis=red)
         s1, s2 = em.sum(axis=red), (em * err).sum(axis=red)
         m = s1 / np.maximum(cnt, 1.0)
+        per_sample.append(m)
         total = m if total is None else total + m
         sq = m * m if sq is None else sq + m * m
         esum, esq, ecount = (s1, s2, cnt) if esum is None else (esum + s1, esq + s2, ecount + cnt)
@@ -81,7 +84,23 @@ def _mean_error(floats: list[np.ndarray], quant: list[np.ndarray],
     se2 = np.maximum(esq / np.maximum(ecount, 1.0) - pooled * pooled, 0) / np.maximum(ecount, 1.0)
     if n > 1:
         se2 = np.maximum(se2, var / (n - 1))
-    return mean, var, se2
+    return mean, var, se2, _reliability(per_sample)
+
+
+def _reliability(per_sample: list[np.ndarray]) -> float:
+    """How far a layer's per-channel mean errors repeat from one half of the samples to the
+    other: ``sum(a * b) / sum((a^2 + b^2) / 2)`` over channels, a and b the means of the even
+    and the odd samples, clipped to [0, 1] (1 for fewer than 4 samples).  A systematic error
+    (rounding that pushes every sample's channel the same way) repeats and gives about 1; an
+    error that is sample noise does not and gives about 0, and correcting it would only fit
+    the calibration samples (on random-weight MobileNetV3-Large the held-out SQNR fell from
+    8.71 to 8.45 dB with the correction while the calibration samples' rose)."""
+    if len(per_sample) < 4:
+        return 1.0
+    a = np.mean(per_sample[0::2], axis=0).reshape(-1)
+    b = np.mean(per_sample[1::2], axis=0).reshape(-1)
+    den = float(np.sum(a * a + b * b)) / 2
+    return float(np.clip(np.sum(a * b) / den, 0.0, 1.0)) if den > 0 else 0.0
 
 
 def _correction_model(proto: onnx.ModelProto, layers: list[tuple[str, list[int]]]) -> tuple[onnx.ModelProto, list[str]]:
@@ -366,7 +385,7 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES)
             if qrun is None:
                 qrun = Runner(qproto, names, list(samples[0]) if samples else [], optimize=True)
             quant = [r[0] for r in qrun.run(samples[:n], [names[k]], extra)]
-        mean, var, se2 = _mean_error([r.astype(np.float64) for r in float_runs[k][:n]], quant, _linear_range(op))
+        mean, var, se2, rel = _mean_error([r.astype(np.float64) for r in float_runs[k][:n]], quant, _linear_range(op))
         bq = biases[consts[k].name].astype(np.int64)
         if mean.shape != bq.shape:
             continue
@@ -375,6 +394,7 @@ def correct_bias(model: Model, ctx: PassContext, max_samples: int = MAX_SAMPLES)
         # squared standard error (James-Stein), so a channel whose error is noise is left as
         # it is instead of being moved by that noise.
         mean = mean * np.maximum(0.0, 1.0 - se2 / np.maximum(mean * mean, 1e-30))
+        mean = mean * rel  # and the layer's correction by how far its errors repeat
         biases[consts[k].name] = np.clip(bq - np.round(mean / s), -(2**31), 2**31 - 1).astype(np.int32)
         if delta_names[k] is not None:  # the runs for the layers after this one see it
             s32 = np.broadcast_to(scales[k], bq.shape).astype(np.float32)

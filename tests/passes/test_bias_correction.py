@@ -159,3 +159,16 @@ def test_a_part_onnxruntime_refuses_falls_back_to_the_whole_model(tmp_path, monk
     want = {op.name: np.asarray(op.input(2).producer().input(0).const) for op in bc._bias_layers(whole.model)}
     assert res.context.state["bias_correction"] and got.keys() == want.keys()
     assert sum(int(np.abs(got[k].astype(np.int64) - want[k]).max()) for k in got) <= 2
+
+
+def test_reliability_keeps_systematic_errors_and_drops_sample_noise():
+    from qcompiler.bias_correction import _reliability
+
+    rng = np.random.default_rng(0)
+    bias = rng.standard_normal(32)  # the same per-channel error in every sample
+    systematic = [bias + 0.1 * rng.standard_normal(32) for _ in range(16)]
+    noise = [rng.standard_normal(32) for _ in range(16)]
+    assert _reliability(systematic) > 0.95
+    assert _reliability(noise) < 0.2
+    assert _reliability(noise[:3]) == 1.0  # too few samples to split: the correction stays whole
+    assert _reliability([np.zeros(4)] * 8) == 0.0
