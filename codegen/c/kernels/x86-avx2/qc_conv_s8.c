@@ -483,31 +483,14 @@ static void qc_bias_adj(const int8_t *w, const int32_t *bias, int32_t n, int32_t
 }
 
 /* The tile call for nr channels and pv vectors (constant arguments: one inlined copy each) */
+#define QC_CASES12(T, NR) case NR * 8 + 1: T(NR, 1); break; case NR * 8 + 2: T(NR, 2); break;
 #if defined(QC_LANES_VNNI)
-#define QC_CASES_PV34(T)                                                                          \
-    case 4 * 8 + 4: T(4, 4); break;                                                               \
-    case 4 * 8 + 3: T(4, 3); break;                                                               \
-    case 3 * 8 + 4: T(3, 4); break;                                                               \
-    case 3 * 8 + 3: T(3, 3); break;                                                               \
-    case 2 * 8 + 4: T(2, 4); break;                                                               \
-    case 2 * 8 + 3: T(2, 3); break;                                                               \
-    case 1 * 8 + 4: T(1, 4); break;                                                               \
-    case 1 * 8 + 3: T(1, 3); break;
+#define QC_CASES(T, NR) QC_CASES12(T, NR) case NR * 8 + 3: T(NR, 3); break; case NR * 8 + 4: T(NR, 4); break;
 #else
-#define QC_CASES_PV34(T)
+#define QC_CASES(T, NR) QC_CASES12(T, NR)
 #endif
-#define QC_SWITCH(T)                                                                              \
-    switch (nr * 8 + pv) {                                                                        \
-        QC_CASES_PV34(T)                                                                          \
-    case 4 * 8 + 2: T(4, 2); break;                                                               \
-    case 4 * 8 + 1: T(4, 1); break;                                                               \
-    case 3 * 8 + 2: T(3, 2); break;                                                               \
-    case 3 * 8 + 1: T(3, 1); break;                                                               \
-    case 2 * 8 + 2: T(2, 2); break;                                                               \
-    case 2 * 8 + 1: T(2, 1); break;                                                               \
-    case 1 * 8 + 2: T(1, 2); break;                                                               \
-    default: T(1, 1); break;                                                                      \
-    }
+#define QC_SWITCH(T) \
+    switch (nr * 8 + pv) { QC_CASES(T, 4) QC_CASES(T, 3) QC_CASES(T, 2) QC_CASES(T, 1) default: break; }
 #define QC_T4(NR, PV)                                                                             \
     qc_tile4(col + v0 * QC_V * 4, P, K, wg + (ptrdiff_t)c * K, bv + c0, c, rg, y0 + v0 * QC_V, pix, \
              np - v0 * QC_V, NR, PV)
