@@ -16,7 +16,10 @@ the match, or a one-line reason it does not apply) and a ``rewrite`` of a match:
   pair quantizes as a unit.  The fused op keeps the layer's name; the activation ops' names go
   to ``op.meta["fused_names"]``.
 * :data:`CANONICALIZE_ACTIVATION`: a decomposed hard-swish that is not fused becomes one
-  ``HardSwish`` (opset 14 on) or ``x*HardSigmoid(x)``, so it quantizes as one op, not four.
+  ``HardSwish`` (opset 14 on) or ``x*HardSigmoid(x)``, so it quantizes as one op, not four;
+  the exact GELU ``x * 0.5 * (1 + erf(x / sqrt(2)))`` becomes ``Gelu`` (opset 20 on) or
+  ``qcompiler.Gelu`` (one op, quantized once, an int8 table in C, the decomposition again in
+  the ONNX written).
 * :data:`STANDALONE_BN`: a BatchNormalization with nothing to fold into becomes a per-channel
   ``Mul`` + ``Add`` (constants of shape ``[C, 1, 1]`` for NCHW), which quantizes.
 
@@ -428,21 +431,31 @@ def match_canonicalize(op: Op, model: Model, options: FuseOptions) -> Activation
     m = match_activation_at(op)
     if isinstance(m, str):
         return m
-    if m.activation != "HardSwish":
+    if m.activation not in ("HardSwish", "Gelu"):
         return f"{m.activation} has no single ONNX op"
     if any(o.graph is not op.graph for o in m.ops):
-        return "the hard-swish spans nested graphs"
+        return f"the {m.activation} spans nested graphs"
+    if m.activation == "Gelu":
+        return m
     if len(m.ops) == 2 and model.opset_imports.get("", 1) < 14:
         return "x*HardSigmoid(x) is already the shortest form before opset 14"
     return m
 
 
 def rewrite_canonicalize(m: ActivationMatch, model: Model) -> None:
-    """``HardSwish(x)`` from opset 14, else ``Mul(x, HardSigmoid(x, 1/6, 1/2))``."""
+    """``HardSwish(x)`` from opset 14, else ``Mul(x, HardSigmoid(x, 1/6, 1/2))``; a GELU
+    becomes ``Gelu(x)`` from opset 20, else ``qcompiler.Gelu`` (written back as the
+    decomposition: :mod:`qcompiler.ir.qc_ops`)."""
     last = m.ops[-1]
     g = last.graph
+    opset = model.opset_imports.get("", 1)
+    if m.activation == "Gelu" and opset < 20:
+        ensure_qc_domain(model)
     with g.inserting_before(last) as b:
-        if model.opset_imports.get("", 1) >= 14:
+        if m.activation == "Gelu":
+            y = (b.op("Gelu", m.x, name=last.name) if opset >= 20
+                 else b.create("Gelu", [m.x], {}, domain=QC_DOMAIN, name=last.name).output)  # fmt: skip
+        elif opset >= 14:
             y = b.op("HardSwish", m.x, name=last.name)
         else:
             y = b.op("Mul", m.x, b.op("HardSigmoid", m.x, alpha=1.0 / 6.0, beta=0.5), name=last.name)

@@ -6,6 +6,7 @@ saying why the pattern does not apply (so a rewrite can report why it did not fi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +14,7 @@ import numpy as np
 from qcompiler.ir import Op, Value
 
 __all__ = ["scalar", "single_user", "other_input", "ActivationMatch", "match_relu6",
-           "match_decomposed_hardswish", "match_mul_hardsigmoid", "match_silu",
+           "match_decomposed_hardswish", "match_mul_hardsigmoid", "match_silu", "match_gelu",
            "match_activation_at"]  # fmt: skip
 
 
@@ -165,9 +166,48 @@ def match_silu(sig: Op) -> ActivationMatch | str:
     return "Sigmoid(x) is not multiplied by x"
 
 
+def match_gelu(op: Op) -> ActivationMatch | str:
+    """The exact GELU ``x * 0.5 * (1 + erf(x / sqrt(2)))`` as exporters write it, starting at
+    the ``Div(x, sqrt 2)`` (or ``Mul(x, 1/sqrt 2)``): then ``Erf``, ``Add(., 1)`` and either
+    ``Mul(x, .)`` and ``Mul(., 0.5)``, ``Mul(., 0.5)`` and ``Mul(x, .)``, or ``Mul(x * 0.5, .)``
+    with ``x * 0.5`` read by nothing else (operands of Add and Mul in either order)."""
+    x = None
+    if _is(op, "Div") and _close(scalar(op.input(1)), math.sqrt(2.0), 1e-4):
+        x = op.input(0)
+    elif _is(op, "Mul"):
+        for cand, other in ((op.input(0), op.input(1)), (op.input(1), op.input(0))):
+            if _close(scalar(other), 1 / math.sqrt(2.0), 1e-4):
+                x = cand
+    if x is None or x.is_constant:
+        return "not x / sqrt(2)"
+    erf = single_user(op.output)
+    if not _is(erf, "Erf"):
+        return "x / sqrt(2) is not followed by Erf"
+    add = single_user(erf.output)
+    if not (_is(add, "Add") and _close(scalar(other_input(add, erf.output)), 1.0)):
+        return "erf(x / sqrt(2)) is not followed by Add(., 1)"
+    nxt = single_user(add.output)
+    if not _is(nxt, "Mul"):
+        return "1 + erf(x / sqrt(2)) is not multiplied"
+    k = other_input(nxt, add.output)
+    half = k.producer() if k is not None else None
+    if k is x or _close(scalar(k), 0.5):
+        last = single_user(nxt.output)
+        want = 0.5 if k is x else None
+        if _is(last, "Mul"):
+            o = other_input(last, nxt.output)
+            if (want is not None and _close(scalar(o), want)) or (want is None and o is x):
+                return ActivationMatch("Gelu", x, [op, erf, add, nxt, last], last.output)
+        return "x * (1 + erf(x / sqrt(2))) is not halved"
+    if (_is(half, "Mul") and other_input(half, x) is not None and _close(scalar(other_input(half, x)), 0.5)
+            and single_user(k) is nxt):  # fmt: skip
+        return ActivationMatch("Gelu", x, [half, op, erf, add, nxt], nxt.output)
+    return "1 + erf(x / sqrt(2)) is multiplied by neither x, 0.5 nor x * 0.5"
+
+
 def match_activation_at(op: Op) -> ActivationMatch | str:
     """Any of the decomposed activations above, starting at ``op``."""
-    for matcher in (match_decomposed_hardswish, match_mul_hardsigmoid, match_silu):
+    for matcher in (match_decomposed_hardswish, match_mul_hardsigmoid, match_silu, match_gelu):
         m = matcher(op)
         if isinstance(m, ActivationMatch):
             return m

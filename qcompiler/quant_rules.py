@@ -76,7 +76,8 @@ BUILTIN_RULES: list[QuantRule] = [
               activations=(0,), weight=1, bias=2),
     QuantRule(_t("MatMul") + _t("MatMulAct", domain="qcompiler"), activations=(0,), weight=1),
     QuantRule(_t("Add", "Sub", "Mul", "Concat"), all_inputs=True),
-    QuantRule(_t("AveragePool", "GlobalAveragePool", "ReduceMean", "LeakyRelu", "HardSwish", "Relu", "Clip")),
+    QuantRule(_t("AveragePool", "GlobalAveragePool", "ReduceMean", "LeakyRelu", "HardSwish", "Relu", "Clip", "Gelu")
+              + _t("Gelu", domain="qcompiler")),
     QuantRule(_t("Softmax", "Sigmoid", "HardSigmoid"), fixed_range=(0.0, 1.0)),
     QuantRule(_t("Tanh"), fixed_range=(-1.0, 1.0)),
     QuantRule(_t("MaxPool", "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Resize",

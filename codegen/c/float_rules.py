@@ -427,7 +427,7 @@ FLOAT_RULES = {
     "Softmax": softmax, "LogSoftmax": softmax, "BatchNormalization": batchnorm,
     "LayerNormalization": layernorm, "InstanceNormalization": groupnorm, "GroupNormalization": groupnorm,
     "Resize": resize, "Upsample": resize, "Cast": cast, "Constant": constant,
-    "com.microsoft.FusedMatMul": matmul, "com.microsoft.Gelu": unary,
+    "com.microsoft.FusedMatMul": matmul, "com.microsoft.Gelu": unary, "qcompiler.Gelu": unary,
     "ArgMax": argext, "ArgMin": argext, "Where": where,
 }  # fmt: skip
 for _t in _BINARY:

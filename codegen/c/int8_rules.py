@@ -533,6 +533,7 @@ INT8_RULES = {
     "Softmax": softmax, "Resize": resize, "Upsample": resize,
 }  # fmt: skip
 INT8_RULES["com.microsoft.Gelu"] = lambda lw, op: unary(lw, op)
+INT8_RULES["qcompiler.Gelu"] = lambda lw, op: unary(lw, op)
 for _t in ("Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Erf", "Gelu", "Exp",
            "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Softplus", "Mish", "Elu", "Selu", "Softsign", "Sin",
            "Cos", "Floor", "Ceil", "Sign", "Round"):

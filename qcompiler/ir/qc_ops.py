@@ -4,6 +4,9 @@
   same attributes) followed by a fused activation, so the pair quantizes as one unit.
   Attributes beside the base op's: ``activation`` (one of :data:`ACTIVATIONS`) and
   ``act_alpha`` / ``act_beta`` (LeakyRelu alpha; HardSigmoid alpha and beta; Clip min and max).
+* ``Gelu``: the exact GELU ``0.5 x (1 + erf(x / sqrt 2))`` on models older than opset 20
+  (from 20 ONNX has ``Gelu``), so a decomposed GELU quantizes as one op; written back as the
+  decomposition.
 * ``FakeQuant``: marks a tensor to be quantized, before its parameters are known.  Attributes:
   ``role`` (``activation`` or ``weight``), ``bits``, ``signed``, ``symmetric``,
   ``narrow_range`` (ints 0/1), ``axis`` (per-channel axis, or ``-1000`` for per-tensor) and
@@ -15,6 +18,8 @@ them is still written and run as plain ONNX.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -92,6 +97,24 @@ def _lower_fused(op: Op, g: Graph, opset: int) -> None:
         g.rename(y, name)  # the activation's result keeps the fused op's result name
 
 
+def _lower_gelu(op: Op, g: Graph) -> None:
+    """``qcompiler.Gelu``: ``Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)``, the form exporters
+    write and onnxruntime fuses into its Gelu kernel."""
+    x, name = op.input(0), op.output.name
+    with g.inserting_before(op) as b:
+        d = b.op("Div", x, b.const(np.array(math.sqrt(2.0), np.float32), "gelu_sqrt2"))
+        e = b.op("Erf", d)
+        a = b.op("Add", e, b.const(np.array(1.0, np.float32), "gelu_one"))
+        m = b.op("Mul", x, a)
+        y = b.op("Mul", m, b.const(np.array(0.5, np.float32), "gelu_half"), name=op.name)
+    for v in (d, e, a, m, y):
+        v.type = op.output.type
+    op.output.replace_all_uses_with(y)
+    g.remove(op)
+    if y.name != name and name not in g.names:
+        g.rename(y, name)
+
+
 def _lower_fake_quant(op: Op, g: Graph) -> None:
     x = op.input(0)
     out = op.output
@@ -115,6 +138,8 @@ def _lower_graph(g: Graph, opset: int) -> None:
             _lower_fused(op, g, opset)
         elif op.op_type == "FakeQuant":
             _lower_fake_quant(op, g)
+        elif op.op_type == "Gelu":
+            _lower_gelu(op, g)
 
 
 def lower_to_onnx(model: Model) -> Model:

@@ -530,3 +530,33 @@ def test_corpus_only_listed_activations_and_canonical_hardswish():
     # hard-swish (opset 13) stays a separate, two-op x*HardSigmoid(x) instead of four ops
     assert ops["HardSigmoid"] == 1 and ops["Clip"] == 0 and ops["Div"] == 0
     assert ops["qcompiler.ConvAct"] == 4
+
+
+def _gelu_nodes(form: str) -> tuple[list, dict]:
+    """The exact GELU of ``c`` as exporters write it, ending in ``y``."""
+    first = (h.make_node("Mul", ["rsqrt2", "c"], ["d"], name="g_scale") if form == "mul_rsqrt2"
+             else h.make_node("Div", ["c", "sqrt2"], ["d"], name="g_div"))  # fmt: skip
+    nodes = [first, h.make_node("Erf", ["d"], ["e"], name="g_erf"), h.make_node("Add", ["one", "e"], ["a"], name="g_add")]
+    if form in ("div_mul_half", "mul_rsqrt2"):  # torch: x * (1 + erf) then * 0.5
+        nodes += [h.make_node("Mul", ["c", "a"], ["m"], name="g_mul"), h.make_node("Mul", ["m", "half"], ["y"], name="g_half")]
+    elif form == "half_then_x":
+        nodes += [h.make_node("Mul", ["half", "a"], ["m"], name="g_mul"), h.make_node("Mul", ["m", "c"], ["y"], name="g_x")]
+    else:  # x * 0.5 first
+        nodes += [h.make_node("Mul", ["c", "half"], ["xh"], name="g_half"), h.make_node("Mul", ["xh", "a"], ["y"], name="g_mul")]
+    return nodes, {"sqrt2": 1.4142135, "rsqrt2": 0.70710677, "one": 1.0, "half": 0.5}
+
+
+@pytest.mark.parametrize("opset", [13, 17, 20])
+@pytest.mark.parametrize("form", ["div_mul_half", "mul_rsqrt2", "half_then_x", "x_half_first"])
+def test_decomposed_gelu_becomes_one_op(opset, form):
+    """x * 0.5 * (1 + erf(x / sqrt 2)) quantizes as one op: ONNX Gelu from opset 20, before it
+    qcompiler.Gelu, which the written model spells out again (same float outputs)."""
+    tail, extra = _gelu_nodes(form)
+    proto = make([h.make_node("Relu", ["x"], ["r"]), h.make_node("Sub", ["r", "one"], ["c"]), *tail], extra, opset)
+    model = check(proto, ["Relu", "Sub", "Gelu" if opset >= 20 else "qcompiler.Gelu"])
+    assert model.graph.last.output.name == "y" and model.graph.last.meta["fused_names"]
+    # an intermediate read elsewhere keeps the decomposition
+    tail[-1].output[0] = "y0"
+    other = make([h.make_node("Relu", ["x"], ["r"]), h.make_node("Sub", ["r", "one"], ["c"]), *tail,
+                  h.make_node("Add", ["y0", "e"], ["y"])], extra, opset)  # fmt: skip
+    assert "Gelu" not in " ".join(types(run_pass(other)[0]))
