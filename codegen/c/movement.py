@@ -310,7 +310,7 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
                 lw.define(qop.output, view)
                 continue
             y = lw.emit_q_output(qop, prm)
-            if fill is not None:
+            if fill is not None and _uncovered(pieces, y.size):
                 v = lw.p.const([prm.quantize(fill)], "int8_t", "k")
                 lw.p.add(f"qc_fill({P(y)}, {y.size}, {v}, 1);", [], [y], ["qc_fill"], op=op.name,
                          what="Pad fill")
@@ -357,12 +357,20 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
             lw.define(o, view)
             continue
         y = lw.out_view(o, "f32")
-        if fill is not None:
+        if fill is not None and _uncovered(pieces, y.size):
             v = lw.p.const([fill], "float", "f")
             lw.p.add(f"qc_fill({P(y)}, {y.size}, {v}, 4);", [], [y], ["qc_fill"], op=op.name, what="Pad fill")
         for piece in pieces:
             _copy_piece(lw, op, xs[piece[0]], y, piece, None)
     return True
+
+
+def _uncovered(pieces, size: int) -> bool:
+    """Whether the copied pieces leave part of an output of ``size`` values to the fill.  A
+    Pad of zero pads copies all of it, and the copy may run in place, in the input's memory,
+    which a fill before it would overwrite (a Swin Transformer's patch merging has such a Pad:
+    its output was all fill)."""
+    return sum(int(np.prod(p[3], dtype=np.int64)) for p in pieces) < size
 
 
 def _copy_piece(lw: Lowerer, op: Op | None, x: View, y: View, piece, prm) -> None:

@@ -187,3 +187,36 @@ def test_relu_between_an_int8_op_and_its_quantize_is_the_kernels_clamp(act, tmp_
     got = cbuild.run(folder, feeds, "host")
     names, want = ort_run(qdq, feeds)
     compare(names, want, got, output_steps(r))
+
+
+@pytest.mark.parametrize("pads", [[0] * 8, [0, 0, 1, 0, 0, 0, 0, 2], [0, 0, -1, 0, 0, 0, 0, -1]],
+                         ids=["zero", "grow", "crop"])
+def test_pad_after_an_op_int8_and_float(pads, tmp_path, objcache):
+    """A Pad of zero pads (a Swin Transformer's patch merging has one) copies its whole input,
+    possibly in place: no fill may run before that copy (it did, and the output was all zeros)."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    nodes = [h.make_node("Add", ["input", "k"], ["a"]), h.make_node("Pad", ["a", "pads", ""], ["y"], mode="constant")]
+    out_shape = [1 + pads[0] + pads[4], 4 + pads[1] + pads[5], 4 + pads[2] + pads[6], 8 + pads[3] + pads[7]]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("input", T.FLOAT, [1, 4, 4, 8])],
+                     [h.make_tensor_value_info("y", T.FLOAT, out_shape)],
+                     [nh.from_array(np.ones(8, np.float32), "k"), nh.from_array(np.array(pads, np.int64), "pads")])  # fmt: skip
+    src = tmp_path / "pad.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(src))
+    rng = np.random.default_rng(0)
+    data = [{"input": rng.standard_normal((1, 4, 4, 8)).astype(np.float32)} for _ in range(4)]
+    r = quantize(str(src), None, calib_data=data, backend="c", options={"cache_dir": str(tmp_path / "c")})
+    qdq = tmp_path / "q.onnx"
+    save_onnx(r.model.clone(), str(qdq))
+    for model, ref, tag in ((r.model, qdq, "int8"), (qcompiler.compile(str(src), None).model, src, "float")):
+        folder = tmp_path / tag
+        CBackend().emit(model, str(folder), ctx=CTX)
+        cbuild.build(folder, "host", objcache)
+        got = cbuild.run(folder, data[1], "host")["y"]
+        want = ort_run(ref, data[1], optimize=False)[1][0].reshape(-1)
+        tol = float(r.model.graph.outputs[0].producer().input(1).const.reshape(-1)[0]) if tag == "int8" else 1e-6
+        assert np.abs(got - want).max() <= tol * 1.0001, tag
+        assert np.abs(want).max() > 0.5  # the input reached the output
