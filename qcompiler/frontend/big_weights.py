@@ -4,8 +4,7 @@ onnx's shape inference and checker, and onnxruntime's session, take a serialized
 tens of MB of weights, serializing and parsing them cost more than the work itself (ResNet18:
 about 50 ms a copy, several copies a compile). Shape inference needs only the weights' types
 and shapes (the constants it propagates, such as a Reshape's shape, are small), so it runs on a
-skeleton that declares the big weights as typed inputs; onnxruntime gets them as arrays
-(``SessionOptions.add_external_initializers``).
+skeleton that declares the big float weights as typed inputs; onnxruntime gets them as arrays (``SessionOptions.add_external_initializers``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-__all__ = ["BIG_BYTES", "big_initializers", "skeleton", "infer_shapes_light", "ort_session"]
+__all__ = ["BIG_BYTES", "big_initializers", "skeleton", "with_typed_inputs", "infer_shapes_light", "ort_session"]
 
 #: Initializers of at least this many bytes are "big".
 BIG_BYTES = 1 << 12
@@ -29,9 +28,26 @@ def _nbytes(t: onnx.TensorProto) -> int:
     return int(np.prod(t.dims, dtype=np.int64)) * itemsize
 
 
-def big_initializers(model: onnx.ModelProto, min_bytes: int = BIG_BYTES) -> list[onnx.TensorProto]:
-    """The main graph's initializers of at least ``min_bytes`` (stored in the model)."""
-    return [t for t in model.graph.initializer if _nbytes(t) >= min_bytes]
+_FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE)
+
+
+def big_initializers(model: onnx.ModelProto, min_bytes: int = BIG_BYTES,
+                     floats_only: bool = False) -> list[onnx.TensorProto]:  # fmt: skip
+    """The main graph's initializers of at least ``min_bytes`` (stored in the model);
+    ``floats_only``: float ones only (integer constants can be shapes and indices that shape
+    inference and folding read)."""
+    return [t for t in model.graph.initializer
+            if _nbytes(t) >= min_bytes and (not floats_only or t.data_type in _FLOATS)]  # fmt: skip
+
+
+def with_typed_inputs(model: onnx.ModelProto, big: list[onnx.TensorProto]) -> onnx.ModelProto:
+    """A skeleton of ``model`` without ``big``, which become typed graph inputs."""
+    m = skeleton(model, {t.name for t in big})
+    listed = {i.name for i in m.graph.input}
+    for t in big:
+        if t.name not in listed:
+            m.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    return m
 
 
 def skeleton(model: onnx.ModelProto, drop: set[str]) -> onnx.ModelProto:
@@ -54,15 +70,10 @@ def infer_shapes_light(model: onnx.ModelProto, **kwargs) -> onnx.ModelProto:
     """``onnx.shape_inference.infer_shapes`` on a skeleton whose big initializers are typed
     graph inputs: the value types it infers are those of the whole model. The result lacks
     those initializers (and lists them as inputs)."""
-    big = big_initializers(model)
+    big = big_initializers(model, floats_only=True)
     if not big:
         return onnx.shape_inference.infer_shapes(model, **kwargs)
-    m = skeleton(model, {t.name for t in big})
-    listed = {i.name for i in m.graph.input}
-    for t in big:
-        if t.name not in listed:
-            m.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
-    return onnx.shape_inference.infer_shapes(m, **kwargs)
+    return onnx.shape_inference.infer_shapes(with_typed_inputs(model, big), **kwargs)
 
 
 def _consumed(graph: onnx.GraphProto) -> set[str]:

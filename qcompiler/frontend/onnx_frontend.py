@@ -316,6 +316,8 @@ def infer_shapes(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
     return model
 
 
+#: Rounds of shape folding at most (each round's inference can feed the next).
+_FOLD_ROUNDS = 8
 _FOLDABLE_HEADS = {"ConstantOfShape", "Shape", "Size"}  # Constant nodes become constants on import
 _FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16,
                 onnx.TensorProto.DOUBLE}  # fmt: skip
@@ -628,8 +630,14 @@ def load_onnx(
         check_schemas(proto, label)
         bind_input_shapes(proto, input_shapes or {}, label)
         proto = infer_shapes(proto, label)
-        if fold_shapes:
-            proto = fold_shape_subgraphs(proto, label)
+        # Folding can make more shapes known (a Pad whose pads were computed from a Shape),
+        # which lets the next round fold the Shapes of its result: repeat while it shrinks.
+        for _ in range(_FOLD_ROUNDS if fold_shapes else 0):
+            folded = fold_shape_subgraphs(proto, label)
+            shrank = len(folded.graph.node) < len(proto.graph.node)
+            proto = folded
+            if not shrank:
+                break
         model = proto_to_ir(proto, label)
     model.meta["source"] = label
     return model

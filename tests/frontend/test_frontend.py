@@ -208,3 +208,25 @@ def test_bench_graphs_round_trip(shape, tmp_path):
     assert_close(run_ort(dst, feeds), run_ort(src, feeds))
     got = onnx.load(str(dst))
     assert len(got.graph.node) == len(proto.graph.node)
+
+
+def test_shape_folding_repeats_until_every_shape_is_known():
+    """pads computed from Shape(x) make Pad's result known only after one fold; the Shape of
+    that result folds in the next round (a Swin Transformer export has 7 such rounds)."""
+    def c(v, n):
+        return nh.from_array(np.array(v, np.int64), n)
+
+    nodes = [h.make_node("Shape", ["x"], ["s"]), h.make_node("Gather", ["s", "last"], ["w"], axis=0),
+             h.make_node("Sub", ["seven", "w"], ["extra"]),  # pad the last axis up to 7
+             h.make_node("Concat", ["zeros3", "zero1", "zeros3", "extra"], ["pads"], axis=0),
+             h.make_node("Pad", ["x", "pads"], ["p"]),
+             h.make_node("Shape", ["p"], ["ps"]), h.make_node("Gather", ["ps", "i3"], ["pw"], axis=0),
+             h.make_node("Unsqueeze", ["pw", "ax0"], ["pw1"]),
+             h.make_node("Concat", ["minus1", "pw1"], ["shape"], axis=0),
+             h.make_node("Reshape", ["p", "shape"], ["y"])]  # fmt: skip
+    inits = [c(3, "i3"), c([3], "last"), c(7, "seven"), c([0, 0, 0], "zeros3"), c([0], "zero1"), c([0], "ax0"), c([-1], "minus1")]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 2, 3, 5])],
+                      [h.make_tensor_value_info("y", T.FLOAT, ["a", "b"])], inits)  # fmt: skip
+    model = load_onnx(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]))
+    assert [op.op_type for op in model.graph] == ["Pad", "Reshape"]
+    assert model.graph.outputs[0].shape.dims == (6, 7)
