@@ -157,7 +157,7 @@ class ChooseLayerBitsPass(Pass):
             q, qt = quantize_tensor(np.asarray(w.const, np.float32), wbits, axis=None if axis == PER_TENSOR else axis,
                                     symmetric=bool(wfq.attr("symmetric", 1)), signed=bool(wfq.attr("signed", 1)),
                                     narrow=bool(wfq.attr("narrow_range", 0)),
-                                    reduce_range=wbits == 7 and bool(wfq.attr("reduce_range", 0)))  # fmt: skip
+                                    reduce_range=bool(wfq.attr("reduce_range", 0)))  # fmt: skip
             for t in p.graph.initializer:
                 if t.name == w.name:
                     t.CopyFrom(numpy_helper.from_array(dequantize(q, qt).astype(np.float32), w.name))

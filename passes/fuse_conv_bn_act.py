@@ -39,7 +39,7 @@ import numpy as np
 from qcompiler.errors import PipelineError
 from qcompiler.ir import Graph, Model, Op, Value
 from qcompiler.ir.ops import QC_DOMAIN
-from qcompiler.ir.qc_ops import ACTIVATIONS, ensure_qc_domain
+from qcompiler.ir.qc_ops import ACTIVATIONS, emit_activation, ensure_qc_domain
 from qcompiler.pass_base import Pass, PassContext
 from qcompiler.patterns import ActivationMatch, match_activation_at, scalar, single_user
 
@@ -318,12 +318,8 @@ def rewrite_fold_hardsigmoid(m: HardSigmoidFold, model: Model) -> None:
     old_b = layer.input(2)
     _set_weight_bias(layer, m.weight, m.bias, "_hs", old_b.name + "_hs" if old_b is not None else None)
     with g.inserting_before(hs) as b:
-        if model.opset_imports.get("", 1) >= 11:
-            lo = g.add_constant(np.array(0.0, np.float32), (hs.name or "hardsigmoid") + "_min")
-            hi = g.add_constant(np.array(1.0, np.float32), (hs.name or "hardsigmoid") + "_max")
-            clip = b.create("Clip", [layer.output, lo, hi], name=hs.name)
-        else:
-            clip = b.create("Clip", [layer.output], {"min": 0.0, "max": 1.0}, name=hs.name)
+        clip = emit_activation(b, layer.output, "Clip", 0.0, 1.0, model.opset_imports.get("", 1)).producer()
+    clip.name = hs.name
     clip.meta.update(hs.meta)
     clip.output.type = hs.output.type
     name = hs.output.name

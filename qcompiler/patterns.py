@@ -193,11 +193,9 @@ def match_gelu(op: Op) -> ActivationMatch | str:
     half = k.producer() if k is not None else None
     if k is x or _close(scalar(k), 0.5):
         last = single_user(nxt.output)
-        want = 0.5 if k is x else None
-        if _is(last, "Mul"):
-            o = other_input(last, nxt.output)
-            if (want is not None and _close(scalar(o), want)) or (want is None and o is x):
-                return ActivationMatch("Gelu", x, [op, erf, add, nxt, last], last.output)
+        o = other_input(last, nxt.output) if _is(last, "Mul") else None
+        if (_close(scalar(o), 0.5) if k is x else o is x):  # the other factor of the two
+            return ActivationMatch("Gelu", x, [op, erf, add, nxt, last], last.output)
         return "x * (1 + erf(x / sqrt(2))) is not halved"
     if (_is(half, "Mul") and other_input(half, x) is not None and _close(scalar(other_input(half, x)), 0.5)
             and single_user(k) is nxt):  # fmt: skip

@@ -125,10 +125,10 @@ def quantize_tensor(w: np.ndarray, bits: int, *, axis: int | None, symmetric: bo
     if symmetric and bits > 1 and signed:
         narrow = True  # a symmetric signed range is [-(2^(b-1)-1), 2^(b-1)-1]
     reduced = reduce_range and symmetric and signed and bits == 7
-    qr = REDUCED_RANGE if reduced else None
-    scale, zp = _channel_params(flat, bits, signed, symmetric and bits > 1, narrow, search=bits <= 6, qr=qr)
+    qmin, qmax = weight_qrange(bits, signed, narrow, reduced)
+    scale, zp = _channel_params(flat, bits, signed, symmetric and bits > 1, narrow, search=bits <= 6,
+                                qr=(qmin, qmax))  # fmt: skip
     scale = scale.astype(np.float32)
-    qmin, qmax = qr if reduced else qrange(bits, signed, narrow)
     if reduced:
         bits = 8
     shape = _bshape(w.ndim, axis)

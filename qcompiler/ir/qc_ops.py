@@ -89,30 +89,32 @@ def _lower_fused(op: Op, g: Graph, opset: int) -> None:
     if not act.name and op.meta.get("fused_names"):
         act.name = op.meta["fused_names"][-1]  # the activation keeps the name it had
     core.type = op.output.type
+    _take_place(op, y, g)
+
+
+def _take_place(op: Op, y: Value, g: Graph) -> None:
+    """``y`` (built before ``op``) replaces ``op``'s result, whose type and name it takes."""
     y.type = op.output.type
     name = op.output.name
     op.output.replace_all_uses_with(y)
     g.remove(op)
     if y.name != name and name not in g.names:
-        g.rename(y, name)  # the activation's result keeps the fused op's result name
+        g.rename(y, name)
 
 
 def _lower_gelu(op: Op, g: Graph) -> None:
     """``qcompiler.Gelu``: ``Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)``, the form exporters
     write and onnxruntime fuses into its Gelu kernel."""
-    x, name = op.input(0), op.output.name
+    x = op.input(0)
     with g.inserting_before(op) as b:
         d = b.op("Div", x, b.const(np.array(math.sqrt(2.0), np.float32), "gelu_sqrt2"))
         e = b.op("Erf", d)
         a = b.op("Add", e, b.const(np.array(1.0, np.float32), "gelu_one"))
         m = b.op("Mul", x, a)
         y = b.op("Mul", m, b.const(np.array(0.5, np.float32), "gelu_half"), name=op.name)
-    for v in (d, e, a, m, y):
+    for v in (d, e, a, m):
         v.type = op.output.type
-    op.output.replace_all_uses_with(y)
-    g.remove(op)
-    if y.name != name and name not in g.names:
-        g.rename(y, name)
+    _take_place(op, y, g)
 
 
 def _lower_fake_quant(op: Op, g: Graph) -> None:
