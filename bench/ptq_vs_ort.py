@@ -55,6 +55,13 @@ class Reader(CalibrationDataReader):
         return {self.name: self.samples[self.i - 1]}
 
 
+def ort_quantize(path, out, name, samples, **keys):
+    """onnxruntime's quantize_static as the tables run it: QDQ, uint8 activations, int8 weights
+    with reduce_range (``keys``: per_channel, calibrate_method)."""
+    quantize_static(str(path), str(out), Reader(name, samples), quant_format=QuantFormat.QDQ, reduce_range=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, **keys)  # fmt: skip
+
+
 def run(path, name, xs):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
@@ -182,10 +189,7 @@ def main() -> None:
                         for r in range(args.repeat):
                             t0 = time.perf_counter()
                             if tool == "ort":
-                                quantize_static(str(path), str(out), Reader(inp, calib), quant_format=QuantFormat.QDQ,
-                                                per_channel=per_channel, reduce_range=True,
-                                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                                                calibrate_method=ort_method)
+                                ort_quantize(path, out, inp, calib, per_channel=per_channel, calibrate_method=ort_method)
                             else:
                                 quantize(str(path), str(out), calib_data=calib, activation_quant_method=qc_method,
                                          per_channel=per_channel, bias_correction="empirical" if tool == "qcompiler" else "false",

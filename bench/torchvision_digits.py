@@ -100,7 +100,6 @@ def train(name: str, path: Path, epochs: int) -> None:
 
 def main() -> None:
     import ptq_vs_ort as P
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     from qcompiler.quant_api import quantize
 
@@ -132,9 +131,7 @@ def main() -> None:
             for _ in range(args.repeat):
                 t0 = time.perf_counter()
                 if tool == "ort":
-                    quantize_static(str(src), str(out), P.Reader("input", calib), quant_format=QuantFormat.QDQ,
-                                    per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
-                                    weight_type=QuantType.QInt8)  # fmt: skip
+                    P.ort_quantize(src, out, "input", calib, per_channel=True)
                 else:
                     with tempfile.TemporaryDirectory() as cache:  # a fresh statistics cache: no reuse
                         quantize(str(src), str(out), calib_data=calib, options={"cache_dir": cache},
