@@ -1,62 +1,10 @@
-/* qcompiler C kernel library: helpers shared by the x86 kernel files: the merging of broadcast
- * dimensions into long rows (qc_add_s8, qc_mul_s8), and with AVX2 / AVX-512 qc_mulq on 8 / 16
- * int32 lanes, bit-identical to the scalar qc_mulq, QC_ACT_LINEAR's float epilogue and a short
- * copy (qc_dwconv_s8, qc_conv_s8). */
+/* qcompiler C kernel library: helpers shared by the x86 kernel files: with AVX2 / AVX-512
+ * qc_mulq on 8 / 16 int32 lanes, bit-identical to the scalar qc_mulq, QC_ACT_LINEAR's float
+ * epilogue and a short copy (qc_dwconv_s8, qc_conv_s8). */
 #ifndef QC_X86_SIMD_H
 #define QC_X86_SIMD_H
 
-#include "qc_kernels.h"
-
-/* md/ma/mb = dims/as/bs with each dimension merged into the row below it while a and b step
- * through it contiguously (an elementwise op of two NCHW tensors becomes one row); returns the
- * number of dimensions left (ndim >= 1) */
-static inline int32_t qc_merge_rows(int32_t ndim, const int32_t *dims, const int32_t *as,
-                                    const int32_t *bs, int32_t *md, int32_t *ma, int32_t *mb) {
-    int32_t nd = ndim, d;
-    for (d = 0; d < ndim; ++d) {
-        md[d] = dims[d];
-        ma[d] = as[d];
-        mb[d] = bs[d];
-    }
-    while (nd >= 2 && ma[nd - 2] == ma[nd - 1] * md[nd - 1] && mb[nd - 2] == mb[nd - 1] * md[nd - 1] &&
-           (int64_t)md[nd - 2] * md[nd - 1] <= INT32_MAX) {
-        md[nd - 2] *= md[nd - 1];
-        ma[nd - 2] = ma[nd - 1];
-        mb[nd - 2] = mb[nd - 1];
-        --nd;
-    }
-    return nd;
-}
-
-/* one row of a broadcasting binary op: y[i] = f(a[i * sa], b[i * sb]), i < n; p: its parameters */
-typedef void (*qc_row2_fn)(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *y,
-                           int32_t n, const void *p);
-
-/* A broadcasting binary op over `dims` (ndim <= QC_MAX_DIMS, 0: one element; as/bs element
- * strides, 0 broadcasts; y contiguous): dimensions merged by qc_merge_rows, then one `row` call
- * per remaining row. */
-static inline void qc_rows2(const int8_t *a, const int8_t *b, int8_t *y, int32_t ndim,
-                            const int32_t *dims, const int32_t *as, const int32_t *bs, qc_row2_fn row,
-                            const void *p) {
-    const int32_t *st[2];
-    int32_t o[2] = {0, 0}, d, n, nd, md[QC_MAX_DIMS], ma[QC_MAX_DIMS], mb[QC_MAX_DIMS];
-    qc_walk_t wk;
-    if (ndim <= 0) {
-        row(a, 0, b, 0, y, 1, p);
-        return;
-    }
-    for (d = 0; d < ndim; ++d)
-        if (dims[d] <= 0) return;
-    nd = qc_merge_rows(ndim, dims, as, bs, md, ma, mb);
-    st[0] = ma;
-    st[1] = mb;
-    n = md[nd - 1];
-    qc_walk_init(&wk, nd, md);
-    do {
-        row(a + o[0], ma[nd - 1], b + o[1], mb[nd - 1], y, n, p);
-        y += n;
-    } while (qc_walk_next(&wk, 2, o, st));
-}
+#include "qc_binary_s8.h" /* the broadcast walk of qc_add_s8 / qc_mul_s8 */
 
 #if defined(__AVX2__)
 #include <immintrin.h>

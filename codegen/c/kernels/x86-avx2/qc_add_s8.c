@@ -9,18 +9,6 @@
  * time with vpsraq first. Without __AVX2__ only the merging remains. */
 #include "qc_x86_simd.h"
 
-static void qc_add_row_ref(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *y,
-                           int32_t n, const qc_add_params_t *p) {
-    const int32_t lift = (int32_t)1 << p->left_shift;
-    int32_t i;
-    for (i = 0; i < n; ++i) {
-        int32_t av = ((int32_t)a[(ptrdiff_t)i * sa] - p->a_zp) * lift;
-        int32_t bv = ((int32_t)b[(ptrdiff_t)i * sb] - p->b_zp) * lift;
-        int32_t s = qc_mulq(av, p->a_mult, p->a_shift) + qc_mulq(bv, p->b_mult, p->b_shift);
-        y[i] = (int8_t)qc_clamp_i32(qc_mulq(s, p->y_mult, p->y_shift) + p->y_zp, p->qmin, p->qmax);
-    }
-}
-
 #if defined(__AVX2__)
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 /* 16 at a time with AVX-512; returns the count done */

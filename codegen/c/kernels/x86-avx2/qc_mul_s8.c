@@ -8,15 +8,6 @@
  * tails take the reference's scalar loop. Without __AVX2__ only the merging remains. */
 #include "qc_x86_simd.h"
 
-static void qc_mul_row_ref(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *y,
-                           int32_t n, const qc_mul_params_t *p) {
-    int32_t i;
-    for (i = 0; i < n; ++i) {
-        int32_t prod = ((int32_t)a[(ptrdiff_t)i * sa] - p->a_zp) * ((int32_t)b[(ptrdiff_t)i * sb] - p->b_zp);
-        y[i] = (int8_t)qc_clamp_i32(qc_mulq(prod, p->mult, p->shift) + p->y_zp, p->qmin, p->qmax);
-    }
-}
-
 #if defined(__AVX2__)
 static void qc_mul_row(const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *y,
                        int32_t n, const qc_mul_params_t *p) {
