@@ -358,15 +358,24 @@ def fold_shape_subgraphs(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
                 return True
         return False
 
-    try:
+    def fold(partitioning: str | None):
         graph = gs.import_onnx(model)
-        graph.fold_constants(fold_shapes=True, recurse_subgraphs=True, partitioning="basic",
-                             error_ok=True, flatten_subgraphs=False,
+        graph.fold_constants(fold_shapes=True, recurse_subgraphs=True, partitioning=partitioning,
+                             error_ok=partitioning is not None, flatten_subgraphs=False,
                              should_exclude_node=exclude)  # fmt: skip
         graph.cleanup(remove_unused_graph_inputs=False)
-        folded = gs.export_onnx(graph, do_type_check=False)
-    except Exception:  # noqa: BLE001 - folding is an optimisation; the unfolded model is valid
-        return model
+        return gs.export_onnx(graph, do_type_check=False)
+
+    # One onnxruntime session over every foldable value first; only when that fails, graphsurgeon's
+    # "recursive" partitioning, which copies the whole graph once per folded output (half a minute
+    # on Swin-T's hundreds of shape subgraphs) but peels off the nodes that cannot run.
+    try:
+        folded = fold(None)
+    except Exception:  # noqa: BLE001 - retried node by node below
+        try:
+            folded = fold("recursive")
+        except Exception:  # noqa: BLE001 - folding is an optimisation; the unfolded model is valid
+            return model
     # Keep model-level fields graphsurgeon does not carry.
     folded.ir_version = model.ir_version
     del folded.opset_import[:]

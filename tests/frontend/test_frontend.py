@@ -230,3 +230,21 @@ def test_shape_folding_repeats_until_every_shape_is_known():
     model = load_onnx(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]))
     assert [op.op_type for op in model.graph] == ["Pad", "Reshape"]
     assert model.graph.outputs[0].shape.dims == (6, 7)
+
+
+def test_shape_folding_survives_a_subgraph_onnxruntime_cannot_run():
+    """One foldable subgraph fails in onnxruntime (Range with delta 0): the others still fold
+    (the one-session fold falls back to graphsurgeon's node-peeling partitioning)."""
+    def c(v, n):
+        return nh.from_array(np.array(v, np.int64), n)
+
+    nodes = [h.make_node("Shape", ["x"], ["s"]), h.make_node("Gather", ["s", "i2"], ["s2"], axis=0),
+             h.make_node("Range", ["zero", "s2", "zero"], ["z"]),
+             h.make_node("Gather", ["s", "i3"], ["s3"], axis=0),
+             h.make_node("Concat", ["minus1", "s3"], ["shape"], axis=0),
+             h.make_node("Reshape", ["x", "shape"], ["y"])]  # fmt: skip
+    g = h.make_graph(nodes, "g", [vi("x", [1, 2, 3, 5])], [vi("y", ["a", "b"]), vi("z", ["n"], T.INT64)],
+                     [c(2, "i2"), c([3], "i3"), c(0, "zero"), c([-1], "minus1")])  # fmt: skip
+    m = load_onnx(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]))
+    assert [op.op_type for op in m.graph] == ["Range", "Reshape"]
+    assert m.graph.outputs[0].shape.dims == (6, 5)
