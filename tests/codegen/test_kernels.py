@@ -439,6 +439,13 @@ DW_CASES = [
     (2, 3, 8, 9, 2, 3, 3, 2, 2, 1, 1, (0, 1, 1, 0)),  # channel multiplier 2
     (1, 5, 9, 6, 1, 5, 3, 1, 2, 2, 1, (4, 1, 3, 2)),  # dilation 2, asymmetric pads
     (1, 2, 4, 4, 3, 1, 1, 1, 1, 1, 1, (0, 0, 0, 0)),
+    (1, 2, 6, 150, 1, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1)),  # rows of several 64-output blocks
+    (1, 2, 7, 141, 1, 3, 3, 2, 2, 1, 1, (1, 1, 1, 1)),  # stride 2 over blocks
+    (1, 2, 9, 70, 2, 5, 5, 1, 1, 1, 1, (2, 2, 2, 2)),  # 5x5, multiplier 2
+    (1, 3, 8, 40, 1, 3, 3, 1, 1, 1, 2, (1, 2, 1, 2)),  # 3-wide with horizontal dilation 2
+    (1, 2, 7, 30, 1, 3, 3, 3, 3, 1, 1, (1, 1, 1, 1)),  # stride 3
+    (1, 2, 5, 9, 1, 3, 3, 1, 1, 1, 1, (3, 3, 3, 3)),  # rows and columns without any tap
+    (1, 2, 3, 67, 1, 3, 1, 1, 1, 1, 1, (1, 0, 1, 0)),  # 3x1
 ]
 
 
@@ -464,6 +471,28 @@ def test_dwconv_s8(k, case):
             rq = Rq(rng, acc, cin * m, per_channel, zp=7, act=act, spread=2.0)
             np.testing.assert_array_equal(run(rq.struct(), b), rq.ref(acc, ch))
     check_qlinearconv(rng, x, w, bias, p, pads, run)
+
+
+def test_dwconv_s8_requant_shifts(k):
+    """Per-channel multipliers over every shift range (31..62, the vectorized high-word path
+    from 33 on, a negative multiplier and a zero one) and accumulators near the int32 limits."""
+    rng = np.random.default_rng(7)
+    C, H, W = 12, 3, 70
+    p = conv_params((1, C, H, W, C, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), C), x_zp=-3)
+    x, w = s8(rng, (1, C, H, W)), s8(rng, (C, 1, 3, 3))
+    reals = [0.9, 0.4, 0.2, 2.0**-3, 2.0**-9, 2.0**-14, 2.0**-20, 2.0**-28, 2.0**-31, 2.0**-40, -0.01, 0.0]
+    mult, shift = multipliers(reals)
+    assert shift.min() <= 32 and shift.max() == 62 and (mult < 0).any()
+    bias = np.array([0, 5, -5, 100, -3000, 2**20, -(2**21), 2**28, 2**30, -(2**30), 7, 1], np.int32)
+    acc = conv_acc(x, w, bias, p)
+    assert np.abs(acc).max() < 2**31
+    for zp, qmin, qmax in ((0, -128, 127), (-20, -20, 127), (11, -50, 60)):
+        rq = ST["qc_requant_t"](mult=mult.ctypes.data, shift=shift.ctypes.data, per_channel=1,
+                                out_zp=zp, qmin=qmin, qmax=qmax)  # fmt: skip
+        y = np.empty((1, C, p["oh"], p["ow"]), np.int8)
+        k.qc_dwconv_s8(x, w, bias, ST["qc_conv_params_t"](**p), rq, y)
+        ch = np.arange(C).reshape(1, -1, 1, 1)
+        np.testing.assert_array_equal(y, fp.requantize(acc, mult[ch], shift[ch], zp, qmin, qmax))
 
 
 # n, cin, h, w, cout, kh, kw, sh, sw, dh, dw, pads, output_padding, group

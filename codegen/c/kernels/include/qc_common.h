@@ -145,6 +145,41 @@ static inline int8_t qc_requant(int32_t acc, int32_t ch, const qc_requant_t *rq)
                            rq->out_scale, rq->out_zp, rq->qmin, rq->qmax);
 }
 
+/* y[i * ys] = qc_requant(acc[i], ch, rq) for i < n: one channel's row of accumulators, in a form
+ * compilers vectorize. For the fixed-point epilogue with shift >= 33 the rounding term
+ * 2^(shift-1) is a multiple of 2^32, so (acc*mult + 2^(shift-1)) >> shift equals
+ * (hi + 2^(shift-33)) >> (shift-32) with hi = floor(acc*mult / 2^32), the signed high word,
+ * taken from the unsigned 32x32 product (minus mult for negative acc; mult >= 0: no 64-bit
+ * shifts or signed 64-bit products, which baseline SIMD lacks). Other shifts, negative
+ * multipliers and float epilogues call qc_requant per value. */
+static inline void qc_requant_row(const int32_t *acc, int32_t n, int32_t ch, const qc_requant_t *rq,
+                                  int8_t *y, ptrdiff_t ys) {
+    const int32_t c = rq->per_channel ? ch : 0;
+    int32_t i;
+    if (rq->act == QC_ACT_NONE && rq->shift[c] >= 33 && rq->mult[c] >= 0) {
+        const int32_t m = rq->mult[c], sh = rq->shift[c] - 32, r = (int32_t)1 << (sh - 1);
+        const int32_t zp = rq->out_zp, lo = rq->qmin, hi = rq->qmax;
+        const uint32_t um = (uint32_t)m;
+        if (ys == 1) {
+            for (i = 0; i < n; ++i) {
+                const int32_t a = acc[i];
+                int32_t v = (int32_t)(((uint64_t)(uint32_t)a * um) >> 32) - (m & -(int32_t)(a < 0));
+                v = ((v + r) >> sh) + zp;
+                y[i] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+            }
+        } else {
+            for (i = 0; i < n; ++i) {
+                const int32_t a = acc[i];
+                int32_t v = (int32_t)(((uint64_t)(uint32_t)a * um) >> 32) - (m & -(int32_t)(a < 0));
+                v = ((v + r) >> sh) + zp;
+                y[(ptrdiff_t)i * ys] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+            }
+        }
+        return;
+    }
+    for (i = 0; i < n; ++i) y[(ptrdiff_t)i * ys] = qc_requant(acc[i], ch, rq);
+}
+
 /* An N-d index walk over `dims` (row-major) keeping up to three strided offsets in step. */
 typedef struct {
     int32_t ndim;

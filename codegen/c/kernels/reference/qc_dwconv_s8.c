@@ -1,31 +1,104 @@
 /* qc_dwconv_s8: int8 depthwise Conv2D (group == cin, cout = cin * multiplier), reference.
  * Output channel c reads input channel c / multiplier; acc = bias[c] + sum over in-bounds taps
- * of (x - x_zp) * w[c][ky][kx] (padding contributes 0); bias NULL means 0. */
+ * of (x - x_zp) * w[c][ky][kx] (padding contributes 0); bias NULL means 0;
+ * y = qc_requant(acc, c, rq).
+ *
+ * Computed one output row at a time, in blocks of QC_DW_BLOCK outputs whose int32 accumulators
+ * live on the stack: the kernel rows [ky0, ky1) that fall inside the input are found once per
+ * row; columns whose taps all lie inside (qc_interior) take acc = bias - x_zp * sum(w of those
+ * rows) + sum x * w (the same int32 value) with plain loops over the block that compilers
+ * vectorize, the others go through qc_dw_edge (the definition above, tap by tap). The block is
+ * then requantized by qc_requant_row. */
 #include "qc_kernels.h"
+#include "qc_dwconv_util.h"
+
+#define QC_DW_BLOCK 64 /* outputs per block: 256 bytes of accumulators */
+
+/* acc[i] += sum over kx of r[i*sw + kx*dw] * w[kx], i < n: one kernel row over interior
+ * outputs (3-wide rows with dilation 1 and strides 1 and 2 as one expression each). */
+static void qc_dw_row(int32_t *acc, int32_t n, const int8_t *r, const int8_t *w, int32_t kw, int32_t sw,
+                      int32_t dw) {
+    int32_t i, kx;
+    if (kw == 3 && dw == 1 && sw <= 2) {
+        const int32_t w0 = w[0], w1 = w[1], w2 = w[2];
+        if (sw == 1) {
+            for (i = 0; i < n; ++i) acc[i] += r[i] * w0 + r[i + 1] * w1 + r[i + 2] * w2;
+        } else {
+            for (i = 0; i < n; ++i) acc[i] += r[2 * i] * w0 + r[2 * i + 1] * w1 + r[2 * i + 2] * w2;
+        }
+        return;
+    }
+    for (kx = 0; kx < kw; ++kx) {
+        const int8_t *rk = r + (ptrdiff_t)kx * dw;
+        const int32_t wk = w[kx];
+        if (sw == 1) {
+            for (i = 0; i < n; ++i) acc[i] += rk[i] * wk;
+        } else {
+            for (i = 0; i < n; ++i) acc[i] += rk[(ptrdiff_t)i * sw] * wk;
+        }
+    }
+}
+
+/* acc[i] = bz + the 3x3 taps from x0 (rows rs apart), i < n, horizontal dilation 1. */
+static void qc_dw_3x3(int32_t *acc, int32_t n, const int8_t *x0, ptrdiff_t rs, const int8_t *w, int32_t bz,
+                      int32_t sw) {
+    const int8_t *x1 = x0 + rs, *x2 = x1 + rs;
+    const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7],
+                  w8 = w[8];
+    int32_t i;
+    if (sw == 1) {
+        for (i = 0; i < n; ++i)
+            acc[i] = bz + x0[i] * w0 + x0[i + 1] * w1 + x0[i + 2] * w2 + x1[i] * w3 + x1[i + 1] * w4 +
+                     x1[i + 2] * w5 + x2[i] * w6 + x2[i + 1] * w7 + x2[i + 2] * w8;
+    } else {
+        for (i = 0; i < n; ++i)
+            acc[i] = bz + x0[2 * i] * w0 + x0[2 * i + 1] * w1 + x0[2 * i + 2] * w2 + x1[2 * i] * w3 +
+                     x1[2 * i + 1] * w4 + x1[2 * i + 2] * w5 + x2[2 * i] * w6 + x2[2 * i + 1] * w7 +
+                     x2[2 * i + 2] * w8;
+    }
+}
 
 void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const qc_conv_params_t *p,
                   const qc_requant_t *rq, int8_t *y) {
-    const int32_t mult = p->cout / p->cin, hw = p->h * p->w;
-    int32_t n, c, oy, ox, ky, kx;
+    const int32_t mult = p->cout / p->cin, hw = p->h * p->w, khw = p->kh * p->kw;
+    int32_t acc[QC_DW_BLOCK];
+    int32_t lo, hi, n, c, oy, o0, ox, t, ky;
+    qc_interior(p->w, p->ow, p->kw, p->sw, p->dw, p->pl, &lo, &hi);
     for (n = 0; n < p->n; ++n) {
         for (c = 0; c < p->cout; ++c) {
             const int8_t *xc = x + ((ptrdiff_t)n * p->cin + c / mult) * hw;
-            const int8_t *wc = wt + (ptrdiff_t)c * p->kh * p->kw;
+            const int8_t *wc = wt + (ptrdiff_t)c * khw;
             int8_t *yc = y + ((ptrdiff_t)n * p->cout + c) * p->oh * p->ow;
             const int32_t b = bias ? bias[c] : 0;
             for (oy = 0; oy < p->oh; ++oy) {
-                for (ox = 0; ox < p->ow; ++ox) {
-                    int32_t acc = b;
-                    for (ky = 0; ky < p->kh; ++ky) {
-                        int32_t iy = oy * p->sh - p->pt + ky * p->dh;
-                        if (iy < 0 || iy >= p->h) continue;
-                        for (kx = 0; kx < p->kw; ++kx) {
-                            int32_t ix = ox * p->sw - p->pl + kx * p->dw;
-                            if (ix < 0 || ix >= p->w) continue;
-                            acc += ((int32_t)xc[iy * p->w + ix] - p->x_zp) * wc[ky * p->kw + kx];
+                /* kernel rows [ky0, ky1) fall inside the input; bz: bias - x_zp * their weights */
+                const int32_t iy0 = oy * p->sh - p->pt;
+                int32_t ky0 = 0, ky1 = p->kh, bz = b;
+                ptrdiff_t xo; /* input offset of tap (ky0, 0) of output column 0 (may be negative) */
+                int8_t *yr = yc + (ptrdiff_t)oy * p->ow;
+                while (ky0 < ky1 && iy0 + ky0 * p->dh < 0) ++ky0;
+                while (ky1 > ky0 && iy0 + (ky1 - 1) * p->dh >= p->h) --ky1;
+                for (t = ky0 * p->kw; t < ky1 * p->kw; ++t) bz -= p->x_zp * wc[t];
+                xo = (ptrdiff_t)(iy0 + ky0 * p->dh) * p->w - p->pl;
+                for (o0 = 0; o0 < p->ow; o0 += QC_DW_BLOCK) {
+                    const int32_t o1 = p->ow - o0 < QC_DW_BLOCK ? p->ow : o0 + QC_DW_BLOCK;
+                    const int32_t a = lo > o0 ? (lo < o1 ? lo : o1) : o0; /* interior [a, e) */
+                    const int32_t e = hi < o1 ? (hi > a ? hi : a) : o1;
+                    for (ox = o0; ox < a; ++ox) acc[ox - o0] = qc_dw_edge(xc, wc, b, p, iy0, ky0, ky1, ox);
+                    for (ox = e; ox < o1; ++ox) acc[ox - o0] = qc_dw_edge(xc, wc, b, p, iy0, ky0, ky1, ox);
+                    if (e > a) {
+                        int32_t *ai = acc + (a - o0);
+                        const int8_t *xa = xc + (xo + (ptrdiff_t)a * p->sw);
+                        if (ky1 - ky0 == 3 && p->kw == 3 && p->dw == 1 && p->sw <= 2) {
+                            qc_dw_3x3(ai, e - a, xa, (ptrdiff_t)p->dh * p->w, wc + ky0 * 3, bz, p->sw);
+                        } else {
+                            for (ox = 0; ox < e - a; ++ox) ai[ox] = bz;
+                            for (ky = ky0; ky < ky1; ++ky)
+                                qc_dw_row(ai, e - a, xa + (ptrdiff_t)(ky - ky0) * p->dh * p->w, wc + ky * p->kw,
+                                          p->kw, p->sw, p->dw);
                         }
                     }
-                    yc[oy * p->ow + ox] = qc_requant(acc, c, rq);
+                    qc_requant_row(acc, o1 - o0, c, rq, yr + o0, 1);
                 }
             }
         }
