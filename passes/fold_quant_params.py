@@ -9,6 +9,11 @@
   Weights of 4 bits or fewer are stored as int4/uint4 (two per byte) when the model's opset
   is 21 or later (``upgrade-opset{opset=21}``), else in int8.
 * Bias of Conv/ConvTranspose/Gemm (and their fused forms): int32 with scale ``s_in * s_w[c]``.
+  Where that scale is so small that the bias would pass ``BIAS_LIMIT`` (2^30: the int32
+  accumulator keeps room for the products), the weight scale of that channel (of the tensor,
+  per tensor) is raised until it fits and those weights are requantized, as onnxruntime's
+  quantizer does at 2^31 (a channel whose input is nearly constant, e.g. a squeeze-excitation
+  gate after a dead ReLU, keeps its bias instead of a clipped one).
 * ``bias_correction``: ``empirical`` subtracts each layer's per-channel mean output error on
   the calibration data (quantized model vs float model) from its bias (MindSpore's
   bias_correction); ``analytic`` subtracts the expected error ``e @ E[x]`` of its quantized
@@ -35,6 +40,7 @@ from qcompiler.quant_math import quantize_bias, quantize_tensor, scale_zero_poin
 __all__ = ["FoldQuantParamsPass"]
 
 _BIAS_LAYERS = ("Conv", "ConvTranspose", "Gemm")
+BIAS_LIMIT = 2**30
 
 
 @dataclass
@@ -133,7 +139,38 @@ class FoldQuantParamsPass(Pass):
         g.remove(fq)
         return dq
 
-    def _bias(self, g: Graph, op: Op) -> None:
+    @staticmethod
+    def _fit_bias(wdq: Op, w: np.ndarray | None, b: np.ndarray, sx: float, ws: np.ndarray) -> np.ndarray:
+        """Raise weight scales so ``|b| / (sx * ws) <= BIAS_LIMIT``; requantizes the weights of the
+        raised channels (symmetric weights only). Returns the (possibly new) weight scales."""
+        wq = wdq.input(0).quant
+        if w is None or any(z != 0 for z in wq.zero_point) or sx <= 0:
+            return ws
+        per_channel = wq.axis is not None
+        bmax = np.abs(b.astype(np.float64)) if per_channel else np.array([np.abs(b.astype(np.float64)).max(initial=0.0)])
+        need = 1.0001 * bmax / (BIAS_LIMIT * np.float64(sx))
+        raise_ = need > ws.astype(np.float64)
+        if not raise_.any():
+            return ws
+        new = np.where(raise_, np.nextafter(need.astype(np.float32), np.float32(np.inf)), ws).astype(np.float32)
+        q = np.array(wdq.input(0).const)
+        info = np.iinfo(q.dtype)
+        if per_channel:
+            axis = wq.axis % w.ndim
+            qm, wm = np.moveaxis(q, axis, 0), np.moveaxis(np.asarray(w, np.float32), axis, 0)
+            for c in np.flatnonzero(raise_):
+                qm[c] = np.clip(np.round(wm[c] / new[c]), info.min, info.max)
+        else:
+            q = np.clip(np.round(np.asarray(w, np.float32) / new[0]), info.min, info.max).astype(q.dtype)
+        qv, sv = wdq.input(0), wdq.input(1)
+        qv.const = q
+        qt = QuantType(wq.storage, tuple(new.tolist()), wq.zero_point, bits=wq.bits, axis=wq.axis,
+                       narrow_range=wq.narrow_range)  # fmt: skip
+        qv.type = TensorType(qt, qv.type.shape)
+        sv.const = new.reshape(np.shape(sv.const))
+        return new
+
+    def _bias(self, g: Graph, op: Op, float_weights: dict | None = None) -> None:
         base = fused_base(op) or op.op_type
         if base not in _BIAS_LAYERS or op.input(2) is None or not op.input(2).is_constant:
             return
@@ -147,6 +184,7 @@ class FoldQuantParamsPass(Pass):
         if b.ndim != 1 or (n_out is not None and b.size != n_out):
             return
         ws = np.asarray(wq.scale, np.float32)
+        ws = self._fit_bias(wdq, (float_weights or {}).get(op.input(1)), b, float(sx.scale[0]), ws)
         qb, scales = quantize_bias(b, sx.scale[0], ws if n_out is not None else np.full(b.size, ws[0]))
         name = op.input(2).name
         per_channel = n_out is not None and len(set(scales.tolist())) > 1
@@ -185,7 +223,7 @@ class FoldQuantParamsPass(Pass):
                 ctx.warn("bias_correction=analytic corrected no layer: it needs BatchNormalization statistics "
                          "(record-bn-statistics before fuse-conv-bn-act) for the layers' inputs")  # fmt: skip
         for op in list(g):
-            self._bias(g, op)
+            self._bias(g, op, float_weights)
         if any(q.quant is not None and q.quant.axis is not None for q in g.constants) and model.opset_imports.get("", 1) < 13:
             raise QCompilerError("fold-quant-params: per-channel weights need opset 13; run upgrade-opset{opset=13} "
                                  "before quantizing")  # fmt: skip

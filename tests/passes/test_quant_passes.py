@@ -195,3 +195,38 @@ def test_squeeze_excitation_gate_runs_as_qlinearconv_without_hardsigmoid(tmp_pat
     ref = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     got = sess.run(None, {"x": x})[0]
     assert np.abs(got - ref).max() < 0.03 * np.abs(ref).max()
+
+
+def _dead_gate_model(tmp_path):
+    """conv -> ReLU that is 0 on every input (bias -100) -> 1x1 conv with bias 0.5: the second
+    conv's input range is empty, so s_in * s_w is tiny and its bias would not fit int32."""
+    rng = np.random.default_rng(5)
+    nodes = [h.make_node("Conv", ["x", "w0", "b0"], ["c"], name="conv"), h.make_node("Relu", ["c"], ["r"]),
+             h.make_node("Conv", ["r", "w1", "b1"], ["y"], name="gate")]  # fmt: skip
+    inits = [nh.from_array(rng.standard_normal((4, 3, 1, 1)).astype(np.float32) * 0.1, "w0"),
+             nh.from_array(np.full(4, -100.0, np.float32), "b0"),
+             nh.from_array(rng.standard_normal((6, 4, 1, 1)).astype(np.float32), "w1"),
+             nh.from_array(np.linspace(-0.5, 0.5, 6).astype(np.float32), "b1")]  # fmt: skip
+    g = h.make_graph(nodes, "dead", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 4, 4])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 6, 4, 4])], inits)  # fmt: skip
+    src = tmp_path / "dead.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), str(src))
+    return src, [rng.standard_normal((1, 3, 4, 4)).astype(np.float32) for _ in range(4)]
+
+
+def test_a_bias_too_large_for_its_scale_raises_the_weight_scale(tmp_path):
+    """onnxruntime's quantizer raises such a channel's weight scale until the bias fits; so do we
+    (to 2^30, room for the accumulation): the output is the bias, not a clipped one."""
+    from qcompiler.passes.fold_quant_params import BIAS_LIMIT
+    from qcompiler.quant_api import quantize
+
+    src, calib = _dead_gate_model(tmp_path)
+    out = tmp_path / "q.onnx"
+    quantize(str(src), str(out), calib_data=calib, options={"cache_dir": str(tmp_path / "c")})
+    inits = {t.name: nh.to_array(t) for t in onnx.load(str(out)).graph.initializer}
+    bias = next(v for k, v in inits.items() if k.startswith("b1") and v.dtype == np.int32)
+    assert np.abs(bias.astype(np.int64)).max() <= BIAS_LIMIT * 1.0001
+    y = run_ort(out, {"x": calib[0]})[0]
+    want = np.broadcast_to(np.linspace(-0.5, 0.5, 6, dtype=np.float32).reshape(1, 6, 1, 1), y.shape)
+    step = 1.0 / 255
+    assert np.abs(y - want).max() <= step, np.abs(y - want).max()
