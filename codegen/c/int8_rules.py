@@ -86,6 +86,19 @@ def _bias_ints(lw: Lowerer, bias_v, acc_scale: np.ndarray, n: int, beta: float =
     return np.rint(real / (alpha * np.broadcast_to(acc_scale, (n,)))).astype(np.int64)
 
 
+def _acc_fits(bias: np.ndarray, wmat: np.ndarray, x_zp: int) -> bool:
+    """Whether every int32 accumulator of a layer with int64 ``bias`` [n], int8 weights ``wmat``
+    [n, k] and input zero point ``x_zp`` stays in range, in both forms the kernels use:
+    bias + sum (x - zp) w, and (bias - zp * sum w) + sum x w. A QDQ model's bias may sit near
+    the int32 limit (a tiny input scale); such a layer runs in float, as onnxruntime's
+    reference semantics do, instead of wrapping."""
+    bias = np.asarray(bias, np.int64)
+    wabs = np.abs(wmat).sum(axis=1)
+    folded = np.abs(bias - x_zp * wmat.sum(axis=1))
+    worst = np.maximum(np.abs(bias) + 255 * wabs, folded + 128 * wabs)
+    return not worst.size or int(worst.max()) <= 2**31 - 1
+
+
 def _i32(a) -> np.ndarray:
     a = np.asarray(a, np.int64)
     if a.size and (a.max() > 2**31 - 1 or a.min() < -(2**31)):
@@ -116,6 +129,12 @@ def conv(lw: Lowerer, op: Op) -> bool:
     if bias is None:
         return False
     wi = w.ints.astype(np.int64)
+    if base == "ConvTranspose":  # [cin, cout / group, kh, kw]; every input channel counted (a bound)
+        rows = np.tile(np.moveaxis(wi, 1, 0).reshape(wi.shape[1], -1), (g["group"], 1))
+    else:
+        rows = wi.reshape(cout, -1)
+    if not _acc_fits(bias, rows, x.q.zp):
+        return False
     ker = g["kernel"]
     macs = g["macs"]
     y = lw.emit_q_output(qop, out_q)
@@ -194,7 +213,7 @@ def gemm(lw: Lowerer, op: Op) -> bool:
         if c is None or c.size not in (1, n):
             return False
     bias = _bias_ints(lw, cv, acc_scale / alpha, n, beta=beta, alpha=alpha) if cv is not None else np.zeros(n, np.int64)
-    if bias is None:
+    if bias is None or not _acc_fits(bias, wmat, a.q.zp):
         return False
     y = lw.emit_q_output(qop, out_q)
     rq = requant_struct(lw, acc_scale if b.axis is not None else acc_scale[:1], out_q, act, aa, ab)

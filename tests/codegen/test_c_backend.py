@@ -220,3 +220,44 @@ def test_pad_after_an_op_int8_and_float(pads, tmp_path, objcache):
         tol = float(r.model.graph.outputs[0].producer().input(1).const.reshape(-1)[0]) if tag == "int8" else 1e-6
         assert np.abs(got - want).max() <= tol * 1.0001, tag
         assert np.abs(want).max() > 0.5  # the input reached the output
+
+
+def test_a_bias_at_the_int32_limit_runs_the_layer_in_float(tmp_path, objcache):
+    """A QDQ model (not ours: ours raise the weight scale) whose int32 bias sits at 2^31 - 1
+    with a tiny weight scale: the int32 accumulator cannot hold bias - zp * sum(w) + products,
+    so the layer runs in float between its Q/DQ (onnxruntime's reference semantics) instead of
+    wrapping around or failing to generate."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    rng = np.random.default_rng(1)
+    sx, sw, sy = 0.05, 1e-8, 0.01
+    inits = [nh.from_array(np.array(sx, np.float32), "sx"), nh.from_array(np.array(128, np.uint8), "zx"),
+             nh.from_array(rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8), "wq"),
+             nh.from_array(np.array(sw, np.float32), "sw"), nh.from_array(np.array(0, np.int8), "zw"),
+             nh.from_array(np.array([2**31 - 1, -(2**31) + 1, 2**30, 7], np.int32), "bq"),
+             nh.from_array(np.array(sx * sw, np.float32), "sb"), nh.from_array(np.array(0, np.int32), "zb"),
+             nh.from_array(np.array(sy, np.float32), "sy"), nh.from_array(np.array(128, np.uint8), "zy")]  # fmt: skip
+    nodes = [h.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+             h.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xd"]),
+             h.make_node("DequantizeLinear", ["wq", "sw", "zw"], ["wd"]),
+             h.make_node("DequantizeLinear", ["bq", "sb", "zb"], ["bd"]),
+             h.make_node("Conv", ["xd", "wd", "bd"], ["c"], pads=[1, 1, 1, 1]),
+             h.make_node("QuantizeLinear", ["c", "sy", "zy"], ["yq"]),
+             h.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["y"])]  # fmt: skip
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 5, 5])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 4, 5, 5])], inits)  # fmt: skip
+    src = tmp_path / "qdq.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), str(src))
+    r = qcompiler.compile(str(src), None)
+    folder = tmp_path / "c"
+    res = CBackend().emit(r.model, str(folder), ctx=CTX)
+    assert res.summary["float ops"] >= 1
+    cbuild.build(folder, "host", objcache)
+    feeds = {"x": rng.standard_normal((1, 3, 5, 5)).astype(np.float32)}
+    got = cbuild.run(folder, feeds, "host")["y"]
+    want = ort_run(src, feeds, optimize=False)[1][0].reshape(-1)
+    assert np.abs(got - want).max() <= sy * 1.0001
+    assert np.abs(want).max() > 1.0  # the biases (about +-1.07 and 0.54) reach the output
