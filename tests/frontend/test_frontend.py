@@ -248,3 +248,30 @@ def test_shape_folding_survives_a_subgraph_onnxruntime_cannot_run():
     m = load_onnx(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]))
     assert [op.op_type for op in m.graph] == ["Range", "Reshape"]
     assert m.graph.outputs[0].shape.dims == (6, 5)
+
+
+@pytest.mark.parametrize("eq, sa, sb", [
+    ("B G H I D, B G H J D -> B G H I J", (1, 2, 3, 5, 4), (1, 2, 3, 6, 4)),  # MaxViT's q k^T
+    ("bghij,bghjd->bghid", (1, 2, 3, 5, 6), (1, 2, 3, 6, 4)),  # ... and attention @ v
+    ("ij,jk->ik", (3, 4), (4, 5)), ("ki,jk->ij", (4, 3), (5, 4)), ("bik,bkj->bji", (2, 3, 4), (2, 4, 5)),
+    ("hbik,bhjk->bhij", (3, 2, 4, 5), (2, 3, 6, 5)),
+])  # fmt: skip
+def test_matrix_product_einsum_becomes_matmul(eq, sa, sb):
+    rng = np.random.default_rng(0)
+    out = np.einsum(eq.replace(" ", ""), np.zeros(sa), np.zeros(sb)).shape
+    g = h.make_graph([h.make_node("Einsum", ["a", "b"], ["y"], equation=eq)], "g", [vi("a", list(sa)), vi("b", list(sb))],
+                     [vi("y", list(out))])  # fmt: skip
+    proto = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m = load_onnx(proto)
+    types = [op.op_type for op in m.graph]
+    assert "Einsum" not in types and types.count("MatMul") == 1
+    feeds = {"a": rng.standard_normal(sa).astype(np.float32), "b": rng.standard_normal(sb).astype(np.float32)}
+    assert_close(run_ort(ir_to_proto(m), feeds), run_ort(proto, feeds))
+    assert m.graph.outputs[0].shape.dims == out
+
+
+@pytest.mark.parametrize("eq", ["ii->i", "ij,jk,kl->il", "...ij,...jk->...ik", "ij,ij->ij", "bij,bjk->b", "i,j->ij"])
+def test_other_einsums_stay(eq):
+    from qcompiler.frontend.einsum import einsum_as_matmul
+
+    assert einsum_as_matmul(eq) is None
