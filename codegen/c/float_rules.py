@@ -322,7 +322,10 @@ def batchnorm(lw: Lowerer, op: Op) -> None:
 def layernorm(lw: Lowerer, op: Op) -> None:
     if len(op.outputs) > 1 and any(o.has_uses() for o in op.outputs[1:]):
         raise unsupported(op, "LayerNormalization's Mean/InvStdDev outputs are not supported")
-    x = lw.f32(op.input(0))
+    # int8 in and out (a quantized transformer's LayerNorm between Q/DQ): one kernel that
+    # dequantizes where it reads and quantizes where it writes, no float tensors in the arena
+    xq, oq = lw.qin(op.input(0)), lw.out_q(op)
+    x = xq if xq is not None and oq is not None else lw.f32(op.input(0))
     rank = len(x.shape)
     axis = int(op.attr("axis", -1)) % rank
     rows, n = int(np.prod(x.shape[:axis], dtype=np.int64)), int(np.prod(x.shape[axis:], dtype=np.int64))
@@ -335,10 +338,18 @@ def layernorm(lw: Lowerer, op: Op) -> None:
             names.append(lw.p.const(np.broadcast_to(c.astype(np.float32), x.shape[axis:]).reshape(-1), "float", "f"))
         else:
             names.append("NULL")
-    y = lw.out_view(op.outputs[0], "f32")
     P = lw.p.ptr
+    eps = c_float(float(op.attr("epsilon", 1e-5)))
+    if x.et == "s8":
+        qop, q = oq
+        y = lw.emit_q_output(qop, q)
+        lw.p.add(f"qc_layernorm_s8({P(x)}, {names[0]}, {names[1]}, {P(y)}, {rows}, {n}, {eps}, "
+                 f"{c_float(x.q.scale)}, {x.q.zp}, {c_float(q.scale)}, {q.zp}, {q.qmin}, {q.qmax});", [x], [y],
+                 ["qc_layernorm_s8"], op=op.name, what="LayerNormalization int8")  # fmt: skip
+        return
+    y = lw.out_view(op.outputs[0], "f32")
     lw.p.add(f"qc_layernorm_f32({P(x)}, {names[0]}, {names[1]}, {P(y)}, {rows}, {n}, "
-             f"{c_float(float(op.attr('epsilon', 1e-5)))});", [x], [y], ["qc_layernorm_f32"], op=op.name,
+             f"{eps});", [x], [y], ["qc_layernorm_f32"], op=op.name,
              what="LayerNormalization")  # fmt: skip
 
 
@@ -355,7 +366,7 @@ def groupnorm(lw: Lowerer, op: Op) -> None:
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
     lw.p.add(f"qc_layernorm_f32({P(x)}, NULL, NULL, {P(y)}, {n * groups}, {c // groups * hw}, "
-             f"{c_float(float(op.attr('epsilon', 1e-5)))});", [x], [y], ["qc_layernorm_f32"], op=op.name,
+             f"{eps});", [x], [y], ["qc_layernorm_f32"], op=op.name,
              what=op.op_type)  # fmt: skip
     _affine(lw, op, y, y, scale, bias)
 

@@ -261,3 +261,58 @@ def test_a_bias_at_the_int32_limit_runs_the_layer_in_float(tmp_path, objcache):
     want = ort_run(src, feeds, optimize=False)[1][0].reshape(-1)
     assert np.abs(got - want).max() <= sy * 1.0001
     assert np.abs(want).max() > 1.0  # the biases (about +-1.07 and 0.54) reach the output
+
+
+def test_int8_layernorm_is_one_kernel_with_the_float_paths_bits(tmp_path, objcache):
+    """LayerNormalization between Q/DQ runs as qc_layernorm_s8 (no float tensors in the arena)
+    and gives exactly the bytes of dequantize -> qc_layernorm_f32 -> quantize, which match
+    onnxruntime's reference within one step."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    import qcompiler.codegen.c.float_rules as fr
+
+    rng = np.random.default_rng(4)
+    nodes = [h.make_node("Add", ["x", "r"], ["a"]), h.make_node("LayerNormalization", ["a", "g", "b"], ["n"], axis=-1),
+             h.make_node("MatMul", ["n", "w"], ["y"])]  # fmt: skip
+    inits = [nh.from_array(rng.standard_normal((6, 16)).astype(np.float32), "r"),
+             nh.from_array(rng.uniform(0.5, 1.5, 16).astype(np.float32), "g"),
+             nh.from_array(rng.standard_normal(16).astype(np.float32) * 0.1, "b"),
+             nh.from_array(rng.standard_normal((16, 8)).astype(np.float32), "w")]  # fmt: skip
+    g = h.make_graph(nodes, "ln", [h.make_tensor_value_info("x", T.FLOAT, [1, 6, 16])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 6, 8])], inits)  # fmt: skip
+    src = tmp_path / "ln.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(src))
+    data = [{"x": rng.standard_normal((1, 6, 16)).astype(np.float32)} for _ in range(6)]
+    r = quantize(str(src), None, calib_data=data, backend="c", options={"cache_dir": str(tmp_path / "c")})
+    qdq = tmp_path / "q.onnx"
+    save_onnx(r.model.clone(), str(qdq))
+    feeds = {"x": rng.standard_normal((1, 6, 16)).astype(np.float32) * 1.5}
+    got = {}
+    for tag in ("s8", "f32"):
+        folder = tmp_path / tag
+        if tag == "f32":  # the float path: no int8 view of the LayerNorm's input
+            def qin_none(lw, op, rule=fr.layernorm):
+                saved, lw.qin = lw.qin, lambda v: None
+                try:
+                    return rule(lw, op)
+                finally:
+                    lw.qin = saved
+            fr.FLOAT_RULES["LayerNormalization"] = qin_none
+        try:
+            res = CBackend().emit(r.model.clone(), str(folder), ctx=CTX)
+        finally:
+            fr.FLOAT_RULES["LayerNormalization"] = fr.layernorm
+        text = (folder / "model.c").read_text()
+        assert ("qc_layernorm_s8(" in text) == (tag == "s8") and ("qc_layernorm_f32(" in text) == (tag == "f32")
+        cbuild.build(folder, "host", objcache)
+        got[tag] = cbuild.run(folder, feeds, "host")
+        if tag == "s8":
+            s8_naive = res.summary["naive plan bytes"]
+        else:
+            assert s8_naive < res.summary["naive plan bytes"]
+    assert got["s8"]["y"].tobytes() == got["f32"]["y"].tobytes()
+    names, own = ort_run(qdq, feeds, optimize=False)
+    compare(names, own, got["s8"], output_steps(r))

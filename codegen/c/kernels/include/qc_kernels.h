@@ -198,6 +198,11 @@ void qc_gather_idx(const void *src, void *dst, int32_t outer, int32_t axis_len, 
  * scale/bias [n] (NULL: none). */
 void qc_layernorm_f32(const float *x, const float *scale, const float *bias, float *y,
                       int32_t rows, int32_t n, float eps);
+/* The same on int8 in and out (x dequantized with si/zi where read, y quantized with so/zo and
+ * clamped to [qmin, qmax]): the bits of dequantize -> qc_layernorm_f32 -> quantize. */
+void qc_layernorm_s8(const int8_t *x, const float *scale, const float *bias, int8_t *y, int32_t rows,
+                     int32_t n, float eps, float si, int32_t zi, float so, int32_t zo, int32_t qmin,
+                     int32_t qmax);
 /* Quantize-dequantize in float (a Q/DQ pair whose integer type has no int8 kernel):
  * y = (clamp(rintf(x / scale) + zp, qmin, qmax) - zp) * scale, NaN -> qmin. */
 void qc_fakequant_f32(const float *x, float *y, int32_t n, float scale, int32_t zp, int32_t qmin,
