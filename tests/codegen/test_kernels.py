@@ -321,6 +321,29 @@ def test_gemm_s8_epilogues(k, act, clamp):
     assert out.min() >= qmin and out.max() <= qmax and len(np.unique(out)) > 8
 
 
+@pytest.mark.parametrize("clamp", ["none", "relu6"])
+def test_gemm_s8_linear_epilogue(k, clamp):
+    """QC_ACT_LINEAR (float epilogue without activation, multipliers >= 1), per channel and per
+    tensor, over scales that put most outputs far beyond the clamp."""
+    rng = np.random.default_rng(5 + len(clamp))
+    M, N, K = 37, 6, 40
+    a, w = s8(rng, (M, K)), s8(rng, (N, K))
+    acc = a.astype(np.int64) @ w.astype(np.int64).T
+    zp = 3
+    qmin, qmax = (-128, 127) if clamp == "none" else (zp, zp + 60)
+    fscale = np.array([1e-4, 3e-3, 0.05, 1.0, 7.0, 1e-6], np.float32)
+    for per_channel in (1, 0):
+        rq = ST["qc_requant_t"](mult=i32(0).ctypes.data, shift=i32(1).ctypes.data, per_channel=per_channel,
+                                out_zp=zp, qmin=qmin, qmax=qmax, act=7, fscale=fscale.ctypes.data,
+                                out_scale=0.02)  # fmt: skip
+        out = np.zeros((M, N), np.int8)
+        k.qc_gemm_s8(a, w, None, M, N, K, rq, out, N, 1)
+        fs = fscale if per_channel else np.full(N, fscale[0], np.float32)
+        want = fp.quantize_f32(acc.astype(np.float32) * fs, 0.02, zp, qmin, qmax)
+        np.testing.assert_array_equal(out, want)
+        assert len(np.unique(out)) > 5 or not per_channel
+
+
 def test_gemm_s8_int32_extremes(k):
     """Accumulators reaching INT32_MAX and INT32_MIN exactly (bias + 4096 full-scale products)."""
     K = 4096
@@ -446,6 +469,12 @@ DW_CASES = [
     (1, 2, 7, 30, 1, 3, 3, 3, 3, 1, 1, (1, 1, 1, 1)),  # stride 3
     (1, 2, 5, 9, 1, 3, 3, 1, 1, 1, 1, (3, 3, 3, 3)),  # rows and columns without any tap
     (1, 2, 3, 67, 1, 3, 1, 1, 1, 1, 1, (1, 0, 1, 0)),  # 3x1
+    # planes over QC_DW_PLANE bytes: row by row with edge columns
+    (1, 2, 20, 70, 1, 5, 5, 1, 1, 1, 1, (2, 2, 2, 2)),
+    (1, 2, 30, 40, 2, 3, 3, 1, 1, 1, 2, (1, 2, 1, 2)),
+    (1, 2, 40, 40, 1, 3, 3, 3, 3, 1, 1, (1, 1, 1, 1)),
+    (1, 2, 20, 67, 1, 3, 1, 1, 1, 1, 1, (1, 0, 1, 0)),
+    (1, 2, 33, 31, 1, 3, 3, 2, 2, 1, 1, (0, 1, 1, 0)),
 ]
 
 
@@ -473,11 +502,12 @@ def test_dwconv_s8(k, case):
     check_qlinearconv(rng, x, w, bias, p, pads, run)
 
 
-def test_dwconv_s8_requant_shifts(k):
+@pytest.mark.parametrize("H", [3, 20])  # through the padded plane, row by row
+def test_dwconv_s8_requant_shifts(k, H):
     """Per-channel multipliers over every shift range (31..62, the vectorized high-word path
     from 33 on, a negative multiplier and a zero one) and accumulators near the int32 limits."""
     rng = np.random.default_rng(7)
-    C, H, W = 12, 3, 70
+    C, W = 12, 70
     p = conv_params((1, C, H, W, C, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), C), x_zp=-3)
     x, w = s8(rng, (1, C, H, W)), s8(rng, (C, 1, 3, 3))
     reals = [0.9, 0.4, 0.2, 2.0**-3, 2.0**-9, 2.0**-14, 2.0**-20, 2.0**-28, 2.0**-31, 2.0**-40, -0.01, 0.0]
@@ -636,6 +666,50 @@ def test_mul_s8(k, shapes):
         if not relu:
             want = qdq_ref("Mul", a, sa, za, b, sb, zb, sy, zy)
             assert np.abs(y.astype(np.int32) - want).max(initial=0) <= 1
+
+
+def test_add_mul_s8_shifts(k):
+    """Add/Sub and Mul parameters over the shift ranges the high-word rows handle (input shifts
+    below 33 shifted up, negative multipliers, zero points at the int8 ends so |x - zp| = 255)
+    and beyond them (the scalar rows), contiguous and broadcast, against the numpy models."""
+    rng = np.random.default_rng(11)
+    a, b = s8(rng, (3, 67)), s8(rng, (3, 67))
+    a[0, :4], b[0, :4] = (-128, 127, -128, 127), (-128, -128, 127, 127)
+    checked = 0
+    for i in range(80):
+        prm = dict(a_zp=int(rng.choice([-128, 127, 5])), b_zp=int(rng.choice([-128, 127, -7])),
+                   y_zp=int(rng.integers(-20, 20)), left_shift=int(rng.choice([0, 8, 20, 23, 24])),
+                   a_mult=int(rng.integers(2**30, 2**31)) * int(rng.choice([1, -1])),
+                   a_shift=int(rng.integers(28, 45)), b_mult=int(rng.integers(2**30, 2**31)) * int(rng.choice([1, -1])),
+                   b_shift=int(rng.integers(28, 45)), y_mult=int(rng.integers(2**30, 2**31)) * int(rng.choice([1, -1])),
+                   y_shift=int(rng.integers(30, 62)), qmin=-128, qmax=int(rng.choice([127, 60])))  # fmt: skip
+        lift = 2 ** prm["left_shift"]
+        if (255 * lift) >= 2**31:  # the int32 a' of the definition
+            continue
+        # keep every product of the definition inside int32 (the kernels' precondition)
+        sa = fp.mulq((a.astype(np.int64) - prm["a_zp"]) * lift, prm["a_mult"], prm["a_shift"])
+        sb = fp.mulq((b.astype(np.int64) - prm["b_zp"]) * lift, prm["b_mult"], prm["b_shift"])
+        if np.abs(sa).max() + np.abs(sb).max() >= 2**31 or np.abs(fp.mulq(sa + sb, prm["y_mult"], prm["y_shift"])).max() >= 2**31:
+            continue
+        checked += 1
+        for aa, bb in ((a, b), (a, b[:1]), (a, b[:, :1]), (a[:, :1], b)):
+            aa, bb = np.ascontiguousarray(aa), np.ascontiguousarray(bb)
+            y = np.empty(a.shape, np.int8)
+            k.qc_add_s8(aa, bb, y, ST["qc_add_params_t"](**prm), 2, i32(*a.shape, 1), bstrides(aa, a.shape),
+                        bstrides(bb, a.shape))  # fmt: skip
+            np.testing.assert_array_equal(y, fp.add_reference(aa, bb, prm))
+        mp = dict(a_zp=prm["a_zp"], b_zp=prm["b_zp"], y_zp=prm["y_zp"], mult=prm["y_mult"],
+                  shift=int(rng.integers(17, 50)), qmin=-128, qmax=127)  # fmt: skip
+        prod = (a.astype(np.int64) - mp["a_zp"]) * (b.astype(np.int64) - mp["b_zp"])
+        if np.abs(fp.mulq(prod, mp["mult"], mp["shift"])).max() >= 2**31:
+            continue
+        for aa, bb in ((a, b), (a, b[:1]), (a, b[:, :1]), (a[:, :1], b)):
+            aa, bb = np.ascontiguousarray(aa), np.ascontiguousarray(bb)
+            y = np.empty(a.shape, np.int8)
+            k.qc_mul_s8(aa, bb, y, ST["qc_mul_params_t"](**mp), 2, i32(*a.shape, 1), bstrides(aa, a.shape),
+                        bstrides(bb, a.shape))  # fmt: skip
+            np.testing.assert_array_equal(y, fp.mul_reference(aa, bb, mp))
+    assert checked >= 30
 
 
 def test_lut_s8(k):

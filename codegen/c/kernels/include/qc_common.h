@@ -145,13 +145,15 @@ static inline int8_t qc_requant(int32_t acc, int32_t ch, const qc_requant_t *rq)
                            rq->out_scale, rq->out_zp, rq->qmin, rq->qmax);
 }
 
-/* y[i * ys] = qc_requant(acc[i], ch, rq) for i < n: one channel's row of accumulators, in a form
+/* y[i * ys] = qc_requant(acc[i], ch, rq) for i < n: one channel's row of accumulators, in forms
  * compilers vectorize. For the fixed-point epilogue with shift >= 33 the rounding term
  * 2^(shift-1) is a multiple of 2^32, so (acc*mult + 2^(shift-1)) >> shift equals
  * (hi + 2^(shift-33)) >> (shift-32) with hi = floor(acc*mult / 2^32), the signed high word,
  * taken from the unsigned 32x32 product (minus mult for negative acc; mult >= 0: no 64-bit
- * shifts or signed 64-bit products, which baseline SIMD lacks). Other shifts, negative
- * multipliers and float epilogues call qc_requant per value. */
+ * shifts or signed 64-bit products, which baseline SIMD lacks). Float epilogues without exp
+ * (linear, leaky ReLU, hard sigmoid, hard swish) are qc_requant's float arithmetic with the
+ * rounding written out (below). Other shifts, negative multipliers and sigmoid/tanh/silu call
+ * qc_requant per value. */
 static inline void qc_requant_row(const int32_t *acc, int32_t n, int32_t ch, const qc_requant_t *rq,
                                   int8_t *y, ptrdiff_t ys) {
     const int32_t c = rq->per_channel ? ch : 0;
@@ -177,7 +179,67 @@ static inline void qc_requant_row(const int32_t *acc, int32_t n, int32_t ch, con
         }
         return;
     }
+    if (rq->act == QC_ACT_LINEAR || rq->act == QC_ACT_LEAKY_RELU || rq->act == QC_ACT_HARD_SIGMOID ||
+        rq->act == QC_ACT_HARD_SWISH) {
+        /* qc_quantize_one(qc_act_f32(acc * fscale)) with rintf as (t + 1.5 * 2^23) - 1.5 * 2^23 (the
+         * same rounding for |t| <= 2^22) after clamping t = x / scale to [qmin - zp - 1, qmax - zp + 1]
+         * (NaN to the low end): rounding is monotonic, so the clamped result is unchanged. */
+        const float fs = rq->fscale[c], os = rq->out_scale, al = rq->alpha, be = rq->beta;
+        const float zp = (float)rq->out_zp, qlo = (float)rq->qmin, qhi = (float)rq->qmax;
+        const float tlo = qlo - zp - 1.0f, thi = qhi - zp + 1.0f, big = 12582912.0f;
+        const int32_t act = rq->act;
+        for (i = 0; i < n; ++i) {
+            float x = (float)acc[i] * fs, t, q;
+            if (act == QC_ACT_LEAKY_RELU) {
+                x = x >= 0.0f ? x : x * al;
+            } else if (act == QC_ACT_HARD_SIGMOID) {
+                x = al * x + be;
+                x = x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x);
+            } else if (act == QC_ACT_HARD_SWISH) {
+                float h = x / 6.0f + 0.5f;
+                h = h < 0.0f ? 0.0f : (h > 1.0f ? 1.0f : h);
+                x = x * h;
+            }
+            t = x / os;
+            t = !(t >= tlo) ? tlo : (t > thi ? thi : t);
+            q = ((t + big) - big) + zp;
+            q = q < qlo ? qlo : (q > qhi ? qhi : q);
+            y[(ptrdiff_t)i * ys] = (int8_t)q;
+        }
+        return;
+    }
     for (i = 0; i < n; ++i) y[(ptrdiff_t)i * ys] = qc_requant(acc[i], ch, rq);
+}
+
+/* qc_mulq(d * 2^lift, m, s) as a high word, the form of qc_requant_row for elementwise rows:
+ * with t = max(0, 33 - s), (d * 2^(lift+t) * m + 2^(s+t-1)) >> (s+t) is the same value, and
+ * for m < 0 it equals qc_mulq(-d * 2^lift, -m, s). qc_mulhw_init fills q for |d| < 2^dbits and
+ * returns 0 when the form does not apply (d * 2^(lift+t) could reach 2^31, m == INT32_MIN). */
+typedef struct {
+    int32_t neg;   /* -1: negate d (m < 0), else 0 */
+    int32_t k;     /* lift + t: d is shifted left by k (in unsigned arithmetic) */
+    int32_t m;     /* |m| */
+    int32_t sh, r; /* s + t - 32 and 2^(sh - 1) */
+} qc_mulhw_t;
+
+static inline int qc_mulhw_init(qc_mulhw_t *q, int32_t lift, int32_t m, int32_t s, int32_t dbits) {
+    const int32_t t = s < 33 ? 33 - s : 0;
+    if (lift < 0 || dbits + lift + t > 31 || m == INT32_MIN || s < 1 || s > 62) return 0;
+    q->neg = m < 0 ? -1 : 0;
+    q->k = lift + t;
+    q->m = m < 0 ? -m : m;
+    q->sh = s + t - 32;
+    q->r = (int32_t)1 << (q->sh - 1);
+    return 1;
+}
+
+/* qc_mulq(d * 2^lift, m, s) from qc_mulhw_init's fields (passed apart so loops keep them in
+ * registers) */
+static inline int32_t qc_mulhw(int32_t d, int32_t neg, int32_t k, int32_t m, int32_t sh, int32_t r) {
+    const int32_t e = (d ^ neg) - neg; /* d or -d */
+    const uint32_t ue = (uint32_t)e << k;
+    const int32_t hi = (int32_t)(((uint64_t)ue * (uint32_t)m) >> 32) - (m & -(int32_t)(e < 0));
+    return (hi + r) >> sh;
 }
 
 /* An N-d index walk over `dims` (row-major) keeping up to three strided offsets in step. */

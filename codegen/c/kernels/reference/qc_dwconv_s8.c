@@ -8,11 +8,17 @@
  * row; columns whose taps all lie inside (qc_interior) take acc = bias - x_zp * sum(w of those
  * rows) + sum x * w (the same int32 value) with plain loops over the block that compilers
  * vectorize, the others go through qc_dw_edge (the definition above, tap by tap). The block is
- * then requantized by qc_requant_row. */
+ * then requantized by qc_requant_row. Small planes (equal strides, padded plane up to
+ * QC_DW_PLANE bytes) are first copied into a stack plane with x_zp around the input, where
+ * every output is interior (x_zp taps add x_zp * w, which bias - x_zp * sum(w) takes back):
+ * outputs (oy, ox) are then the indices i = oy * Wp + ox (Wp: padded width, ox < ow) of one
+ * long loop reading the plane at s * i + tap offset, the indices with ox >= ow computed and
+ * dropped. */
 #include "qc_kernels.h"
 #include "qc_dwconv_util.h"
 
 #define QC_DW_BLOCK 64 /* outputs per block: 256 bytes of accumulators */
+#define QC_DW_PLANE 1024 /* padded plane on the stack, bytes */
 
 /* acc[i] += sum over kx of r[i*sw + kx*dw] * w[kx], i < n: one kernel row over interior
  * outputs (3-wide rows with dilation 1 and strides 1 and 2 as one expression each). */
@@ -58,9 +64,47 @@ static void qc_dw_3x3(int32_t *acc, int32_t n, const int8_t *x0, ptrdiff_t rs, c
     }
 }
 
+/* One channel through a padded plane of hp x wp (stride s = sh = sw); xc its input plane. */
+static void qc_dw_plane(const int8_t *xc, const int8_t *wc, int32_t b, const qc_conv_params_t *p, int32_t hp,
+                        int32_t wp, const qc_requant_t *rq, int32_t c, int8_t *yc) {
+    int8_t plane[QC_DW_PLANE];
+    int32_t acc[QC_DW_BLOCK];
+    const int32_t s = p->sw, khw = p->kh * p->kw, end = (p->oh - 1) * wp + p->ow; /* indices [0, end) */
+    const ptrdiff_t rs = (ptrdiff_t)p->dh * wp;
+    int32_t bz = b, r, t, i0, i, ky;
+    memset(plane, p->x_zp, (size_t)hp * (size_t)wp);
+    for (r = 0; r < p->h; ++r) { /* input row r at plane row r + pt (rows past the plane unused) */
+        const int32_t pr = r + p->pt, c0 = p->pl < 0 ? -p->pl : 0; /* first input column kept */
+        const int32_t c1 = p->w < wp - p->pl ? p->w : wp - p->pl;
+        if (pr < 0 || pr >= hp || c1 <= c0) continue;
+        memcpy(plane + (ptrdiff_t)pr * wp + p->pl + c0, xc + (ptrdiff_t)r * p->w + c0, (size_t)(c1 - c0));
+    }
+    for (t = 0; t < khw; ++t) bz -= p->x_zp * wc[t];
+    for (i0 = 0; i0 < end; i0 += QC_DW_BLOCK) {
+        const int32_t n = end - i0 < QC_DW_BLOCK ? end - i0 : QC_DW_BLOCK;
+        const int8_t *x0 = plane + (ptrdiff_t)i0 * s;
+        if (p->kh == 3 && p->kw == 3 && p->dw == 1 && s <= 2) {
+            qc_dw_3x3(acc, n, x0, rs, wc, bz, s);
+        } else {
+            for (i = 0; i < n; ++i) acc[i] = bz;
+            for (ky = 0; ky < p->kh; ++ky) qc_dw_row(acc, n, x0 + ky * rs, wc + ky * p->kw, p->kw, s, p->dw);
+        }
+        for (i = i0; i < i0 + n;) { /* the valid run of each plane row: ox < ow */
+            const int32_t oy = i / wp, ox = i % wp;
+            int32_t len = ox < p->ow ? p->ow - ox : wp - ox;
+            if (len > i0 + n - i) len = i0 + n - i;
+            if (ox < p->ow) qc_requant_row(acc + (i - i0), len, c, rq, yc + (ptrdiff_t)oy * p->ow + ox, 1);
+            i += len;
+        }
+    }
+}
+
 void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const qc_conv_params_t *p,
                   const qc_requant_t *rq, int8_t *y) {
     const int32_t mult = p->cout / p->cin, hw = p->h * p->w, khw = p->kh * p->kw;
+    const int32_t hp = (p->oh - 1) * p->sh + (p->kh - 1) * p->dh + 1; /* padded plane */
+    const int32_t wp = (p->ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
+    const int plane = p->sh == p->sw && p->oh > 0 && p->ow > 0 && hp * wp <= QC_DW_PLANE;
     int32_t acc[QC_DW_BLOCK];
     int32_t lo, hi, n, c, oy, o0, ox, t, ky;
     qc_interior(p->w, p->ow, p->kw, p->sw, p->dw, p->pl, &lo, &hi);
@@ -70,6 +114,10 @@ void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const 
             const int8_t *wc = wt + (ptrdiff_t)c * khw;
             int8_t *yc = y + ((ptrdiff_t)n * p->cout + c) * p->oh * p->ow;
             const int32_t b = bias ? bias[c] : 0;
+            if (plane) {
+                qc_dw_plane(xc, wc, b, p, hp, wp, rq, c, yc);
+                continue;
+            }
             for (oy = 0; oy < p->oh; ++oy) {
                 /* kernel rows [ky0, ky1) fall inside the input; bz: bias - x_zp * their weights */
                 const int32_t iy0 = oy * p->sh - p->pt;

@@ -1,40 +1,90 @@
 /* qc_gemm_s8: the int8 GEMM core, reference version.
  * out[m*sm + n*sn] = qc_requant(bias[n] + sum_k a[m*K + k] * w[n*K + k], n, rq) with int32
- * accumulation; bias NULL means 0. Four output columns share each pass over a row of `a`. */
+ * accumulation; bias NULL means 0.
+ *
+ * Blocked so that compilers vectorize it with baseline SIMD: QC_GEMM_MB rows by QC_GEMM_NB
+ * columns at a time, their int32 sums on the stack; the columns' weights are sign-extended to
+ * int16 once per block of QC_GEMM_KB values of K, so the inner loop (two rows by four columns,
+ * contiguous K) is eight int16 dot products (pmaddwd on SSE2). Each column's sums are then
+ * requantized as a row by qc_requant_row. */
 #include "qc_kernels.h"
 
-static int32_t qc_dot_s8(const int8_t *a, const int8_t *w, int32_t K) {
-    int32_t acc = 0, k;
-    for (k = 0; k < K; ++k) acc += (int32_t)a[k] * (int32_t)w[k];
-    return acc;
+#define QC_GEMM_MB 32 /* rows per block */
+#define QC_GEMM_NB 4  /* columns per block */
+#define QC_GEMM_KB 64 /* K values per weight block: 512 bytes of int16 weights */
+
+/* s[j][i] += sum_k a[i*K + k] * wb[j][k], rows i < mb, k < kb, j < QC_GEMM_NB */
+static void qc_gemm_block(const int8_t *a, int32_t K, int32_t mb, int32_t kb,
+                          const int16_t wb[QC_GEMM_NB][QC_GEMM_KB], int32_t s[QC_GEMM_NB][QC_GEMM_MB]) {
+    const int16_t *w0 = wb[0], *w1 = wb[1], *w2 = wb[2], *w3 = wb[3];
+    int32_t i, k;
+    for (i = 0; i + 2 <= mb; i += 2) {
+        const int8_t *a0 = a + (ptrdiff_t)i * K, *a1 = a0 + K;
+        int32_t p0 = 0, p1 = 0, p2 = 0, p3 = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+        for (k = 0; k < kb; ++k) {
+            const int16_t u = a0[k], v = a1[k];
+            p0 += u * w0[k];
+            p1 += u * w1[k];
+            p2 += u * w2[k];
+            p3 += u * w3[k];
+            q0 += v * w0[k];
+            q1 += v * w1[k];
+            q2 += v * w2[k];
+            q3 += v * w3[k];
+        }
+        s[0][i] += p0;
+        s[1][i] += p1;
+        s[2][i] += p2;
+        s[3][i] += p3;
+        s[0][i + 1] += q0;
+        s[1][i + 1] += q1;
+        s[2][i + 1] += q2;
+        s[3][i + 1] += q3;
+    }
+    if (i < mb) {
+        const int8_t *a0 = a + (ptrdiff_t)i * K;
+        int32_t p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+        for (k = 0; k < kb; ++k) {
+            const int16_t u = a0[k];
+            p0 += u * w0[k];
+            p1 += u * w1[k];
+            p2 += u * w2[k];
+            p3 += u * w3[k];
+        }
+        s[0][i] += p0;
+        s[1][i] += p1;
+        s[2][i] += p2;
+        s[3][i] += p3;
+    }
 }
 
 void qc_gemm_s8(const int8_t *a, const int8_t *w, const int32_t *bias, int32_t M, int32_t N,
                 int32_t K, const qc_requant_t *rq, int8_t *out, int32_t sm, int32_t sn) {
-    int32_t m, n, k;
-    for (m = 0; m < M; ++m) {
-        const int8_t *ar = a + (ptrdiff_t)m * K;
-        int8_t *orow = out + (ptrdiff_t)m * sm;
-        for (n = 0; n + 4 <= N; n += 4) {
-            const int8_t *w0 = w + (ptrdiff_t)n * K;
-            const int8_t *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-            int32_t a0 = bias ? bias[n] : 0, a1 = bias ? bias[n + 1] : 0;
-            int32_t a2 = bias ? bias[n + 2] : 0, a3 = bias ? bias[n + 3] : 0;
-            for (k = 0; k < K; ++k) {
-                int32_t av = ar[k];
-                a0 += av * w0[k];
-                a1 += av * w1[k];
-                a2 += av * w2[k];
-                a3 += av * w3[k];
+    int16_t wb[QC_GEMM_NB][QC_GEMM_KB];
+    int32_t s[QC_GEMM_NB][QC_GEMM_MB];
+    int32_t m0, n0, k0, i, j, k;
+    for (m0 = 0; m0 < M; m0 += QC_GEMM_MB) {
+        const int32_t mb = M - m0 < QC_GEMM_MB ? M - m0 : QC_GEMM_MB;
+        for (n0 = 0; n0 < N; n0 += QC_GEMM_NB) {
+            const int32_t nb = N - n0 < QC_GEMM_NB ? N - n0 : QC_GEMM_NB;
+            for (j = 0; j < QC_GEMM_NB; ++j) {
+                const int32_t b = bias && j < nb ? bias[n0 + j] : 0;
+                for (i = 0; i < mb; ++i) s[j][i] = b;
             }
-            orow[(ptrdiff_t)n * sn] = qc_requant(a0, n, rq);
-            orow[(ptrdiff_t)(n + 1) * sn] = qc_requant(a1, n + 1, rq);
-            orow[(ptrdiff_t)(n + 2) * sn] = qc_requant(a2, n + 2, rq);
-            orow[(ptrdiff_t)(n + 3) * sn] = qc_requant(a3, n + 3, rq);
-        }
-        for (; n < N; ++n) {
-            int32_t acc = (bias ? bias[n] : 0) + qc_dot_s8(ar, w + (ptrdiff_t)n * K, K);
-            orow[(ptrdiff_t)n * sn] = qc_requant(acc, n, rq);
+            for (k0 = 0; k0 < K; k0 += QC_GEMM_KB) {
+                const int32_t kb = K - k0 < QC_GEMM_KB ? K - k0 : QC_GEMM_KB;
+                for (j = 0; j < QC_GEMM_NB; ++j) { /* missing columns: zero weights */
+                    if (j < nb) {
+                        const int8_t *wr = w + (ptrdiff_t)(n0 + j) * K + k0;
+                        for (k = 0; k < kb; ++k) wb[j][k] = wr[k];
+                    } else {
+                        for (k = 0; k < kb; ++k) wb[j][k] = 0;
+                    }
+                }
+                qc_gemm_block(a + (ptrdiff_t)m0 * K + k0, K, mb, kb, (const int16_t(*)[QC_GEMM_KB])wb, s);
+            }
+            for (j = 0; j < nb; ++j)
+                qc_requant_row(s[j], mb, n0 + j, rq, out + (ptrdiff_t)m0 * sm + (ptrdiff_t)(n0 + j) * sn, sm);
         }
     }
 }
