@@ -124,9 +124,9 @@ def _binary_step(lw: Lowerer, op: Op, code: int, a: View, b: View, y: View) -> N
     d, s1, s2 = (lw.p.const(t, "int32_t", "i") for t in (dims, bcast_strides(a.shape, dims),
                                                           bcast_strides(b.shape, dims)))
     P = lw.p.ptr
-    same = tuple(a.shape) == tuple(y.shape) and a.buf.kind == "arena"
+    cands = [(v, y) for v in (a, b) if tuple(v.shape) == tuple(y.shape) and v.buf.kind == "arena"]
     lw.p.add(f"qc_binary_f32({code}, {P(a)}, {P(b)}, {P(y)}, {len(dims)}, {d}, {s1}, {s2});", [a, b], [y],
-             ["qc_binary_f32"], op=op.name, what=op.op_type, inplace=(a, y) if same else None)
+             ["qc_binary_f32"], op=op.name, what=op.op_type, inplace=cands or None)
 
 
 def binary(lw: Lowerer, op: Op) -> None:
@@ -366,7 +366,7 @@ def groupnorm(lw: Lowerer, op: Op) -> None:
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
     lw.p.add(f"qc_layernorm_f32({P(x)}, NULL, NULL, {P(y)}, {n * groups}, {c // groups * hw}, "
-             f"{eps});", [x], [y], ["qc_layernorm_f32"], op=op.name,
+             f"{c_float(float(op.attr('epsilon', 1e-5)))});", [x], [y], ["qc_layernorm_f32"], op=op.name,
              what=op.op_type)  # fmt: skip
     _affine(lw, op, y, y, scale, bias)
 

@@ -327,9 +327,11 @@ def binary(lw: Lowerer, op: Op) -> bool:
         body = ", ".join(f".{k} = {v}" for k, v in prm.items())
         pp = lw.p.struct("qc_add_params_t", body, "ap")
         fn = "qc_add_s8"
-    same = tuple(a.shape) == tuple(yshape) and a.buf.kind == "arena"
+    # the output may overwrite either input of its shape (elementwise: each element is read
+    # before it is written)
+    cands = [(v, y) for v in (a, b) if tuple(v.shape) == tuple(yshape) and v.buf.kind == "arena"]
     lw.p.add(f"{fn}({P(a)}, {P(b)}, {P(y)}, {pp}, {nd}, {d}, {s1}, {s2});", [a, b], [y], [fn],
-             op=op.name, what=op.op_type, inplace=(a, y) if same else None)
+             op=op.name, what=op.op_type, inplace=cands or None)
     return True
 
 

@@ -3,7 +3,8 @@ arena, from liveness over the schedule.
 
 1. Lifetimes: a buffer lives from the first step that touches it to the last.
 2. In place: an elementwise step whose input dies there writes over it (the two buffers
-   become one group), when sizes match.
+   become one group), when sizes match; where both inputs could (a residual Add), the one
+   whose group began first.
 3. Greedy by size (TFLite Micro's GreedyMemoryPlanner, best fit): groups in decreasing size,
    each at the lowest-waste gap among the groups already placed whose lifetimes overlap; three
    other orders too, and when the best is above the lower bound, a local search that swaps a
@@ -73,7 +74,7 @@ def _elide_copies(prog: Program) -> dict[int, tuple[Buf, int]]:
         for b in st.writes:
             writes[b.id] = writes.get(b.id, 0) + 1
         if st.inplace:
-            inplace.update(b.id for b in st.inplace)
+            inplace.update(b.id for pair in st.inplace for b in pair)
     parent: dict[int, tuple[Buf, int]] = {}
 
     def root(b: Buf) -> Buf:
@@ -135,16 +136,26 @@ def plan_arena(prog: Program, *, inplace: bool = True, elide: bool = True) -> Ar
         for i, st in enumerate(prog.steps):
             if st.inplace is None:
                 continue
-            a, o = st.inplace
-            if a.kind != "arena" or o.kind != "arena" or a.id not in parent or o.id not in parent:
-                continue  # buffers placed inside others are not in the union-find
-            ra, ro = find(a), find(o)
-            if ra is ro or len(members[ro.id]) != 1 or o.first != i:
+            choice = None
+            for a, o in st.inplace:
+                if a.kind != "arena" or o.kind != "arena" or a.id not in parent or o.id not in parent:
+                    continue  # buffers placed inside others are not in the union-find
+                ra, ro = find(a), find(o)
+                if ra is ro or len(members[ro.id]) != 1 or o.first != i:
+                    continue
+                if max(m.last for m in members[ra.id]) != i:
+                    continue  # the input is read later
+                if max(m.nbytes for m in members[ra.id]) < o.nbytes:
+                    continue
+                # of two inputs that may take the output (a residual Add), the one whose group
+                # began first: the residual stream stays in one place instead of alternating
+                # between two slots, which leaves a hole beside every block's wide tensors
+                first = min(m.first for m in members[ra.id])
+                if choice is None or first < choice[0]:
+                    choice = (first, ra, ro)
+            if choice is None:
                 continue
-            if max(m.last for m in members[ra.id]) != i:
-                continue  # the input is read later
-            if max(m.nbytes for m in members[ra.id]) < o.nbytes:
-                continue
+            _, ra, ro = choice
             parent[ro.id] = ra
             members[ra.id] += members.pop(ro.id)
             merged += 1

@@ -177,12 +177,16 @@ class Program:
             return out
 
         if inplace is not None:
-            # only views covering their whole buffer may share it (a view into a larger buffer,
-            # e.g. a slice, must not overwrite the rest)
-            vi, vo = inplace
-            whole = all(isinstance(v, View) and v.off == 0 and v.size * CTYPES[v.et][1] == v.buf.nbytes
-                        for v in (vi, vo))  # fmt: skip
-            inplace = (vi.buf, vo.buf) if whole else None
+            # (input view, output view), or a list of such pairs the plan chooses from; only views
+            # covering their whole buffer may share it (a view into a larger buffer, e.g. a slice,
+            # must not overwrite the rest)
+            pairs = []
+            for vi, vo in (inplace if isinstance(inplace, list) else [inplace]):
+                whole = all(isinstance(v, View) and v.off == 0 and v.size * CTYPES[v.et][1] == v.buf.nbytes
+                            for v in (vi, vo))  # fmt: skip
+                if whole:
+                    pairs.append((vi.buf, vo.buf))
+            inplace = pairs or None
         if alias is not None:
             # (source view, destination view, element offset): the copy disappears if the source
             # buffer can live inside the destination (Concat: producers write in place)
