@@ -811,7 +811,7 @@ def test_mean_s8(k, outer, r, inner):
         np.testing.assert_array_equal(y, fp.quantize_f32(v, 1.0, zo))
 
 
-@pytest.mark.parametrize("rows,n", [(1, 1), (4, 10), (3, 1000)])
+@pytest.mark.parametrize("rows,n", [(1, 1), (4, 10), (2, 256), (2, 257), (3, 1000)])  # stack row up to 256
 def test_softmax_s8(k, rows, n):
     rng = np.random.default_rng(rows * n)
     x = s8(rng, (rows, n))

@@ -18,7 +18,7 @@
 #include "qc_dwconv_util.h"
 
 #define QC_DW_BLOCK 64 /* outputs per block: 256 bytes of accumulators */
-#define QC_DW_PLANE 1024 /* padded plane on the stack, bytes */
+#define QC_DW_PLANE 768 /* padded plane on the stack, bytes (a 24x24 input with 3x3 taps: 676) */
 
 /* acc[i] += sum over kx of r[i*sw + kx*dw] * w[kx], i < n: one kernel row over interior
  * outputs (3-wide rows with dilation 1 and strides 1 and 2 as one expression each). */
@@ -64,11 +64,11 @@ static void qc_dw_3x3(int32_t *acc, int32_t n, const int8_t *x0, ptrdiff_t rs, c
     }
 }
 
-/* One channel through a padded plane of hp x wp (stride s = sh = sw); xc its input plane. */
+/* One channel through a padded plane of hp x wp (stride s = sh = sw); xc its input plane, acc
+ * the caller's QC_DW_BLOCK accumulators. */
 static void qc_dw_plane(const int8_t *xc, const int8_t *wc, int32_t b, const qc_conv_params_t *p, int32_t hp,
-                        int32_t wp, const qc_requant_t *rq, int32_t c, int8_t *yc) {
+                        int32_t wp, const qc_requant_t *rq, int32_t c, int8_t *yc, int32_t *acc) {
     int8_t plane[QC_DW_PLANE];
-    int32_t acc[QC_DW_BLOCK];
     const int32_t s = p->sw, khw = p->kh * p->kw, end = (p->oh - 1) * wp + p->ow; /* indices [0, end) */
     const ptrdiff_t rs = (ptrdiff_t)p->dh * wp;
     int32_t bz = b, r, t, i0, i, ky;
@@ -115,7 +115,7 @@ void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const 
             int8_t *yc = y + ((ptrdiff_t)n * p->cout + c) * p->oh * p->ow;
             const int32_t b = bias ? bias[c] : 0;
             if (plane) {
-                qc_dw_plane(xc, wc, b, p, hp, wp, rq, c, yc);
+                qc_dw_plane(xc, wc, b, p, hp, wp, rq, c, yc, acc);
                 continue;
             }
             for (oy = 0; oy < p->oh; ++oy) {
