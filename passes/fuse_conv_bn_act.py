@@ -20,6 +20,9 @@ the match, or a one-line reason it does not apply) and a ``rewrite`` of a match:
   the exact GELU ``x * 0.5 * (1 + erf(x / sqrt(2)))`` becomes ``Gelu`` (opset 20 on) or
   ``qcompiler.Gelu`` (one op, quantized once, an int8 table in C, the decomposition again in
   the ONNX written).
+* :data:`MATMUL_BIAS`: ``Add(MatMul(x, W), c)`` with constant ``W`` [K, N] and ``c`` [N] (a
+  PyTorch Linear on a 3-D input) becomes one Gemm with bias ``c`` over ``x`` reshaped to
+  [M, K], and back: the bias quantizes as int32 in the product instead of an int8 Add after it.
 * :data:`STANDALONE_BN`: a BatchNormalization with nothing to fold into becomes a per-channel
   ``Mul`` + ``Add`` (constants of shape ``[C, 1, 1]`` for NCHW), which quantizes.
 
@@ -37,13 +40,13 @@ from typing import Any
 import numpy as np
 
 from qcompiler.errors import PipelineError
-from qcompiler.ir import Graph, Model, Op, Value
+from qcompiler.ir import DType, Graph, Model, Op, Shape, TensorType, Value
 from qcompiler.ir.ops import QC_DOMAIN
 from qcompiler.ir.qc_ops import ACTIVATIONS, emit_activation, ensure_qc_domain
 from qcompiler.pass_base import Pass, PassContext
 from qcompiler.patterns import ActivationMatch, match_activation_at, scalar, single_user
 
-__all__ = ["FuseConvBnActPass", "FuseOptions", "Rule", "RULES", "FOLD_BN", "FOLD_HARDSIGMOID", "FUSE_ACTIVATION",
+__all__ = ["FuseConvBnActPass", "FuseOptions", "Rule", "RULES", "MATMUL_BIAS", "FOLD_BN", "FOLD_HARDSIGMOID", "FUSE_ACTIVATION",
            "CANONICALIZE_ACTIVATION", "STANDALONE_BN", "BnFold", "ActFusion"]  # fmt: skip
 
 _LAYERS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
@@ -61,6 +64,8 @@ class FuseOptions:
     fold_hardsigmoid: bool = field(default=True, metadata={
         "help": "a HardSigmoid after a layer: alpha and beta into the layer, a Clip to [0, 1] left"})
     standalone_bn: bool = field(default=True, metadata={"help": "lone BatchNormalization becomes Mul+Add"})
+    matmul_bias: bool = field(default=True, metadata={
+        "help": "MatMul by a constant weight + a constant bias becomes one Gemm (Reshapes around it for >2-D)"})
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.activations if a not in ACTIVATIONS]
@@ -516,8 +521,86 @@ def rewrite_standalone_bn(m: LoneBn, model: Model) -> None:
 
 STANDALONE_BN = Rule("standalone-bn", match_standalone_bn, rewrite_standalone_bn)
 
+# -- MatMul + constant bias as one Gemm ---------------------------------------------------------
+@dataclass
+class MatMulBias:
+    """``Add(MatMul(x, W), c)`` with ``W`` [K, N] and ``c`` [N] constants: one Gemm with bias
+    ``c`` over ``x`` viewed as [M, K] (Reshapes around it when ``x`` has more than 2 dims)."""
+
+    add: Op
+    matmul: Op
+    bias: np.ndarray
+    in_shape: tuple[int, ...]
+
+
+def match_matmul_bias(add: Op, model: Model, options: FuseOptions) -> MatMulBias | str:
+    """Pattern ``Add(MatMul(x, W), c)`` (either order): a PyTorch Linear on a 3-D input
+    (transformer blocks) exports as this pair, which would quantize as two ops with an int8
+    rounding between the product and its bias; as a Gemm the bias is int32 in the product."""
+    if not _onnx(add, "Add"):
+        return "not an Add"
+    for i in (0, 1):
+        mm = add.input(i).producer() if add.input(i) is not None else None
+        if _onnx(mm, "MatMul") and mm.graph is add.graph:
+            c = _const(add.input(1 - i))
+            break
+    else:
+        return "Add does not read a MatMul"
+    if single_user(mm.output) is not add or mm.output.is_graph_output:
+        return "MatMul output has other readers than the Add"
+    w = _const(mm.input(1))
+    if w is None or w.dtype != np.float32 or w.ndim != 2:
+        return "MatMul weight is not a 2-D float32 constant"
+    n = w.shape[1]
+    if c is None or c.dtype != np.float32 or c.size != n or (c.ndim > 1 and c.shape[-1] != n):
+        return "the Add's other input is not a float32 constant over the output features"
+    x = mm.input(0)
+    dims = x.shape.dims if x.shape is not None and x.shape.rank is not None else None
+    if dims is None or len(dims) < 2 or not all(isinstance(d, int) for d in dims) or dims[-1] != w.shape[0]:
+        return "MatMul input shape is not static [..., K]"
+    if c.ndim > len(dims):
+        return "the bias has more dims than the product"
+    if model.opset_imports.get("", 1) < 7:
+        return "a Gemm with a 1-D bias needs opset 7"
+    return MatMulBias(add, mm, c.reshape(-1), tuple(dims))
+
+
+def rewrite_matmul_bias(m: MatMulBias, model: Model) -> None:
+    """Reshape(x, [M, K]) -> Gemm(W, c) -> Reshape(y, [..., N]) (no Reshapes for 2-D x); the
+    Gemm takes the MatMul's name."""
+    add, mm = m.add, m.matmul
+    g = add.graph
+    k, n = m.in_shape[-1], m.bias.size
+    rows = int(np.prod(m.in_shape[:-1], dtype=np.int64))
+    base = mm.name or "matmul"
+    bv = g.add_constant(m.bias.astype(np.float32), base + "_bias")
+    name = add.output.name
+    old = [add.input(0), add.input(1), mm.input(1)]
+    with g.inserting_before(add) as b:
+        x = mm.input(0)
+        if len(m.in_shape) > 2:
+            x = b.op("Reshape", x, b.const(np.array([rows, k], np.int64), base + "_rows"), name=base + "_rows")
+            x.type = TensorType(DType.FLOAT32, Shape.of([rows, k]))
+        gemm = b.create("Gemm", [x, mm.input(1), bv], name=mm.name)
+        y = gemm.output
+        y.type = TensorType(DType.FLOAT32, Shape.of([rows, n]))
+        if len(m.in_shape) > 2:
+            y = b.op("Reshape", y, b.const(np.array([*m.in_shape[:-1], n], np.int64), base + "_shape"),
+                     name=base + "_unrows")  # fmt: skip
+    gemm.meta.update(mm.meta)
+    y.type = add.output.type
+    add.output.replace_all_uses_with(y)
+    g.remove([add, mm])
+    _rename_like(g, y, name)
+    for v in old:
+        _drop_if_unused(v)
+
+
+MATMUL_BIAS = Rule("matmul-bias", match_matmul_bias, rewrite_matmul_bias)
+
+
 #: Every rule, in the order the pass applies them.
-RULES = (FOLD_BN, FOLD_HARDSIGMOID, FUSE_ACTIVATION, CANONICALIZE_ACTIVATION, STANDALONE_BN)
+RULES = (MATMUL_BIAS, FOLD_BN, FOLD_HARDSIGMOID, FUSE_ACTIVATION, CANONICALIZE_ACTIVATION, STANDALONE_BN)
 
 
 class FuseConvBnActPass(Pass):
@@ -527,7 +610,7 @@ class FuseConvBnActPass(Pass):
 
     def run(self, model: Model, ctx: PassContext) -> bool:
         opts: FuseOptions = self.options
-        sweeps = [(FOLD_BN, opts.fuse_bn), (FOLD_HARDSIGMOID, opts.fold_hardsigmoid),
+        sweeps = [(MATMUL_BIAS, opts.matmul_bias), (FOLD_BN, opts.fuse_bn), (FOLD_HARDSIGMOID, opts.fold_hardsigmoid),
                   (FUSE_ACTIVATION, opts.fuse_activation and bool(opts.activations)),
                   (CANONICALIZE_ACTIVATION, opts.canonicalize), (STANDALONE_BN, opts.standalone_bn)]  # fmt: skip
         changed = False

@@ -26,6 +26,7 @@ from qcompiler.pass_base import PassContext
 from qcompiler.passes.fuse_conv_bn_act import (
     FOLD_BN,
     FUSE_ACTIVATION,
+    MATMUL_BIAS,
     STANDALONE_BN,
     FuseConvBnActPass,
     FuseOptions,
@@ -560,3 +561,42 @@ def test_decomposed_gelu_becomes_one_op(opset, form):
     other = make([h.make_node("Relu", ["x"], ["r"]), h.make_node("Sub", ["r", "one"], ["c"]), *tail,
                   h.make_node("Add", ["y0", "e"], ["y"])], extra, opset)  # fmt: skip
     assert "Gelu" not in " ".join(types(run_pass(other)[0]))
+
+
+# -- matmul-bias ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("x_shape, bias_first", [((2, 5, 8), False), ((2, 5, 8), True), ((4, 8), False),
+                                                 ((1, 2, 3, 8), False)])  # fmt: skip
+def test_linear_on_a_3d_input_becomes_one_gemm(x_shape, bias_first):
+    """PyTorch's Linear on [B, T, C] exports MatMul + Add(bias): one Gemm over [B*T, C], with
+    Reshapes around it when the input has more than 2 dims."""
+    rng = np.random.default_rng(RNG_SEED)
+    inits = {"w": rng.normal(0, 1, (8, 6)), "b": rng.normal(0, 1, 6)}
+    add = h.make_node("Add", ["b", "mm"] if bias_first else ["mm", "b"], ["y"], name="add")
+    proto = make([h.make_node("MatMul", ["x", "w"], ["mm"], name="fc"), add], inits, 13, x_shape=x_shape)
+    want = ["Gemm"] if len(x_shape) == 2 else ["Reshape", "Gemm", "Reshape"]
+    model = check(proto, want)
+    gemm = next(op for op in model.graph if op.op_type == "Gemm")
+    assert gemm.name == "fc" and model.graph.outputs[0].name == "y"
+    assert model.graph.outputs[0].shape.dims == (*x_shape[:-1], 6)
+
+
+def test_matmul_bias_negative_reasons():
+    rng = np.random.default_rng(RNG_SEED)
+    inits = {"w": rng.normal(0, 1, (8, 6)), "b": rng.normal(0, 1, 6), "b2": rng.normal(0, 1, (5, 6)),
+             "b5": rng.normal(0, 1, 5)}  # fmt: skip
+    mm = h.make_node("MatMul", ["x", "w"], ["mm"])
+    cases = [
+        ([h.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]), h.make_node("MatMul", ["x", "xt"], ["mm"]),
+          h.make_node("Add", ["mm", "b5"], ["y"])], ("y",), "MatMul weight is not a 2-D float32 constant"),
+        ([mm, h.make_node("Add", ["mm", "b2"], ["y"])], ("y",),
+         "the Add's other input is not a float32 constant over the output features"),
+        ([mm, h.make_node("Add", ["mm", "b"], ["y"]), h.make_node("Relu", ["mm"], ["z"])], ("y", "z"),
+         "MatMul output has other readers than the Add"),
+    ]  # fmt: skip
+    for nodes, outs, reason in cases:
+        model = load_onnx(make(nodes, inits, 13, x_shape=(1, 5, 8), outputs=outs))
+        add = next(op for op in model.graph if op.op_type == "Add")
+        assert MATMUL_BIAS.apply(add, model) == reason
+    # and the option turns it off
+    check(make([mm, h.make_node("Add", ["mm", "b"], ["y"])], inits, 13, x_shape=(1, 5, 8)), ["MatMul", "Add"],
+          matmul_bias=False)
