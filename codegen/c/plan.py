@@ -7,8 +7,9 @@ arena, from liveness over the schedule.
    whose group began first.
 3. Greedy by size (TFLite Micro's GreedyMemoryPlanner, best fit): groups in decreasing size,
    each at the lowest-waste gap among the groups already placed whose lifetimes overlap; three
-   other orders too, and when the best is above the lower bound, a local search that swaps a
-   few nearby groups of the best order (seeded: the same plan every run).
+   other orders too, and when the best is above the lower bound, a local search that moves a
+   few groups of the order elsewhere and keeps orders that place no larger (seeded: the same
+   plan every run).
 
 Reported beside the arena: the lower bound (the largest sum of live group sizes at any step)
 and a naive plan (every buffer its own region).
@@ -176,24 +177,26 @@ def plan_arena(prog: Program, *, inplace: bool = True, elide: bool = True) -> Ar
         arena, offsets = _place(order)
         if best_arena is None or arena < best_arena:
             best_arena, best_offsets, best_order = arena, offsets, order
-    # Above the bound, a local search: swap a few nearby groups of the best order and keep
-    # what places smaller (a fixed seed and a fixed number of tries: the same plan every run).
+    # Above the bound, a local search: move a few groups of the current order elsewhere in it,
+    # keep the result when it places no larger (sideways moves cross the wide plateaus of equal
+    # arenas) and remember the smallest (a fixed seed and a bounded number of tries: the same
+    # plan every run).
     floor = max((sum(_align(size) for size, f, end, _ in groups if f <= i <= end)
                  for i in range(len(prog.steps))), default=0)  # fmt: skip
     rnd = random.Random(0)
-    by_size = sorted(groups, key=orders["size"])
     tries = min(SEARCH_TRIES, SEARCH_WORK // max(len(groups) ** 2, 1)) if groups else 0
-    for k in range(tries):
+    cur, cur_arena = best_order, best_arena
+    for _ in range(tries):
         if best_arena <= floor:
             break
-        order = list(best_order if k % 2 else by_size)  # around the best so far, and afresh
-        for _ in range(rnd.randint(1, 8)):
-            i = rnd.randrange(len(order))
-            j = min(len(order) - 1, i + rnd.randint(1, 6))
-            order[i], order[j] = order[j], order[i]
+        order = list(cur)
+        for _ in range(rnd.randint(1, 4)):
+            order.insert(rnd.randrange(len(order)), order.pop(rnd.randrange(len(order))))
         arena, offsets = _place(order)
-        if arena < best_arena:
-            best_arena, best_offsets, best_order = arena, offsets, order
+        if arena <= cur_arena:
+            cur, cur_arena = order, arena
+            if arena < best_arena:
+                best_arena, best_offsets, best_order = arena, offsets, order
     for ms_id, offset in best_offsets.items():
         for m in members_by_id[ms_id]:
             m.offset = offset
