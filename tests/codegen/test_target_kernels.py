@@ -739,6 +739,43 @@ def make_x86_cases(seed: int = 3) -> tuple[bytes, list[tuple[str, int]]]:
              rq_kw={"special": "huge"})
     conv(1, 16, 6, 8, 8, 1, 1, fill="edge64", rq_kw={"special": "tiny"})
     conv(1, 16, 8, 8, 8, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, wmax=65)
+    # x86's direct convolution (kh * kw > 1, output rows of at least one vector: 8 pixels, 16 with
+    # VNNI): rows of 16-100 pixels, strides 1-3 (unequal too), dilations, channel counts around the
+    # pairs / quads of channels, several bands, groups, K near the offset table's limit (900 taps
+    # of pairs; 1080 falls back), bands larger than the scratch (3x1 on wide rows, a wide 1x3: the
+    # im2col path), the [-64, 64] path and the extreme values
+    for (n, cin, cout, h, w, kh, kw, sh, sw, dh, dw, pads, wmax) in (
+            (1, 3, 5, 12, 17, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 128),
+            (1, 5, 6, 9, 33, 3, 3, 2, 2, 1, 1, (1, 1, 1, 1), 128),
+            (1, 7, 4, 10, 40, 3, 3, 3, 3, 1, 1, (0, 2, 2, 0), 128),
+            (1, 6, 9, 11, 36, 3, 3, 1, 1, 2, 2, (2, 2, 2, 2), 128),
+            (1, 9, 3, 13, 50, 5, 5, 2, 2, 2, 2, (0, 1, 1, 0), 128),
+            (1, 4, 7, 14, 35, 3, 3, 2, 1, 1, 2, (1, 0, 2, 1), 128),
+            (1, 2, 6, 9, 70, 2, 4, 1, 2, 2, 1, (0, 3, 1, 0), 128),
+            (1, 1, 3, 20, 24, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 128),
+            (2, 16, 16, 40, 40, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 128),
+            (1, 32, 8, 20, 20, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 128),
+            (1, 6, 5, 12, 80, 3, 1, 1, 1, 1, 1, (1, 0, 1, 0), 128),
+            (1, 4, 3, 2, 300, 1, 3, 1, 1, 1, 1, (0, 1, 0, 1), 128),
+            (1, 200, 7, 5, 17, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 128),
+            (1, 240, 3, 4, 20, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 128),
+            (1, 5, 7, 16, 19, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 64),
+            (1, 16, 16, 18, 34, 3, 3, 2, 2, 1, 1, (1, 1, 1, 1), 64),
+            (1, 7, 9, 17, 17, 3, 3, 1, 1, 2, 2, (2, 2, 2, 2), 64)):
+        pt, pl, pb, pr = pads
+        conv(n, cin, cout, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, wmax=wmax,
+             rq_kw={"per_channel": bool(cout % 2)})
+    conv(1, 8, 12, 20, 20, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, group=2)
+    conv(1, 8, 12, 20, 20, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, group=2, wmax=64)
+    for x_zp in (-128, 127):
+        conv(1, 16, 5, 16, 16, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, fill="min", x_zp=x_zp,
+             rq_kw={"special": "huge"})
+        conv(1, 16, 6, 16, 16, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, fill="edge64", x_zp=x_zp,
+             rq_kw={"special": "huge"})
+    for special in ("tiny", "mid", "zp0"):
+        conv(1, 5, 6, 9, 20, 3, 3, 1, 1, pt=1, pl=1, pb=0, pr=1, rq_kw={"special": special})
+    for act in (1, 4, 7):
+        conv(1, 3, 5, 9, 20, 3, 3, 1, 1, pt=1, pl=1, pb=1, pr=1, rq_kw={"act": act})
     out += _add_cases(rng)
     out += _maxpool_cases(rng)
     out += _lut_mean_cases(rng)

@@ -497,6 +497,236 @@ static void qc_bias_adj(const int8_t *w, const int32_t *bias, int32_t n, int32_t
 #define QC_T2(NR, PV) \
     qc_tile2(col + v0 * 16, P, KG, wp, bv + c0, c, rg, y0 + v0 * 8, pix, np - v0 * 8, NR, PV)
 
+/* ---- direct convolution (kh * kw > 1): no im2col --------------------------------------------
+ * The scratch holds a band of padded input rows of the group, G channels side by side per pixel
+ * (band[cg][r][s][j][G]: channel group cg, band row r, column phase s < sw, phase column j; the
+ * padded column of (s, j) is j * sw + s, x_zp outside the image; flipped to unsigned for G = 4).
+ * Tap (ky, kx) of output pixel (oy, ox) is then band row (oy - oy0) * sh + ky * dh, phase
+ * (kx * dw) % sw, column ox + (kx * dw) / sw: a vector of pixels of one output row is one load
+ * from the band at a per-tap offset, so each input byte is copied about once per band instead
+ * of kh * kw times. The G channels of a tap replace the G taps of the im2col (the same products
+ * in another order: int32 sums, exact). Channels past cin_g get weight 0. */
+#ifndef QC_DPV
+#define QC_DPV QC_PV /* vectors per direct tile, at most */
+#endif
+#define QC_DROW 4096 /* sw * Wj: bytes of one padded, phase-split input row, at most */
+
+/* band rows [0, nb) (input rows iy0 + r) of every channel group; Wj phase columns. */
+static void qc_band(const int8_t *xg, const qc_conv_params_t *p, int32_t G, int32_t CG,
+                    int32_t iy0, int32_t nb, int32_t Wj, int8_t *band) {
+    int8_t tmp[QC_G][QC_DROW + 64] QC_ALIGNED(32);
+    int8_t ph[QC_G][QC_DROW + 64] QC_ALIGNED(32);
+    const int32_t cin_g = p->cin / p->group, sw = p->sw, L = sw * Wj, RB = L * G;
+    const int32_t Wj16 = (Wj + 15) & ~15, L32 = (L + 31) & ~31;
+    const int8_t zp = (int8_t)p->x_zp, fz = (int8_t)(G == 4 ? (zp ^ 0x80) : zp);
+    const int32_t n_in = p->w < L - p->pl ? p->w : L - p->pl; /* image columns in the row */
+    const __m128i f = _mm_set1_epi8(G == 4 ? (char)0x80 : 0);
+    int32_t cg, r, i, s, j;
+    for (cg = 0; cg < CG; ++cg) {
+        for (r = 0; r < nb; ++r) {
+            const int32_t iy = iy0 + r;
+            int8_t *d = band + ((ptrdiff_t)cg * nb + r) * RB;
+            if (iy < 0 || iy >= p->h) {
+                memset(d, fz, (size_t)RB);
+                continue;
+            }
+            for (i = 0; i < G; ++i) {
+                const int32_t ci = cg * G + i;
+                int8_t *t = tmp[i];
+                if (ci >= cin_g || n_in <= 0) {
+                    memset(t, zp, (size_t)L32);
+                    continue;
+                }
+                memset(t, zp, (size_t)(p->pl < L ? p->pl : L));
+                qc_copy_n(t + p->pl, xg + ((ptrdiff_t)ci * p->h + iy) * p->w, n_in);
+                memset(t + p->pl + n_in, zp, (size_t)(L32 - p->pl - n_in));
+            }
+            for (s = 0; s < sw; ++s) {
+                const int8_t *rw[QC_G];
+                int8_t *o = d + (ptrdiff_t)s * Wj * G;
+                for (i = 0; i < G; ++i) {
+                    if (sw == 1) {
+                        rw[i] = tmp[i];
+                        continue;
+                    }
+                    rw[i] = ph[i];
+                    if (sw == 2) {
+                        const __m256i lo8 = _mm256_set1_epi16(0xff);
+                        for (j = 0; j < Wj; j += 16) {
+                            __m256i v = _mm256_loadu_si256((const __m256i *)(tmp[i] + 2 * j));
+                            v = s ? _mm256_srli_epi16(v, 8) : _mm256_and_si256(v, lo8);
+                            _mm_storeu_si128((__m128i *)(ph[i] + j),
+                                             _mm_packus_epi16(_mm256_castsi256_si128(v),
+                                                              _mm256_extracti128_si256(v, 1)));
+                        }
+                    } else {
+                        for (j = 0; j < Wj; ++j) ph[i][j] = tmp[i][(ptrdiff_t)j * sw + s];
+                        for (; j < Wj16; ++j) ph[i][j] = zp;
+                    }
+                }
+                for (j = 0; j < Wj; j += 16) {
+                    int8_t last[64];
+                    int8_t *oj = j + 16 <= Wj ? o + (ptrdiff_t)j * G : last;
+                    if (G == 2) {
+                        __m128i a = _mm_loadu_si128((const __m128i *)(rw[0] + j));
+                        __m128i b = _mm_loadu_si128((const __m128i *)(rw[1] + j));
+                        _mm_storeu_si128((__m128i *)oj, _mm_unpacklo_epi8(a, b));
+                        _mm_storeu_si128((__m128i *)(oj + 16), _mm_unpackhi_epi8(a, b));
+                    } else {
+                        __m128i l0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(rw[0] + j)), f);
+                        __m128i l1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(rw[1] + j)), f);
+                        __m128i l2 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(rw[2] + j)), f);
+                        __m128i l3 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(rw[3] + j)), f);
+                        __m128i a0 = _mm_unpacklo_epi8(l0, l1), a1 = _mm_unpackhi_epi8(l0, l1);
+                        __m128i b0 = _mm_unpacklo_epi8(l2, l3), b1 = _mm_unpackhi_epi8(l2, l3);
+                        _mm_storeu_si128((__m128i *)oj, _mm_unpacklo_epi16(a0, b0));
+                        _mm_storeu_si128((__m128i *)(oj + 16), _mm_unpackhi_epi16(a0, b0));
+                        _mm_storeu_si128((__m128i *)(oj + 32), _mm_unpacklo_epi16(a1, b1));
+                        _mm_storeu_si128((__m128i *)(oj + 48), _mm_unpackhi_epi16(a1, b1));
+                    }
+                    if (oj == last) memcpy(o + (ptrdiff_t)j * G, last, (size_t)((Wj - j) * G));
+                }
+            }
+        }
+    }
+}
+
+/* wq[i][q] for n channels, q = (cg, ky, kx) < KQ: the G weights of channels cg * G + [0, G) of
+ * tap (ky, kx), int16 pairs (G = 2) or bytes (G = 4), 0 past cin_g. */
+static void qc_dweights(const int8_t *w, int32_t n, int32_t K, int32_t cin_g, int32_t khw,
+                        int32_t G, int32_t CG, int32_t *wq) {
+    const int32_t KQ = CG * khw;
+    int32_t i, cg, t, j;
+    for (i = 0; i < n; ++i) {
+        const int8_t *wi = w + (ptrdiff_t)i * K;
+        for (cg = 0; cg < CG; ++cg) {
+            for (t = 0; t < khw; ++t) {
+                uint32_t u = 0;
+                for (j = 0; j < G; ++j) {
+                    const int32_t ci = cg * G + j;
+                    const int32_t v = ci < cin_g ? wi[(ptrdiff_t)ci * khw + t] : 0;
+                    u |= G == 2 ? (uint32_t)(uint16_t)v << (16 * j) : (uint32_t)(uint8_t)v << (8 * j);
+                }
+                wq[(ptrdiff_t)i * KQ + cg * khw + t] = (int32_t)u;
+            }
+        }
+    }
+}
+
+/* NR channels x PV vectors of QC_V pixels of one output row: base + offs[q] is tap group q of
+ * the first pixel. */
+QC_FORCE_INLINE void qc_dtile(const int8_t *base, const int32_t *offs, int32_t KQ, const int32_t *wq,
+                              const int32_t *bv, int32_t c, const qc_requant_t *rq, int8_t *y,
+                              int32_t pix, int32_t np, int G, int NR, int PV) {
+    qc_vec acc[QC_NR * QC_DPV];
+    int32_t q;
+    int i, v;
+    QC_UNROLL
+    for (i = 0; i < NR * PV; ++i) acc[i] = QC_VZERO();
+    for (q = 0; q < KQ; ++q) {
+        const int8_t *s = base + offs[q];
+        qc_vec x[QC_DPV];
+#if defined(QC_LANES_AVX2)
+        if (G == 2) {
+            QC_UNROLL
+            for (v = 0; v < PV; ++v) x[v] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(s + v * 16)));
+            QC_UNROLL
+            for (i = 0; i < NR; ++i) {
+                const __m256i wb = _mm256_set1_epi32(wq[(ptrdiff_t)i * KQ + q]);
+                QC_UNROLL
+                for (v = 0; v < PV; ++v)
+                    acc[i * PV + v] = _mm256_add_epi32(acc[i * PV + v], _mm256_madd_epi16(x[v], wb));
+            }
+            continue;
+        }
+#endif
+        QC_UNROLL
+        for (v = 0; v < PV; ++v) x[v] = QC_VLOAD(s + v * QC_V * 4);
+        QC_UNROLL
+        for (i = 0; i < NR; ++i) {
+            const qc_vec wb = QC_VSET1(wq[(ptrdiff_t)i * KQ + q]);
+            QC_UNROLL
+            for (v = 0; v < PV; ++v) acc[i * PV + v] = QC_DOT4(acc[i * PV + v], x[v], wb);
+        }
+    }
+    (void)G;
+    QC_UNROLL
+    for (i = 0; i < NR; ++i) {
+        const qc_vec b = QC_VSET1(bv[i]);
+        QC_UNROLL
+        for (v = 0; v < PV; ++v)
+            qc_out(QC_VADD(acc[i * PV + v], b), c + i, rq, y + (ptrdiff_t)i * pix + v * QC_V,
+                   np - v * QC_V);
+    }
+}
+
+#define QC_TDG(NR, PV, GG)                                                                     \
+    qc_dtile(band + (ptrdiff_t)t * p->sh * RB + (ptrdiff_t)ox0 * GG, offs, KQ, wq, bv, c0, rg, \
+             yg + (ptrdiff_t)c0 * pix + (ptrdiff_t)(oy0 + t) * p->ow + ox0, pix, p->ow - ox0, GG, NR, PV)
+#define QC_TD(NR, PV) QC_TDG(NR, PV, 4)
+#if QC_DPV >= 4
+#define QC_DC4(T, NR) QC_DC3(T, NR) case NR * 8 + 4: T(NR, 4); break;
+#else
+#define QC_DC4(T, NR) QC_DC3(T, NR)
+#endif
+#if QC_DPV >= 3
+#define QC_DC3(T, NR) QC_CASES12(T, NR) case NR * 8 + 3: T(NR, 3); break;
+#else
+#define QC_DC3(T, NR) QC_CASES12(T, NR)
+#endif
+#define QC_DSWITCH(T) \
+    switch (nr * 8 + pv) { QC_DC4(T, 4) QC_DC4(T, 3) QC_DC4(T, 2) QC_DC4(T, 1) default: break; }
+#define QC_TD2(NR, PV) QC_TDG(NR, PV, 2)
+
+/* One group of one image by direct convolution, G = 4 (bias adjusted in bv) or 2. Returns 0
+ * when the shape does not suit it (the band of one output row does not fit the scratch). */
+static int qc_conv_group_direct(const int8_t *xg, const int8_t *wg, const int32_t *bg,
+                                const qc_conv_params_t *p, const qc_requant_t *rg, int8_t *yg,
+                                int8_t *band, int32_t G) {
+    const int32_t cin_g = p->cin / p->group, cout_g = p->cout / p->group, khw = p->kh * p->kw;
+    const int32_t K = cin_g * khw, pix = p->oh * p->ow, CG = (cin_g + G - 1) / G, KQ = CG * khw;
+    const int32_t nv = (p->ow + QC_V - 1) / QC_V, Wj = nv * QC_V + (p->kw - 1) * p->dw / p->sw;
+    const int32_t RB = p->sw * Wj * G, S = qc_conv_s8_scratch(p);
+    const int32_t nb1 = (p->kh - 1) * p->dh + 1; /* band rows of one output row */
+    int32_t offs[QC_KMAX / 2], wq[QC_NR * (QC_KMAX / 2)], bv[QC_NR];
+    int32_t R, oy0, cg, ky, kx, c0;
+    if (KQ > QC_KMAX / 2 || p->sw * Wj > QC_DROW || (int64_t)CG * nb1 * RB > S) return 0;
+    R = (int32_t)(((int64_t)S / ((int64_t)CG * RB) - nb1) / p->sh) + 1;
+    if (R > p->oh) R = p->oh;
+    for (oy0 = 0; oy0 < p->oh; oy0 += R) {
+        const int32_t nr_rows = p->oh - oy0 < R ? p->oh - oy0 : R;
+        const int32_t nb = (nr_rows - 1) * p->sh + nb1;
+        const int32_t PB = nb * RB;
+        for (cg = 0; cg < CG; ++cg)
+            for (ky = 0; ky < p->kh; ++ky)
+                for (kx = 0; kx < p->kw; ++kx)
+                    offs[(cg * p->kh + ky) * p->kw + kx] =
+                        cg * PB + ky * p->dh * RB + (kx * p->dw % p->sw) * Wj * G + (kx * p->dw / p->sw) * G;
+        qc_band(xg, p, G, CG, oy0 * p->sh - p->pt, nb, Wj, band);
+        for (c0 = 0; c0 < cout_g; c0 += QC_NR) {
+            const int32_t nr = cout_g - c0 < QC_NR ? cout_g - c0 : QC_NR;
+            int32_t t, v0, i;
+            qc_dweights(wg + (ptrdiff_t)c0 * K, nr, K, cin_g, khw, G, CG, wq);
+            if (G == 4) qc_bias_adj(wg + (ptrdiff_t)c0 * K, bg ? bg + c0 : NULL, nr, K, bv);
+            else
+                for (i = 0; i < nr; ++i) bv[i] = bg ? bg[c0 + i] : 0;
+            for (t = 0; t < nr_rows; ++t) {
+                for (v0 = 0; v0 < nv; v0 += QC_DPV) {
+                    const int32_t pv = nv - v0 < QC_DPV ? nv - v0 : QC_DPV, ox0 = v0 * QC_V;
+#if defined(QC_LANES_AVX2)
+                    if (G == 2) {
+                        QC_DSWITCH(QC_TD2)
+                        continue;
+                    }
+#endif
+                    QC_DSWITCH(QC_TD)
+                }
+            }
+        }
+    }
+    return 1;
+}
+
 /* One group of one image through the pixel-lane kernels. Returns 0 (nothing done) when the
  * shape does not suit them. */
 static int qc_conv_group_lanes(const int8_t *xg, const int8_t *x_end, const int8_t *wg,
@@ -513,6 +743,8 @@ static int qc_conv_group_lanes(const int8_t *xg, const int8_t *x_end, const int8
     const int32_t KG = (K + G - 1) / G;
     const int32_t P = K > 0 ? (int32_t)(((int64_t)qc_conv_s8_rows(p) * K / ((int64_t)KG * G)) & ~15) : 0;
     int32_t bv[QC_CB], cb, pix0;
+    if (p->kh * p->kw > 1 && p->ow >= QC_V && qc_conv_group_direct(xg, wg, bg, p, rg, yg, col, G))
+        return 1;
     if (P < 16 || (G == 2 && K > QC_KMAX)) return 0;
     for (cb = 0; cb < cout_g; cb += QC_CB) {
         const int32_t nc = cout_g - cb < QC_CB ? cout_g - cb : QC_CB;
