@@ -283,7 +283,7 @@ def out_size(size, k, s, d, p0, p1, ceil=False):
 
 # ---- int8 GEMM and the requantization epilogue ----
 
-GEMM_SIZES = [(1, 1, 1), (3, 5, 17), (17, 33, 3), (33, 17, 64), (4, 8, 16), (2, 70, 33)]
+GEMM_SIZES = [(1, 1, 1), (3, 5, 17), (17, 33, 3), (33, 17, 64), (4, 8, 16), (2, 70, 33), (5, 9, 100), (35, 6, 8)]
 
 
 @pytest.mark.parametrize("M,N,K", GEMM_SIZES)
