@@ -275,12 +275,18 @@ QC_FORCE_INLINE void qc_out(__m512i s, int32_t c, const qc_requant_t *rq, int8_t
     if (rq->act == QC_ACT_NONE) {
         const int32_t ci = rq->per_channel ? c : 0, sh = rq->shift[ci];
         const __m512i m = _mm512_set1_epi64(rq->mult[ci]);
-        const __m512i rnd = _mm512_set1_epi64((int64_t)1 << (sh - 1));
-        const __m128i cnt = _mm_cvtsi32_si128(sh);
-        __m512i pe = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(s, m), rnd), cnt);
-        __m512i po = _mm512_sra_epi64(
-            _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), m), rnd), cnt);
-        __m512i v = _mm512_mask_blend_epi32(0xaaaa, pe, _mm512_slli_epi64(po, 32));
+        __m512i pe = _mm512_mul_epi32(s, m), po = _mm512_mul_epi32(_mm512_srli_epi64(s, 32), m), v;
+        if (sh >= 33) { /* qc_mulq from the high words (see qc_requant_row) */
+            v = _mm512_mask_blend_epi32(0xaaaa, _mm512_srli_epi64(pe, 32), po);
+            v = _mm512_sra_epi32(_mm512_add_epi32(v, _mm512_set1_epi32((int32_t)1 << (sh - 33))),
+                                 _mm_cvtsi32_si128(sh - 32));
+        } else {
+            const __m512i rnd = _mm512_set1_epi64((int64_t)1 << (sh - 1));
+            const __m128i cnt = _mm_cvtsi32_si128(sh);
+            pe = _mm512_sra_epi64(_mm512_add_epi64(pe, rnd), cnt);
+            po = _mm512_sra_epi64(_mm512_add_epi64(po, rnd), cnt);
+            v = _mm512_mask_blend_epi32(0xaaaa, pe, _mm512_slli_epi64(po, 32));
+        }
         v = _mm512_add_epi32(v, _mm512_set1_epi32(rq->out_zp));
         v = _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(rq->qmin)),
                              _mm512_set1_epi32(rq->qmax));
@@ -331,18 +337,22 @@ QC_FORCE_INLINE void qc_out(__m256i s, int32_t c, const qc_requant_t *rq, int8_t
     if (rq->act == QC_ACT_NONE) {
         const int32_t ci = rq->per_channel ? c : 0, sh = rq->shift[ci];
         const __m256i m = _mm256_set1_epi64x(rq->mult[ci]);
-        const __m256i rnd = _mm256_set1_epi64x((int64_t)1 << (sh - 1));
-        const __m256i sign = _mm256_set1_epi64x(INT64_MIN);
-        const __m128i cnt = _mm_cvtsi32_si128(sh);
-        const __m256i sbias = _mm256_srl_epi64(sign, cnt);
-        __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(s, m), rnd);
-        __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(s, 32), m), rnd);
-        __m256i v;
+        __m256i pe = _mm256_mul_epi32(s, m), po = _mm256_mul_epi32(_mm256_srli_epi64(s, 32), m), v;
         __m128i b;
-        /* arithmetic shift from the logical one: (p ^ 2^63) >> s minus 2^63 >> s */
-        pe = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_xor_si256(pe, sign), cnt), sbias);
-        po = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_xor_si256(po, sign), cnt), sbias);
-        v = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xaa);
+        if (sh >= 33) { /* qc_mulq from the high words (see qc_requant_row) */
+            v = _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xaa);
+            v = _mm256_sra_epi32(_mm256_add_epi32(v, _mm256_set1_epi32((int32_t)1 << (sh - 33))),
+                                 _mm_cvtsi32_si128(sh - 32));
+        } else {
+            const __m256i rnd = _mm256_set1_epi64x((int64_t)1 << (sh - 1));
+            const __m256i sign = _mm256_set1_epi64x(INT64_MIN);
+            const __m128i cnt = _mm_cvtsi32_si128(sh);
+            const __m256i sbias = _mm256_srl_epi64(sign, cnt);
+            /* arithmetic shift from the logical one: (p ^ 2^63) >> s minus 2^63 >> s */
+            pe = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_xor_si256(_mm256_add_epi64(pe, rnd), sign), cnt), sbias);
+            po = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_xor_si256(_mm256_add_epi64(po, rnd), sign), cnt), sbias);
+            v = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xaa);
+        }
         v = _mm256_add_epi32(v, _mm256_set1_epi32(rq->out_zp));
         v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(rq->qmin)),
                              _mm256_set1_epi32(rq->qmax));
