@@ -373,6 +373,34 @@ QC_FORCE_INLINE void qc_out(__m256i s, int32_t c, const qc_requant_t *rq, int8_t
     }
 }
 
+/* qc_out of two vectors (16 pixels) of channel c, packed to one 16-byte store when they are
+ * all valid and the epilogue is the high-word one: the clamp to [qmin, qmax] after packs with
+ * saturation (monotone, exact on [-128, 127]) gives the same bytes. */
+QC_FORCE_INLINE void qc_out2(__m256i s0, __m256i s1, int32_t c, const qc_requant_t *rq, int8_t *o,
+                             int32_t valid) {
+    const int32_t ci = rq->per_channel ? c : 0, sh = rq->shift[ci];
+    if (valid >= 16 && rq->act == QC_ACT_NONE && sh >= 33) {
+        const __m256i m = _mm256_set1_epi32(rq->mult[ci]);
+        const __m256i r = _mm256_set1_epi32((int32_t)1 << (sh - 33)), zp = _mm256_set1_epi32(rq->out_zp);
+        const __m128i cnt = _mm_cvtsi32_si128(sh - 32);
+        __m256i v0 = _mm256_blend_epi32(_mm256_srli_epi64(_mm256_mul_epi32(s0, m), 32),
+                                        _mm256_mul_epi32(_mm256_srli_epi64(s0, 32), m), 0xaa);
+        __m256i v1 = _mm256_blend_epi32(_mm256_srli_epi64(_mm256_mul_epi32(s1, m), 32),
+                                        _mm256_mul_epi32(_mm256_srli_epi64(s1, 32), m), 0xaa);
+        __m256i t;
+        __m128i b;
+        v0 = _mm256_add_epi32(_mm256_sra_epi32(_mm256_add_epi32(v0, r), cnt), zp);
+        v1 = _mm256_add_epi32(_mm256_sra_epi32(_mm256_add_epi32(v1, r), cnt), zp);
+        t = _mm256_permute4x64_epi64(_mm256_packs_epi32(v0, v1), 0xd8);
+        b = _mm_packs_epi16(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+        b = _mm_min_epi8(_mm_max_epi8(b, _mm_set1_epi8((char)rq->qmin)), _mm_set1_epi8((char)rq->qmax));
+        _mm_storeu_si128((__m128i *)o, b);
+        return;
+    }
+    qc_out(s0, c, rq, o, valid);
+    qc_out(s1, c, rq, o + 8, valid - 8);
+}
+
 /* G = 2: NR channels (weights widened to int16 pairs in wp, row stride KG) x PV vectors of 8
  * pixels. */
 QC_FORCE_INLINE void qc_tile2(const int8_t *col, int32_t P, int32_t KG, const int32_t *wp,
@@ -400,6 +428,11 @@ QC_FORCE_INLINE void qc_tile2(const int8_t *col, int32_t P, int32_t KG, const in
     QC_UNROLL
     for (i = 0; i < NR; ++i) {
         const __m256i b = _mm256_set1_epi32(bv[i]);
+        if (PV == 2) {
+            qc_out2(_mm256_add_epi32(acc[i * PV], b), _mm256_add_epi32(acc[i * PV + 1], b), c0 + i, rq,
+                    y + (ptrdiff_t)(c0 + i) * pix, np);
+            continue;
+        }
         QC_UNROLL
         for (v = 0; v < PV; ++v)
             qc_out(_mm256_add_epi32(acc[i * PV + v], b), c0 + i, rq,
@@ -470,6 +503,13 @@ QC_FORCE_INLINE void qc_tile4(const int8_t *col, int32_t P, int32_t K, const int
     QC_UNROLL
     for (i = 0; i < NR; ++i) {
         const qc_vec b = QC_VSET1(bv[i]);
+#if defined(QC_LANES_AVX2)
+        if (PV == 2) {
+            qc_out2(QC_VADD(acc[i * PV], b), QC_VADD(acc[i * PV + 1], b), c0 + i, rq,
+                    y + (ptrdiff_t)(c0 + i) * pix, np);
+            continue;
+        }
+#endif
         QC_UNROLL
         for (v = 0; v < PV; ++v)
             qc_out(QC_VADD(acc[i * PV + v], b), c0 + i, rq, y + (ptrdiff_t)(c0 + i) * pix + v * QC_V,
@@ -663,6 +703,13 @@ QC_FORCE_INLINE void qc_dtile(const int8_t *base, const int32_t *offs, int32_t K
     QC_UNROLL
     for (i = 0; i < NR; ++i) {
         const qc_vec b = QC_VSET1(bv[i]);
+#if defined(QC_LANES_AVX2)
+        if (PV == 2) {
+            qc_out2(QC_VADD(acc[i * PV], b), QC_VADD(acc[i * PV + 1], b), c + i, rq,
+                    y + (ptrdiff_t)i * pix, np);
+            continue;
+        }
+#endif
         QC_UNROLL
         for (v = 0; v < PV; ++v)
             qc_out(QC_VADD(acc[i * PV + v], b), c + i, rq, y + (ptrdiff_t)i * pix + v * QC_V,
