@@ -800,7 +800,10 @@ static int qc_conv_group_lanes(const int8_t *xg, const int8_t *x_end, const int8
     const int32_t KG = (K + G - 1) / G;
     const int32_t P = K > 0 ? (int32_t)(((int64_t)qc_conv_s8_rows(p) * K / ((int64_t)KG * G)) & ~15) : 0;
     int32_t bv[QC_CB], cb, pix0;
-    if (p->kh * p->kw > 1 && p->ow >= QC_V && qc_conv_group_direct(xg, wg, bg, p, rg, yg, col, G))
+    /* direct for kh * kw > 1 on rows of a vector or more; with G = 4 not for fewer than 4 input
+     * channels (a stem conv: the padded quad costs more than the im2col saves) */
+    if (p->kh * p->kw > 1 && p->ow >= QC_V && (G == 2 || cin_g >= G) &&
+        qc_conv_group_direct(xg, wg, bg, p, rg, yg, col, G))
         return 1;
     if (P < 16 || (G == 2 && K > QC_KMAX)) return 0;
     for (cb = 0; cb < cout_g; cb += QC_CB) {
