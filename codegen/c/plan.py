@@ -70,12 +70,9 @@ def _elide_copies(prog: Program) -> dict[int, tuple[Buf, int]]:
     placed inside the destination, so its producer writes there directly. Returns child id ->
     (parent, byte offset)."""
     writes: dict[int, int] = {}
-    inplace: set[int] = set()
     for st in prog.steps:
         for b in st.writes:
             writes[b.id] = writes.get(b.id, 0) + 1
-        if st.inplace:
-            inplace.update(b.id for pair in st.inplace for b in pair)
     parent: dict[int, tuple[Buf, int]] = {}
 
     def root(b: Buf) -> Buf:

@@ -41,12 +41,12 @@ def einsum_as_matmul(equation: str) -> tuple[list[int] | None, list[int] | None,
         return None
     want_a, want_b, got = batch + [i[0], k[0]], batch + [k[0], j[0]], batch + [i[0], j[0]]
 
-    def perm(src: str, dst: list[str]) -> list[int] | None:
+    def perm(src, dst) -> list[int] | None:
+        """Transpose's perm taking letters ``src`` to ``dst`` (None: already in order)."""
         p = [src.index(c) for c in dst]
         return None if p == list(range(len(p))) else p
 
-    perm_out = [got.index(c) for c in out]
-    return perm(a, want_a), perm(b, want_b), None if perm_out == list(range(len(out))) else perm_out
+    return perm(a, want_a), perm(b, want_b), perm(got, out)
 
 
 def lower_einsum(model: onnx.ModelProto) -> onnx.ModelProto:
