@@ -145,12 +145,24 @@ static inline int8_t qc_requant(int32_t acc, int32_t ch, const qc_requant_t *rq)
                            rq->out_scale, rq->out_zp, rq->qmin, rq->qmax);
 }
 
+/* floor(a * m / 2^32) for 0 <= m < 2^31, from the unsigned 32x32 product (the signed high word,
+ * minus m for negative a): no signed 64-bit products, which baseline SIMD lacks. */
+static inline int32_t qc_mul_hi(int32_t a, int32_t m) {
+    return (int32_t)(((uint64_t)(uint32_t)a * (uint32_t)m) >> 32) - (m & -(int32_t)(a < 0));
+}
+
+/* y = clamp(((qc_mul_hi(a, m) + r) >> sh) + zp, lo, hi): qc_requant's fixed-point epilogue for a
+ * shift of sh + 32 >= 33 (r = 2^(sh-1)), see qc_requant_row */
+static inline int8_t qc_requant_hi(int32_t a, int32_t m, int32_t sh, int32_t r, int32_t zp, int32_t lo,
+                                   int32_t hi) {
+    const int32_t v = ((qc_mul_hi(a, m) + r) >> sh) + zp;
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
 /* y[i * ys] = qc_requant(acc[i], ch, rq) for i < n: one channel's row of accumulators, in forms
  * compilers vectorize. For the fixed-point epilogue with shift >= 33 the rounding term
  * 2^(shift-1) is a multiple of 2^32, so (acc*mult + 2^(shift-1)) >> shift equals
- * (hi + 2^(shift-33)) >> (shift-32) with hi = floor(acc*mult / 2^32), the signed high word,
- * taken from the unsigned 32x32 product (minus mult for negative acc; mult >= 0: no 64-bit
- * shifts or signed 64-bit products, which baseline SIMD lacks). Float epilogues without exp
+ * (hi + 2^(shift-33)) >> (shift-32) with hi = qc_mul_hi(acc, mult) (mult >= 0). Float epilogues without exp
  * (linear, leaky ReLU, hard sigmoid, hard swish) are qc_requant's float arithmetic with the
  * rounding written out (below). Other shifts, negative multipliers and sigmoid/tanh/silu call
  * qc_requant per value. */
@@ -161,21 +173,10 @@ static inline void qc_requant_row(const int32_t *acc, int32_t n, int32_t ch, con
     if (rq->act == QC_ACT_NONE && rq->shift[c] >= 33 && rq->mult[c] >= 0) {
         const int32_t m = rq->mult[c], sh = rq->shift[c] - 32, r = (int32_t)1 << (sh - 1);
         const int32_t zp = rq->out_zp, lo = rq->qmin, hi = rq->qmax;
-        const uint32_t um = (uint32_t)m;
-        if (ys == 1) {
-            for (i = 0; i < n; ++i) {
-                const int32_t a = acc[i];
-                int32_t v = (int32_t)(((uint64_t)(uint32_t)a * um) >> 32) - (m & -(int32_t)(a < 0));
-                v = ((v + r) >> sh) + zp;
-                y[i] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
-            }
+        if (ys == 1) { /* a unit stride of its own: the loop compilers vectorize */
+            for (i = 0; i < n; ++i) y[i] = qc_requant_hi(acc[i], m, sh, r, zp, lo, hi);
         } else {
-            for (i = 0; i < n; ++i) {
-                const int32_t a = acc[i];
-                int32_t v = (int32_t)(((uint64_t)(uint32_t)a * um) >> 32) - (m & -(int32_t)(a < 0));
-                v = ((v + r) >> sh) + zp;
-                y[(ptrdiff_t)i * ys] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
-            }
+            for (i = 0; i < n; ++i) y[(ptrdiff_t)i * ys] = qc_requant_hi(acc[i], m, sh, r, zp, lo, hi);
         }
         return;
     }
@@ -236,10 +237,8 @@ static inline int qc_mulhw_init(qc_mulhw_t *q, int32_t lift, int32_t m, int32_t 
 /* qc_mulq(d * 2^lift, m, s) from qc_mulhw_init's fields (passed apart so loops keep them in
  * registers) */
 static inline int32_t qc_mulhw(int32_t d, int32_t neg, int32_t k, int32_t m, int32_t sh, int32_t r) {
-    const int32_t e = (d ^ neg) - neg; /* d or -d */
-    const uint32_t ue = (uint32_t)e << k;
-    const int32_t hi = (int32_t)(((uint64_t)ue * (uint32_t)m) >> 32) - (m & -(int32_t)(e < 0));
-    return (hi + r) >> sh;
+    const int32_t e = (d ^ neg) - neg; /* d or -d; |e| * 2^k < 2^31 (qc_mulhw_init), so the shift keeps its sign */
+    return (qc_mul_hi((int32_t)((uint32_t)e << k), m) + r) >> sh;
 }
 
 /* An N-d index walk over `dims` (row-major) keeping up to three strided offsets in step. */
