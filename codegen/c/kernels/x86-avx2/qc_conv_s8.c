@@ -401,6 +401,21 @@ QC_FORCE_INLINE void qc_out2(__m256i s0, __m256i s1, int32_t c, const qc_requant
     qc_out(s1, c, rq, o + 8, valid - 8);
 }
 
+/* One tap group of G = 2: acc[i * PV + v] += the int16 pair products of the PV vectors of 16
+ * bytes at s (sign-extended) and channel i's weight pair w[i * ws] (broadcast), i < NR. */
+QC_FORCE_INLINE void qc_madd2(__m256i *acc, const int8_t *s, const int32_t *w, ptrdiff_t ws, int NR, int PV) {
+    __m256i x[QC_PV];
+    int i, v;
+    QC_UNROLL
+    for (v = 0; v < PV; ++v) x[v] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(s + v * 16)));
+    QC_UNROLL
+    for (i = 0; i < NR; ++i) {
+        const __m256i wb = _mm256_set1_epi32(w[(ptrdiff_t)i * ws]);
+        QC_UNROLL
+        for (v = 0; v < PV; ++v) acc[i * PV + v] = _mm256_add_epi32(acc[i * PV + v], _mm256_madd_epi16(x[v], wb));
+    }
+}
+
 /* G = 2: NR channels (weights widened to int16 pairs in wp, row stride KG) x PV vectors of 8
  * pixels. */
 QC_FORCE_INLINE void qc_tile2(const int8_t *col, int32_t P, int32_t KG, const int32_t *wp,
@@ -411,20 +426,7 @@ QC_FORCE_INLINE void qc_tile2(const int8_t *col, int32_t P, int32_t KG, const in
     int i, v;
     QC_UNROLL
     for (i = 0; i < NR * PV; ++i) acc[i] = _mm256_setzero_si256();
-    for (q = 0; q < KG; ++q) {
-        const int8_t *cq = col + (ptrdiff_t)q * P * 2;
-        __m256i x[2];
-        QC_UNROLL
-        for (v = 0; v < PV; ++v)
-            x[v] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(cq + v * 16)));
-        QC_UNROLL
-        for (i = 0; i < NR; ++i) {
-            const __m256i wb = _mm256_set1_epi32(wp[(ptrdiff_t)i * KG + q]);
-            QC_UNROLL
-            for (v = 0; v < PV; ++v)
-                acc[i * PV + v] = _mm256_add_epi32(acc[i * PV + v], _mm256_madd_epi16(x[v], wb));
-        }
-    }
+    for (q = 0; q < KG; ++q) qc_madd2(acc, col + (ptrdiff_t)q * P * 2, wp + q, KG, NR, PV);
     QC_UNROLL
     for (i = 0; i < NR; ++i) {
         const __m256i b = _mm256_set1_epi32(bv[i]);
@@ -678,15 +680,7 @@ QC_FORCE_INLINE void qc_dtile(const int8_t *base, const int32_t *offs, int32_t K
         qc_vec x[QC_DPV];
 #if defined(QC_LANES_AVX2)
         if (G == 2) {
-            QC_UNROLL
-            for (v = 0; v < PV; ++v) x[v] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(s + v * 16)));
-            QC_UNROLL
-            for (i = 0; i < NR; ++i) {
-                const __m256i wb = _mm256_set1_epi32(wq[(ptrdiff_t)i * KQ + q]);
-                QC_UNROLL
-                for (v = 0; v < PV; ++v)
-                    acc[i * PV + v] = _mm256_add_epi32(acc[i * PV + v], _mm256_madd_epi16(x[v], wb));
-            }
+            qc_madd2(acc, s, wq + q, KQ, NR, PV);
             continue;
         }
 #endif
