@@ -77,8 +77,10 @@ class Float32ComputePass(Pass):
             y.type = x.type.with_elem(DType.FLOAT32)
             x.replace_all_uses_with(y, exclude=(y.producer(),))
         for i, v, elem in half_out:
-            src = g.outputs[i]
-            with g.inserting_after(src.producer()) if src.producer() is not None else g.inserting_before(g.first) as b:
+            src = g.outputs[i]  # an input passed straight through is still the float16 input
+            if src.producer() is None:
+                continue
+            with g.inserting_after(src.producer()) as b:
                 y = b.op("Cast", src, to=int(elem), name=f"{v.name}_to_{'float16' if elem == DType.FLOAT16 else 'bfloat16'}")
             y.type = src.type.with_elem(elem)
             src.replace_all_uses_with(y, exclude=(y.producer(),))

@@ -22,7 +22,7 @@ __all__ = ["lower_einsum", "einsum_as_matmul"]
 def einsum_as_matmul(equation: str) -> tuple[list[int] | None, list[int] | None, list[int] | None] | None:
     """``(perm_a, perm_b, perm_out)`` (None: no Transpose) for an equation this rewrite takes."""
     eq = equation.replace(" ", "")
-    if "..." in eq or "->" not in eq:
+    if "..." in eq or eq.count("->") != 1:  # implicit output or not an equation: left to onnxruntime
         return None
     lhs, out = eq.split("->")
     terms = lhs.split(",")

@@ -270,7 +270,8 @@ def test_matrix_product_einsum_becomes_matmul(eq, sa, sb):
     assert m.graph.outputs[0].shape.dims == out
 
 
-@pytest.mark.parametrize("eq", ["ii->i", "ij,jk,kl->il", "...ij,...jk->...ik", "ij,ij->ij", "bij,bjk->b", "i,j->ij"])
+@pytest.mark.parametrize("eq", ["ii->i", "ij,jk,kl->il", "...ij,...jk->...ik", "ij,ij->ij", "bij,bjk->b", "i,j->ij",
+                                "ij,jk", "ij,jk->ik->k"])
 def test_other_einsums_stay(eq):
     from qcompiler.frontend.einsum import einsum_as_matmul
 
