@@ -25,6 +25,7 @@ compiles and agrees with onnxruntime, not accuracy.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import tempfile
@@ -135,10 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=",".join(DEFAULT), help="comma-separated name:size")
     ap.add_argument("--work", help="keep exports and outputs here (default: a temporary folder)")
     args = ap.parse_args(argv)
+    specs = args.models.split(",")
+    bad = next((m for m in specs if not re.fullmatch(r"\w+:\d+", m)), None)
+    if bad is not None:
+        ap.error(f"--models: {bad!r} is not name:size (e.g. mobilenet_v3_large:96)")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="qc-tv-c-"))
     cols = ["quantize s", "ONNX dB", "C dB", "ORT dB", "C-ORT steps", "ORT opt-unopt", "int8/float ops", "arena/LB"]
     print(f"{'model':34s}" + "".join(f"{c:>15s}" for c in cols))
-    for spec in args.models.split(","):
+    for spec in specs:
         name, size = spec.split(":")
         mdir = work / f"{name}_{size}"
         mdir.mkdir(parents=True, exist_ok=True)
