@@ -18,8 +18,10 @@ from .fixedpoint import add_params, lut_table, mul_params, quantize_multiplier
 from .lower import Lowerer, QConst
 from .program import ACT_CODES, QParams, View, c_float
 from .shapes import (
+    CONV3D_FIELDS,
     POOL_FIELDS,
     bcast_strides,
+    conv3d_geometry,
     conv_geometry,
     pool_geometry,
     reduce_layout,
@@ -111,7 +113,11 @@ def _i32(a) -> np.ndarray:
 def conv(lw: Lowerer, op: Op) -> bool:
     base = fused_base(op) or op.op_type
     x, w, oq = lw.qin(op.input(0)), lw.qconst(op.input(1)), lw.out_q(op)
-    if x is None or oq is None or not _signed_weight(w) or len(x.shape) not in (3, 4):
+    if x is None or oq is None or not _signed_weight(w):
+        return False
+    if len(x.shape) == 5 and base == "Conv":
+        return _conv3d(lw, op, x, w, oq)
+    if len(x.shape) not in (3, 4):
         return False
     if w.axis not in (None, 1 if base == "ConvTranspose" else 0):
         return False
@@ -162,6 +168,48 @@ def conv(lw: Lowerer, op: Op) -> bool:
     col = lw.p.scratch(conv_scratch_bytes(g), "im2col")
     lw.p.add(f"qc_conv_s8({P(x)}, {wname}, {bname}, {cp}, {rq}, {P(y)}, {P(col)});", [x, col],
              [y, col], ["qc_conv_s8", "qc_gemm_s8"], op=op.name, what=ker, macs=macs)
+    return True
+
+
+def _conv3d(lw: Lowerer, op: Op, x, w: QConst, oq) -> bool:
+    """A Conv over NCDHW as qc_conv3d_s8: one qc_conv_s8 per output depth slice over the
+    cin*kd planes it reads (shapes.conv3d_geometry)."""
+    if w.axis not in (None, 0):
+        return False
+    geo = conv3d_geometry(op, x.shape, w.ints.shape, lw.shape(op.output))
+    if geo is None:
+        return False
+    depth, g2 = geo
+    act, alpha, beta = _activation(op)
+    qop, out_q = oq
+    cout = g2["cout"]
+    sw = np.broadcast_to(np.asarray(w.scale, np.float64).reshape(-1), (cout,))
+    acc_scale = np.float64(np.float32(x.q.scale)) * sw
+    bias = _bias_ints(lw, op.input(2) if len(op.inputs) > 2 else None, acc_scale, cout)
+    if bias is None:
+        return False
+    wi = w.ints.astype(np.int64)
+    rows = wi.reshape(cout, -1)
+    if not _acc_fits(bias, rows, x.q.zp):
+        return False
+    y = lw.emit_q_output(qop, out_q)
+    rq = requant_struct(lw, acc_scale if w.axis is not None else acc_scale[:1], out_q, act, alpha, beta)
+    fields = ("n", "cin", "h", "w", "cout", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl", "group")
+    cp = lw.p.struct("qc_conv_params_t", ", ".join(f".{k} = {g2[k]}" for k in fields) + f", .x_zp = {x.q.zp}",
+                     "cp")
+    dp = lw.p.struct("qc_conv3d_params_t", ", ".join(f".{k} = {depth[k]}" for k in CONV3D_FIELDS), "dp")
+    wname = lw.p.const(wi.reshape(-1), "int8_t", "w")
+    bname = lw.p.const(_i32(bias - x.q.zp * rows.sum(axis=1)), "int32_t", "b")
+
+    def up16(v: int) -> int:
+        return (v + 15) // 16 * 16
+
+    nbytes = up16(g2["cin"] * g2["h"] * g2["w"]) + up16(cout * g2["oh"] * g2["ow"]) + conv_scratch_bytes(g2)
+    scr = lw.p.scratch(nbytes, "conv3d planes")
+    P = lw.p.ptr
+    lw.p.add(f"qc_conv3d_s8({P(x)}, {wname}, {bname}, {dp}, {cp}, {rq}, {P(y)}, {P(scr)});", [x, scr],
+             [y, scr], ["qc_conv3d_s8", "qc_conv_s8", "qc_gemm_s8"], op=op.name, what=g2["kernel"],
+             macs=g2["macs"])
     return True
 
 

@@ -9,7 +9,8 @@ import numpy as np
 from qcompiler.ir import Op
 
 __all__ = ["strides_of", "bcast_strides", "conv_geometry", "pool_geometry", "reduce_layout",
-           "resize_tables", "axes_of", "POOL_FIELDS"]  # fmt: skip
+           "resize_tables", "axes_of", "POOL_FIELDS", "conv3d_geometry",
+           "CONV3D_FIELDS"]  # fmt: skip
 
 
 def strides_of(shape) -> list[int]:
@@ -42,11 +43,10 @@ def _spatial(op: Op, n: int, key: str, default: int) -> list[int]:
     return [int(t) for t in v] if v is not None else [default] * n
 
 
-def conv_geometry(op: Op, xshape, wshape, yshape, transpose: bool = False) -> dict | None:
-    if len(xshape) not in (3, 4) or len(wshape) != len(xshape):
-        return None
+def _conv_attrs(op: Op, xshape, wshape, yshape, transpose: bool):
+    """Kernel, strides, dilations, pads (begins then ends, auto_pad resolved) of a Conv or
+    ConvTranspose over ``len(xshape) - 2`` spatial dims."""
     nsp = len(xshape) - 2
-    group = int(op.attr("group", 1))
     ks = [int(t) for t in wshape[2:]]
     st = _spatial(op, nsp, "strides", 1)
     dl = _spatial(op, nsp, "dilations", 1)
@@ -69,6 +69,15 @@ def conv_geometry(op: Op, xshape, wshape, yshape, transpose: bool = False) -> di
                 pads[i], pads[i + nsp] = total - total // 2, total // 2
     if transpose and auto == "VALID":
         pads = [0] * (2 * nsp)
+    return ks, st, dl, pads, insp, outsp
+
+
+def conv_geometry(op: Op, xshape, wshape, yshape, transpose: bool = False) -> dict | None:
+    if len(xshape) not in (3, 4) or len(wshape) != len(xshape):
+        return None
+    nsp = len(xshape) - 2
+    group = int(op.attr("group", 1))
+    ks, st, dl, pads, insp, outsp = _conv_attrs(op, xshape, wshape, yshape, transpose)
     if nsp == 1:
         ks, st, dl = [1] + ks, [1] + st, [1] + dl
         pads = [0, pads[0], 0, pads[1]]
@@ -85,6 +94,28 @@ def conv_geometry(op: Op, xshape, wshape, yshape, transpose: bool = False) -> di
                 kw=ks[1], sh=st[0], sw=st[1], dh=dl[0], dw=dl[1], pt=pads[0], pl=pads[1],
                 group=group, macs=macs,
                 kernel=f"{kind} {ks[0]}x{ks[1]}/{st[0]} {cin}->{cout}" + (f" g{group}" if group > 1 else ""))
+
+
+#: qc_conv3d_params_t fields, in order
+CONV3D_FIELDS = ("n", "d", "od", "kd", "sd", "dd", "pd")
+
+
+def conv3d_geometry(op: Op, xshape, wshape, yshape) -> tuple[dict, dict] | None:
+    """A Conv over 3 spatial dims as (depth, g2): qc_conv3d_*'s depth geometry (CONV3D_FIELDS)
+    and the 2-D convolution of one output depth slice over cin*kd planes (conv_geometry's
+    fields, n = 1), whose weights are the 3-D ones read as [cout][cin/g*kd][kh][kw]."""
+    if len(xshape) != 5 or len(wshape) != 5:
+        return None
+    ks, st, dl, pads, insp, outsp = _conv_attrs(op, xshape, wshape, yshape, False)
+    group = int(op.attr("group", 1))
+    n, cin, cout = int(xshape[0]), int(xshape[1]), int(wshape[0])
+    depth = dict(n=n, d=insp[0], od=outsp[0], kd=ks[0], sd=st[0], dd=dl[0], pd=pads[0])
+    cin2 = cin * ks[0]
+    g2 = dict(n=1, cin=cin2, h=insp[1], w=insp[2], cout=cout, oh=outsp[1], ow=outsp[2], kh=ks[1], kw=ks[2],
+              sh=st[1], sw=st[2], dh=dl[1], dw=dl[2], pt=pads[1], pl=pads[2], group=group,
+              macs=n * cout * outsp[0] * outsp[1] * outsp[2] * (cin // group) * ks[0] * ks[1] * ks[2],
+              kernel=f"Conv {ks[0]}x{ks[1]}x{ks[2]}/{st[0]} {cin}->{cout}" + (f" g{group}" if group > 1 else ""))
+    return depth, g2
 
 
 def pool_geometry(op: Op, xshape, yshape) -> dict | None:

@@ -67,8 +67,11 @@ def test_cli_compiles_to_c_and_prints_the_summary(tmp_path, objcache, monkeypatc
             assert " const " in f" {line}", line
 
 
-@pytest.mark.parametrize("name", ["digits_cnn", "pt_mobilenetv2_tiny", "pt_transformer_block"])
+@pytest.mark.parametrize("name", ["digits_cnn", "pt_mobilenetv2_tiny", "pt_transformer_block",
+                                  "op_conv3d_grouped_dilated"])
 def test_every_target_gives_generic_bits(name, tmp_path, objcache):
+    """Every target's build gives generic's bytes (a Conv3D runs each target's qc_conv_s8 per
+    output depth slice through qc_conv3d_s8)."""
     from qcompiler.codegen.c.backend import generate
     from qcompiler.quant_api import quantize
 
@@ -87,6 +90,8 @@ def test_every_target_gives_generic_bits(name, tmp_path, objcache):
         folder = tmp_path / f"{target}-{board}"
         folder.mkdir()
         generate(r.model, folder, target=target)
+        if name.startswith("op_conv3d"):
+            assert "qc_conv3d_s8(" in (folder / "model.c").read_text()
         cbuild.build(folder, board, objcache)
         got = cbuild.run(folder, feeds, board)
         outs[(target, board)] = b"".join(got[k].tobytes() for k in sorted(got))

@@ -196,6 +196,7 @@ def external_data(out_dir: Path):
     m = _model("external_data", nodes, [_vi("x", [1, 32])], [_vi("y", [1, 64])],
                [_init("w", _w(r, 32, 64)), _init("b", _w(r, 64))], opset=13)
     path = out_dir / "external_data.onnx"
+    (out_dir / "external_data.onnx.data").unlink(missing_ok=True)  # onnx appends to an existing file
     onnx.save_model(m, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                     location="external_data.onnx.data", size_threshold=0)
     return None
@@ -368,6 +369,13 @@ def per_op_models():
     one("batchnorm", h.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"]),
         [_init("s", 1 + 0.1 * _w(r, 4)), _init("b", _w(r, 4)), _init("m", 0.1 * _w(r, 4)),
          _init("v", 0.5 + np.abs(_w(r, 4)))])
+    X3 = [1, 4, 5, 6, 6]  # NCDHW
+    one("conv3d", h.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[3, 3, 3], strides=[2, 1, 1],
+                              pads=[1, 1, 1, 1, 1, 1]),
+        [_init("w", _w(r, 6, 4, 3, 3, 3)), _init("b", _w(r, 6))], x_shape=X3)
+    one("conv3d_grouped_dilated", h.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[2, 3, 3], group=2,
+                                              dilations=[2, 1, 1], strides=[1, 2, 2], pads=[1, 0, 1, 0, 1, 0]),
+        [_init("w", _w(r, 4, 2, 2, 3, 3))], x_shape=X3)
     return out
 
 

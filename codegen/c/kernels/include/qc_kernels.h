@@ -31,6 +31,15 @@ static inline int32_t qc_conv_s8_rows(const qc_conv_params_t *p) {
 }
 void qc_conv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const qc_conv_params_t *p,
                 const qc_requant_t *rq, int8_t *y, int8_t *col);
+/* Conv3D, NCDHW, through qc_conv_s8 one output depth slice at a time: p2 is the 2-D
+ * convolution of a slice over cin*kd planes (n = 1, weights [cout][cin/g*kd][kh][kw], bias with
+ * -x_zp * sum(w)), d the depth geometry. Scratch: qc_conv3d_s8_scratch() bytes. */
+typedef struct {
+    int32_t n, d, od, kd, sd, dd, pd;
+} qc_conv3d_params_t;
+int32_t qc_conv3d_s8_scratch(const qc_conv3d_params_t *d, const qc_conv_params_t *p2);
+void qc_conv3d_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const qc_conv3d_params_t *d,
+                  const qc_conv_params_t *p2, const qc_requant_t *rq, int8_t *y, int8_t *scratch);
 /* Depthwise (group == cin, cout = cin * multiplier; output channel c reads input channel
  * c / multiplier); bias is the plain bias (NULL: 0): acc = bias + sum over in-bounds taps of
  * (x - x_zp) * w, padding contributes 0. */
@@ -164,6 +173,12 @@ void qc_unary_f32(int32_t op, const float *x, float *y, int32_t n, float alpha, 
  * with act a QC_ACT_* (alpha, beta); relu/clip through lo/hi (+-INFINITY: none). */
 void qc_conv_f32(const float *x, const float *wt, const float *bias, const qc_conv_params_t *p,
                  float lo, float hi, int32_t act, float alpha, float beta, float *y);
+/* Conv3D float, NCDHW, through qc_conv_f32 (as qc_conv3d_s8; planes outside the input are 0).
+ * Scratch: qc_conv3d_f32_scratch() floats. */
+int32_t qc_conv3d_f32_scratch(const qc_conv3d_params_t *d, const qc_conv_params_t *p2);
+void qc_conv3d_f32(const float *x, const float *wt, const float *bias, const qc_conv3d_params_t *d,
+                   const qc_conv_params_t *p2, float lo, float hi, int32_t act, float alpha, float beta,
+                   float *y, float *scratch);
 void qc_convtranspose_f32(const float *x, const float *wt, const float *bias,
                           const qc_conv_params_t *p, float lo, float hi, int32_t act, float alpha,
                           float beta, float *y);
