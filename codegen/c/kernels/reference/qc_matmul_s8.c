@@ -1,8 +1,9 @@
 /* qc_matmul_s8: batched int8 MatMul of two activations, reference version.
  * y[b][m][n] = qc_requant(sum_k (a[b*a_bstride + m*K + k] - a_zp) * (b[b*b_bstride + k*N + n]
  * - b_zp), 0, rq), int32 accumulation, rq per tensor; rows of B are read contiguously with up to
- * QC_MATMUL_S8_COLS accumulators on the stack, requantized by qc_requant_row. */
+ * QC_MATMUL_S8_COLS accumulators on the stack, requantized by qc_requant_row_u. */
 #include "qc_kernels.h"
+#include "qc_conv_util.h" /* qc_requant_row_u */
 
 #define QC_MATMUL_S8_COLS 64
 
@@ -25,7 +26,7 @@ void qc_matmul_s8(const int8_t *a, const int8_t *b, int32_t batch, int32_t M, in
                     const int8_t *br = bb + (ptrdiff_t)k * N + n0;
                     for (j = 0; j < nc; ++j) acc[j] += av * ((int32_t)br[j] - b_zp);
                 }
-                qc_requant_row(acc, nc, 0, rq, yr + n0, 1);
+                qc_requant_row_u(acc, nc, 0, rq, yr + n0);
             }
         }
     }
