@@ -16,11 +16,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "models"))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "report"))
 
 
-def run_ort(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Run a model (path, ModelProto or bytes) on the CPU with one thread."""
+def run_ort(model, feeds: dict[str, np.ndarray], optimize: bool = True) -> list[np.ndarray]:
+    """Run a model (path, ModelProto or bytes) on the CPU with one thread (``optimize=False``:
+    without graph optimizations, so a QDQ model runs each op in float between exact Q/DQ)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
+    if not optimize:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     if isinstance(model, onnx.ModelProto):
         model = model.SerializeToString()
     sess = ort.InferenceSession(str(model) if isinstance(model, Path) else model, opts,

@@ -19,6 +19,7 @@ from .shapes import (
     bcast_strides,
     conv3d_geometry,
     conv_geometry,
+    pool3d_geometry,
     pool_geometry,
     reduce_layout,
     resize_tables,
@@ -219,12 +220,21 @@ def pool(lw: Lowerer, op: Op) -> None:
         lw.p.add(f"qc_reduce_f32({code}, {P(x)}, {P(y)}, {nc}, {r}, 1);", [x], [y], ["qc_reduce_f32"],
                  op=op.name, what=op.op_type)
         return
+    fn = "qc_maxpool_f32" if op.op_type == "MaxPool" else "qc_avgpool_f32"
+    geo = pool3d_geometry(op, x.shape, lw.shape(op.outputs[0]))
+    if geo is not None:  # H and W into a temporary, then D (both pools are separable)
+        hw, d = geo
+        t = lw.p.new_view((hw["n"], hw["c"], hw["oh"], hw["ow"]), "f32", label=f"{op.op_type} 3-D hw")
+        for src, dst, g, what in ((x, t, hw, "H, W"), (t, y, d, "D")):
+            pp = lw.p.struct("qc_pool_params_t", ", ".join(f".{k} = {g[k]}" for k in POOL_FIELDS), "pp")
+            lw.p.add(f"{fn}({P(src)}, {P(dst)}, {pp});", [src], [dst], [fn], op=op.name,
+                     what=f"{op.op_type} 3-D ({what})")
+        return
     g = pool_geometry(op, x.shape, lw.shape(op.outputs[0]))
     if g is None:
-        raise unsupported(op, "only 1-D and 2-D pooling is supported")
+        raise unsupported(op, "only 1-D, 2-D and 3-D pooling is supported")
     body = ", ".join(f".{k} = {g[k]}" for k in POOL_FIELDS)
     pp = lw.p.struct("qc_pool_params_t", body, "pp")
-    fn = "qc_maxpool_f32" if op.op_type == "MaxPool" else "qc_avgpool_f32"
     lw.p.add(f"{fn}({P(x)}, {P(y)}, {pp});", [x], [y], [fn], op=op.name, what=op.op_type)
 
 

@@ -23,6 +23,7 @@ from .shapes import (
     bcast_strides,
     conv3d_geometry,
     conv_geometry,
+    pool3d_geometry,
     pool_geometry,
     reduce_layout,
     resize_tables,
@@ -482,10 +483,14 @@ def unary(lw: Lowerer, op: Op) -> bool:
 
 def pool(lw: Lowerer, op: Op) -> bool:
     x, oq = lw.qin(op.input(0)), lw.out_q(op)
-    if x is None or oq is None or len(op.outputs) != 1 or len(x.shape) not in (3, 4):
+    if x is None or oq is None or len(op.outputs) != 1 or len(x.shape) not in (3, 4, 5):
         return False
     qop, out_q = oq
     P = lw.p.ptr
+    if len(x.shape) == 5 and op.op_type == "MaxPool":
+        return _maxpool3d(lw, op, x, qop, out_q)
+    if len(x.shape) == 5 and op.op_type != "GlobalAveragePool":
+        return False  # 3-D AveragePool: the float rule (one rounding, as onnxruntime)
     if op.op_type == "GlobalAveragePool":
         nc = x.shape[0] * x.shape[1]
         r = int(np.prod(x.shape[2:], dtype=np.int64))
@@ -510,6 +515,26 @@ def pool(lw: Lowerer, op: Op) -> bool:
         lw.p.add(f"qc_avgpool_s8({P(x)}, {P(y)}, {pp}, {x.q.zp}, {out_q.zp}, "
                  f"{c_float(x.q.scale / out_q.scale)});", [x], [y], ["qc_avgpool_s8"], op=op.name,
                  what="AveragePool")  # fmt: skip
+    return True
+
+
+def _maxpool3d(lw: Lowerer, op: Op, x: View, qop: Op, out_q: QParams) -> bool:
+    """A 3-D MaxPool as two qc_maxpool_s8 calls (shapes.pool3d_geometry): H and W into an int8
+    temporary with the input's parameters (max is exact), then D, requantizing if the output's
+    parameters differ."""
+    geo = pool3d_geometry(op, x.shape, lw.shape(op.output))
+    if geo is None:
+        return False
+    hw, d = geo
+    t = lw.p.new_view((hw["n"], hw["c"], hw["oh"], hw["ow"]), "s8", x.q, label="maxpool3d hw")
+    y = lw.emit_q_output(qop, out_q)
+    P = lw.p.ptr
+    pp = [lw.p.struct("qc_pool_params_t", ", ".join(f".{k} = {g[k]}" for k in POOL_FIELDS), "pp") for g in (hw, d)]
+    lw.p.add(f"qc_maxpool_s8({P(x)}, {P(t)}, {pp[0]}, {x.q.zp}, {x.q.zp}, 0, 1);", [x], [t], ["qc_maxpool_s8"],
+             op=op.name, what="MaxPool 3-D (H, W)")
+    m, s = (0, 1) if x.q == out_q else quantize_multiplier(x.q.scale / out_q.scale)
+    lw.p.add(f"qc_maxpool_s8({P(t)}, {P(y)}, {pp[1]}, {x.q.zp}, {out_q.zp}, {m}, {s});", [t], [y],
+             ["qc_maxpool_s8"], op=op.name, what="MaxPool 3-D (D)")
     return True
 
 

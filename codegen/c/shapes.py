@@ -10,7 +10,7 @@ from qcompiler.ir import Op
 
 __all__ = ["strides_of", "bcast_strides", "conv_geometry", "pool_geometry", "reduce_layout",
            "resize_tables", "axes_of", "POOL_FIELDS", "conv3d_geometry",
-           "CONV3D_FIELDS"]  # fmt: skip
+           "CONV3D_FIELDS", "pool3d_geometry"]  # fmt: skip
 
 
 def strides_of(shape) -> list[int]:
@@ -118,9 +118,9 @@ def conv3d_geometry(op: Op, xshape, wshape, yshape) -> tuple[dict, dict] | None:
     return depth, g2
 
 
-def pool_geometry(op: Op, xshape, yshape) -> dict | None:
-    if len(xshape) not in (3, 4):
-        return None
+def _pool_attrs(op: Op, xshape, yshape):
+    """Kernel, strides, dilations, pads (begins then ends, auto_pad resolved) of a pooling op
+    over ``len(xshape) - 2`` spatial dims; None without kernel_shape."""
     nsp = len(xshape) - 2
     ks = op.attr("kernel_shape", None)
     if ks is None:
@@ -135,11 +135,43 @@ def pool_geometry(op: Op, xshape, yshape) -> dict | None:
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         for i in range(nsp):
             pads[i], pads[i + nsp] = _pads_same(auto, insp[i], outsp[i], ks[i], st[i], dl[i])
+    return ks, st, dl, pads, insp, outsp
+
+
+def pool_geometry(op: Op, xshape, yshape) -> dict | None:
+    if len(xshape) not in (3, 4):
+        return None
+    nsp = len(xshape) - 2
+    attrs = _pool_attrs(op, xshape, yshape)
+    if attrs is None:
+        return None
+    ks, st, dl, pads, insp, outsp = attrs
     if nsp == 1:
         ks, st, dl, pads, insp, outsp = [1] + ks, [1] + st, [1] + dl, [0, pads[0], 0, pads[1]], [1] + insp, [1] + outsp
     return dict(n=int(xshape[0]), c=int(xshape[1]), h=insp[0], w=insp[1], oh=outsp[0], ow=outsp[1],
                 kh=ks[0], kw=ks[1], sh=st[0], sw=st[1], dh=dl[0], dw=dl[1], pt=pads[0], pl=pads[1],
                 count_include_pad=int(op.attr("count_include_pad", 0)), pb=pads[2], pr=pads[3])
+
+
+def pool3d_geometry(op: Op, xshape, yshape) -> tuple[dict, dict] | None:
+    """A MaxPool or AveragePool over NCDHW as two 2-D poolings (both are separable: a window is
+    a box, and its valid count the product of the per-axis counts): first H and W on the
+    input read as [N, C*D, H, W], then D on that result read as [N, C, D, OH*OW] (a kd x 1
+    window), which is the output [N, C, OD, OH, OW]. Returns their qc_pool_params_t fields."""
+    if len(xshape) != 5:
+        return None
+    attrs = _pool_attrs(op, xshape, yshape)
+    if attrs is None:
+        return None
+    ks, st, dl, pads, insp, outsp = attrs
+    n, c = int(xshape[0]), int(xshape[1])
+    cip = int(op.attr("count_include_pad", 0))
+    hw = dict(n=n, c=c * insp[0], h=insp[1], w=insp[2], oh=outsp[1], ow=outsp[2], kh=ks[1], kw=ks[2],
+              sh=st[1], sw=st[2], dh=dl[1], dw=dl[2], pt=pads[1], pl=pads[2], count_include_pad=cip,
+              pb=pads[4], pr=pads[5])
+    d = dict(n=n, c=c, h=insp[0], w=outsp[1] * outsp[2], oh=outsp[0], ow=outsp[1] * outsp[2], kh=ks[0], kw=1,
+             sh=st[0], sw=1, dh=dl[0], dw=1, pt=pads[0], pl=0, count_include_pad=cip, pb=pads[3], pr=0)
+    return hw, d
 
 
 #: qc_pool_params_t fields, in order

@@ -68,10 +68,10 @@ def test_cli_compiles_to_c_and_prints_the_summary(tmp_path, objcache, monkeypatc
 
 
 @pytest.mark.parametrize("name", ["digits_cnn", "pt_mobilenetv2_tiny", "pt_transformer_block",
-                                  "op_conv3d_grouped_dilated"])
+                                  "op_conv3d_grouped_dilated", "op_maxpool3d"])
 def test_every_target_gives_generic_bits(name, tmp_path, objcache):
     """Every target's build gives generic's bytes (a Conv3D runs each target's qc_conv_s8 per
-    output depth slice through qc_conv3d_s8)."""
+    output depth slice through qc_conv3d_s8; a 3-D MaxPool is two 2-D ones)."""
     from qcompiler.codegen.c.backend import generate
     from qcompiler.quant_api import quantize
 
@@ -92,6 +92,8 @@ def test_every_target_gives_generic_bits(name, tmp_path, objcache):
         generate(r.model, folder, target=target)
         if name.startswith("op_conv3d"):
             assert "qc_conv3d_s8(" in (folder / "model.c").read_text()
+        if name == "op_maxpool3d":  # H and W, then D: both int8
+            assert (folder / "model.c").read_text().count("qc_maxpool_s8(") == 2
         cbuild.build(folder, board, objcache)
         got = cbuild.run(folder, feeds, board)
         outs[(target, board)] = b"".join(got[k].tobytes() for k in sorted(got))

@@ -376,6 +376,13 @@ def per_op_models():
     one("conv3d_grouped_dilated", h.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[2, 3, 3], group=2,
                                               dilations=[2, 1, 1], strides=[1, 2, 2], pads=[1, 0, 1, 0, 1, 0]),
         [_init("w", _w(r, 4, 2, 2, 3, 3))], x_shape=X3)
+    one("maxpool3d", h.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 3, 3], strides=[2, 2, 2],
+                                 pads=[0, 1, 1, 1, 1, 0], ceil_mode=1), x_shape=X3)
+    one("avgpool3d", h.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3, 3], strides=[1, 2, 2],
+                                 pads=[1, 1, 1, 1, 1, 1]), x_shape=X3)
+    one("avgpool3d_include_pad", h.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 3, 3],
+                                             strides=[2, 2, 2], pads=[1, 1, 1, 0, 1, 1], count_include_pad=1,
+                                             ceil_mode=1), x_shape=X3)
     return out
 
 
