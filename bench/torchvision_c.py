@@ -1,10 +1,11 @@
 """torchvision architectures (random init, seeded) through both backends: the sweep that found
 the int32-bias, Einsum and residual-plan problems fixed on 2026-12-02.
 
-    python bench/torchvision_c.py [--models mobilenet_v3_large:96,maxvit_t:224] [--work DIR]
+    python bench/torchvision_c.py [--models mobilenet_v3_large:96,maxvit_t:224,r3d_18:4x32] [--work DIR]
 
 Needs torch and torchvision (not dependencies of qcompiler). Each model is exported to ONNX
-(opset 17, one image, the given input size; segmentation models' "out"), quantized by qcompiler
+(opset 17, one image, the given input size; segmentation models' "out"; a video model's size is
+FRAMESxSIZE, input 1x3xFRAMESxSIZExSIZE), quantized by qcompiler
 with its defaults on 8 normal-random calibration images, then:
 
 * "ONNX dB": SQNR of the QDQ model qcompiler writes for onnxruntime (backend onnx) against the
@@ -44,13 +45,18 @@ DEFAULT = ["mobilenet_v3_large:96", "efficientnet_v2_s:96", "regnet_x_400mf:64",
            "deeplabv3_mobilenet_v3_large:128", "fcn_resnet50:64", "swin_v2_t:128", "maxvit_t:224"]  # fmt: skip
 
 
-def export(name: str, size: int, path: Path) -> None:
+def export(name: str, size: str, path: Path) -> None:
     import torch
     import torchvision
 
     torch.manual_seed(0)
     mod = torchvision.models
-    if hasattr(torchvision.models.segmentation, name):
+    frames, _, side = size.rpartition("x")
+    shape = (1, 3, int(side), int(side))
+    if hasattr(torchvision.models.video, name):
+        mod = torchvision.models.video
+        shape = (1, 3, int(frames or 8), int(side), int(side))
+    elif hasattr(torchvision.models.segmentation, name):
         mod = torchvision.models.segmentation
     kw = {"weights": None}
     if name in ("inception_v3", "googlenet"):
@@ -72,7 +78,7 @@ def export(name: str, size: int, path: Path) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Out(net), torch.randn(1, 3, size, size), str(path), opset_version=17,
+        torch.onnx.export(Out(net), torch.randn(*shape), str(path), opset_version=17,
                           input_names=["x"], output_names=["y"], dynamo=False)  # fmt: skip
 
 
@@ -133,13 +139,13 @@ def run_one(src: Path, work: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default=",".join(DEFAULT), help="comma-separated name:size")
+    ap.add_argument("--models", default=",".join(DEFAULT), help="comma-separated name:size (video: name:FRAMESxSIZE)")
     ap.add_argument("--work", help="keep exports and outputs here (default: a temporary folder)")
     args = ap.parse_args(argv)
     specs = args.models.split(",")
-    bad = next((m for m in specs if not re.fullmatch(r"\w+:\d+", m)), None)
+    bad = next((m for m in specs if not re.fullmatch(r"\w+:(\d+x)?\d+", m)), None)
     if bad is not None:
-        ap.error(f"--models: {bad!r} is not name:size (e.g. mobilenet_v3_large:96)")
+        ap.error(f"--models: {bad!r} is not name:size or name:FRAMESxSIZE (e.g. mobilenet_v3_large:96, r3d_18:4x32)")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="qc-tv-c-"))
     cols = ["quantize s", "ONNX dB", "C dB", "ORT dB", "C-ORT steps", "ORT opt-unopt", "int8/float ops", "arena/LB"]
     print(f"{'model':34s}" + "".join(f"{c:>15s}" for c in cols))
@@ -150,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         src = mdir / "model.onnx"
         try:
             if not src.exists():
-                export(name, int(size), src)
+                export(name, size, src)
             row = run_one(src, mdir)
         except Exception as e:  # noqa: BLE001 - one line per failing model
             print(f"{name + '@' + size:34s}FAILED: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
