@@ -401,6 +401,18 @@ def groupnorm(lw: Lowerer, op: Op) -> None:
     _affine(lw, op, y, y, scale, bias)
 
 
+def lrn(lw: Lowerer, op: Op) -> None:
+    x = lw.f32(op.input(0))
+    if len(x.shape) < 3:
+        raise unsupported(op, f"LRN needs an [N, C, ...] input (got {list(x.shape)})")
+    y = lw.out_view(op.output, "f32")
+    inner = int(np.prod(x.shape[2:], dtype=np.int64))
+    args = ", ".join(c_float(float(op.attr(k, d))) for k, d in (("alpha", 1e-4), ("beta", 0.75), ("bias", 1.0)))
+    P = lw.p.ptr
+    lw.p.add(f"qc_lrn_f32({P(x)}, {P(y)}, {x.shape[0]}, {x.shape[1]}, {inner}, {int(op.attr('size'))}, {args});",
+             [x], [y], ["qc_lrn_f32"], op=op.name, what="LRN")
+
+
 def resize(lw: Lowerer, op: Op) -> None:
     x = lw.f32(op.input(0))
     yshape = lw.shape(op.output)
@@ -469,7 +481,7 @@ FLOAT_RULES = {
     "LayerNormalization": layernorm, "InstanceNormalization": groupnorm, "GroupNormalization": groupnorm,
     "Resize": resize, "Upsample": resize, "Cast": cast, "Constant": constant,
     "com.microsoft.FusedMatMul": matmul, "com.microsoft.Gelu": unary, "qcompiler.Gelu": unary,
-    "ArgMax": argext, "ArgMin": argext, "Where": where,
+    "ArgMax": argext, "ArgMin": argext, "Where": where, "LRN": lrn,
 }  # fmt: skip
 for _t in _BINARY:
     FLOAT_RULES[_t] = binary

@@ -383,6 +383,7 @@ def per_op_models():
     one("avgpool3d_include_pad", h.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 3, 3],
                                              strides=[2, 2, 2], pads=[1, 1, 1, 0, 1, 1], count_include_pad=1,
                                              ceil_mode=1), x_shape=X3)
+    one("lrn", h.make_node("LRN", ["x"], ["y"], size=3, alpha=0.5, beta=0.75, bias=2.0))  # AlexNet, GoogLeNet
     return out
 
 

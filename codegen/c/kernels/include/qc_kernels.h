@@ -173,6 +173,10 @@ void qc_unary_f32(int32_t op, const float *x, float *y, int32_t n, float alpha, 
  * with act a QC_ACT_* (alpha, beta); relu/clip through lo/hi (+-INFINITY: none). */
 void qc_conv_f32(const float *x, const float *wt, const float *bias, const qc_conv_params_t *p,
                  float lo, float hi, int32_t act, float alpha, float beta, float *y);
+/* LRN across channels (ONNX): x is [n][c][inner]; y = x * (bias + alpha/size * sum over the
+ * channel window of x^2)^-beta. Not in place. */
+void qc_lrn_f32(const float *x, float *y, int32_t n, int32_t c, int32_t inner, int32_t size, float alpha,
+                float beta, float bias);
 /* Conv3D float, NCDHW, through qc_conv_f32 (as qc_conv3d_s8; planes outside the input are 0).
  * Scratch: qc_conv3d_f32_scratch() floats. */
 int32_t qc_conv3d_f32_scratch(const qc_conv3d_params_t *d, const qc_conv_params_t *p2);
