@@ -373,6 +373,14 @@ CONV_CASES = [
     (1, 3, 5, 5, 8, 5, 5, 1, 1, 1, 1, (0, 0, 0, 0), 1),  # one output pixel
     (1, 4, 12, 12, 8, 3, 3, 2, 1, 1, 2, (1, 2, 0, 3), 4),  # group 4, cout/g 2
     (1, 2, 3, 3, 5, 3, 3, 1, 1, 1, 1, (2, 2, 2, 2), 1),  # pads larger than the image reach
+    # the reference's pixel-major im2col: interior pixels, chunks across rows, 1x1 from the planes
+    (1, 3, 9, 30, 4, 3, 3, 1, 1, 2, 1, (2, 1, 2, 1), 1),  # 3x3, vertical dilation 2, 5 chunks
+    (1, 4, 20, 21, 5, 3, 3, 2, 2, 1, 1, (1, 1, 1, 1), 1),  # 3x3 stride 2
+    (1, 3, 6, 17, 3, 3, 2, 1, 1, 1, 1, (1, 0, 1, 1), 1),  # 3x2, rows partly outside
+    (1, 5, 9, 9, 3, 1, 1, 2, 2, 1, 1, (0, 0, 0, 0), 1),  # 1x1 stride 2
+    (2, 6, 7, 10, 4, 1, 1, 1, 1, 1, 1, (0, 0, 0, 0), 2),  # 1x1 from the planes: 64 + 6 pixels, groups
+    (1, 3, 5, 6, 2, 1, 1, 1, 1, 1, 1, (1, 1, 0, 1), 1),  # 1x1 with pads
+    (1, 4, 5, 6, 3, 1, 1, 1, 1, 1, 1, (0, 0, 1, 0), 1),  # 1x1 with a bottom pad only
 ]
 
 

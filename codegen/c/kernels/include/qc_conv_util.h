@@ -88,6 +88,81 @@ static inline void qc_im2col_rows(const int8_t *xg, const qc_conv_params_t *p, i
     }
 }
 
+/* The reference's pixel-major im2col (horizontal dilation 1): each im2col row is written in order,
+ * kw contiguous input bytes per (channel, kernel row) with x_zp for the taps outside the input,
+ * so the copies need no per-byte strided stores; 3x3 taps all inside the input are one unrolled
+ * loop over the channels. Dilated kernel columns go through qc_im2col_rows. A 1x1 stride-1
+ * unpadded kernel reads the chunk straight from the [cin][h*w] planes, four pixels at a time. */
+static inline void qc_im2col_rows_px(const int8_t *xg, const qc_conv_params_t *p, int32_t cin_g, int32_t pix0,
+                                     int32_t np, int8_t *col) {
+    const int32_t kh = p->kh, kw = p->kw, K = cin_g * kh * kw, w = p->w, sw = p->sw;
+    const ptrdiff_t hw = (ptrdiff_t)p->h * w, rs = (ptrdiff_t)p->dh * w;
+    const int8_t zp = (int8_t)p->x_zp;
+    int32_t r = 0, ci, ky, kx;
+    if (p->dw != 1) {
+        qc_im2col_rows(xg, p, cin_g, pix0, np, col);
+        return;
+    }
+    if (kh == 1 && kw == 1 && sw == 1 && p->sh == 1 && p->pt == 0 && p->pl == 0 && p->ow == w && p->oh == p->h) {
+        const int8_t *x0 = xg + pix0; /* output pixel pix0 + r reads x[ci][pix0 + r] */
+        for (; r + 4 <= np; r += 4) {
+            const int8_t *q = x0 + r;
+            int8_t *d = col + (ptrdiff_t)r * K;
+            for (ci = 0; ci < K; ++ci, q += hw) {
+                d[ci] = q[0];
+                d[K + ci] = q[1];
+                d[2 * K + ci] = q[2];
+                d[3 * K + ci] = q[3];
+            }
+        }
+        for (; r < np; ++r) {
+            const int8_t *q = x0 + r;
+            int8_t *d = col + (ptrdiff_t)r * K;
+            for (ci = 0; ci < K; ++ci) d[ci] = q[(ptrdiff_t)ci * hw];
+        }
+        return;
+    }
+    for (; r < np; ++r) {
+        const int32_t oy = (pix0 + r) / p->ow, ox = (pix0 + r) % p->ow;
+        const int32_t iy0 = oy * p->sh - p->pt, ix0 = ox * sw - p->pl;
+        /* kernel rows [ky0, ky1) and columns [kx0, kx1) fall inside the input */
+        const int32_t kx0 = ix0 >= 0 ? 0 : (-ix0 < kw ? -ix0 : kw);
+        const int32_t kx1 = w - ix0 >= kw ? kw : (w - ix0 > kx0 ? w - ix0 : kx0);
+        int32_t ky0 = 0, ky1 = kh;
+        const int8_t *q = xg + (ptrdiff_t)iy0 * w + ix0; /* tap (0, 0, 0), maybe outside */
+        int8_t *d = col + (ptrdiff_t)r * K;
+        while (ky0 < ky1 && iy0 + ky0 * p->dh < 0) ++ky0;
+        while (ky1 > ky0 && iy0 + (ky1 - 1) * p->dh >= p->h) --ky1;
+        if (kh == 3 && kw == 3 && ky0 == 0 && ky1 == 3 && kx0 == 0 && kx1 == 3) {
+            const int8_t *q1 = q + rs, *q2 = q1 + rs;
+            for (ci = 0; ci < cin_g; ++ci, q += hw, q1 += hw, q2 += hw, d += 9) {
+                d[0] = q[0];
+                d[1] = q[1];
+                d[2] = q[2];
+                d[3] = q1[0];
+                d[4] = q1[1];
+                d[5] = q1[2];
+                d[6] = q2[0];
+                d[7] = q2[1];
+                d[8] = q2[2];
+            }
+            continue;
+        }
+        for (ci = 0; ci < cin_g; ++ci, q += hw) {
+            for (ky = 0; ky < kh; ++ky, d += kw) {
+                const int8_t *qr = q + ky * rs;
+                if (ky < ky0 || ky >= ky1) {
+                    for (kx = 0; kx < kw; ++kx) d[kx] = zp;
+                    continue;
+                }
+                for (kx = 0; kx < kx0; ++kx) d[kx] = zp;
+                for (; kx < kx1; ++kx) d[kx] = qr[kx];
+                for (; kx < kw; ++kx) d[kx] = zp;
+            }
+        }
+    }
+}
+
 /* The requantization of group g (per-channel parameters offset to its first channel). */
 static inline qc_requant_t qc_conv_group_rq(const qc_requant_t *rq, int32_t g, int32_t cout_g) {
     qc_requant_t rg = *rq;

@@ -8,7 +8,7 @@
  * row; columns whose taps all lie inside (qc_interior) take acc = bias - x_zp * sum(w of those
  * rows) + sum x * w (the same int32 value) with plain loops over the block that compilers
  * vectorize, the others go through qc_dw_edge (the definition above, tap by tap). The block is
- * then requantized by qc_requant_row_u (qc_conv_util.h). Small planes (equal strides, padded plane up to
+ * then requantized by qc_requant_row. Small planes (equal strides, padded plane up to
  * QC_DW_PLANE bytes) are first copied into a stack plane with x_zp around the input, where
  * every output is interior (x_zp taps add x_zp * w, which bias - x_zp * sum(w) takes back):
  * outputs (oy, ox) are then the indices i = oy * Wp + ox (Wp: padded width, ox < ow) of one
@@ -16,7 +16,6 @@
  * dropped. */
 #include "qc_kernels.h"
 #include "qc_dwconv_util.h"
-#include "qc_conv_util.h" /* qc_requant_row_u */
 
 #define QC_DW_BLOCK 64 /* outputs per block: 256 bytes of accumulators */
 #define QC_DW_PLANE 768 /* padded plane on the stack, bytes (a 24x24 input with 3x3 taps: 676) */
@@ -94,7 +93,7 @@ static void qc_dw_plane(const int8_t *xc, const int8_t *wc, int32_t b, const qc_
             const int32_t oy = i / wp, ox = i % wp;
             int32_t len = ox < p->ow ? p->ow - ox : wp - ox;
             if (len > i0 + n - i) len = i0 + n - i;
-            if (ox < p->ow) qc_requant_row_u(acc + (i - i0), len, c, rq, yc + (ptrdiff_t)oy * p->ow + ox);
+            if (ox < p->ow) qc_requant_row(acc + (i - i0), len, c, rq, yc + (ptrdiff_t)oy * p->ow + ox, 1);
             i += len;
         }
     }
@@ -147,7 +146,7 @@ void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const 
                                           p->kw, p->sw, p->dw);
                         }
                     }
-                    qc_requant_row_u(acc, o1 - o0, c, rq, yr + o0);
+                    qc_requant_row(acc, o1 - o0, c, rq, yr + o0, 1);
                 }
             }
         }
