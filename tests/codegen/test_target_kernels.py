@@ -743,7 +743,8 @@ def make_x86_cases(seed: int = 3) -> tuple[bytes, list[tuple[str, int]]]:
     # VNNI): rows of 16-100 pixels, strides 1-3 (unequal too), dilations, channel counts around the
     # pairs / quads of channels, several bands, groups, K near the offset table's limit (900 taps
     # of pairs; 1080 falls back), bands larger than the scratch (3x1 on wide rows, a wide 1x3: the
-    # im2col path), the [-64, 64] path and the extreme values
+    # im2col path), the [-64, 64] path, the extreme values and groups too large for the weights
+    # prepared once per call
     for (n, cin, cout, h, w, kh, kw, sh, sw, dh, dw, pads, wmax) in (
             (1, 3, 5, 12, 17, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 128),
             (1, 5, 6, 9, 33, 3, 3, 2, 2, 1, 1, (1, 1, 1, 1), 128),
@@ -761,7 +762,11 @@ def make_x86_cases(seed: int = 3) -> tuple[bytes, list[tuple[str, int]]]:
             (1, 240, 3, 4, 20, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 128),
             (1, 5, 7, 16, 19, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 64),
             (1, 16, 16, 18, 34, 3, 3, 2, 2, 1, 1, (1, 1, 1, 1), 64),
-            (1, 7, 9, 17, 17, 3, 3, 1, 1, 2, 2, (2, 2, 2, 2), 64)):
+            (1, 7, 9, 17, 17, 3, 3, 1, 1, 2, 2, (2, 2, 2, 2), 64),
+            # weights prepared per band instead of once per call: more than 256 channels, or
+            # more than 16384 prepared words (120 channels x 144 quads)
+            (1, 64, 260, 5, 16, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 128),
+            (1, 64, 120, 5, 16, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 64)):
         pt, pl, pb, pr = pads
         conv(n, cin, cout, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, wmax=wmax,
              rq_kw={"per_channel": bool(cout % 2)})

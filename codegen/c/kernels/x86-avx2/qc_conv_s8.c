@@ -562,6 +562,7 @@ static void qc_bias_adj(const int8_t *w, const int32_t *bias, int32_t n, int32_t
 #define QC_DPV QC_PV /* vectors per direct tile, at most */
 #endif
 #define QC_DROW 4096 /* sw * Wj: bytes of one padded, phase-split input row, at most */
+#define QC_WALL 16384 /* int32: the direct path's prepared weights of a whole group, at most */
 
 /* band rows [0, nb) (input rows iy0 + r) of every channel group; Wj phase columns. */
 static void qc_band(const int8_t *xg, const qc_conv_params_t *p, int32_t G, int32_t CG,
@@ -739,9 +740,17 @@ static int qc_conv_group_direct(const int8_t *xg, const int8_t *wg, const int32_
     const int32_t nv = (p->ow + QC_V - 1) / QC_V, Wj = nv * QC_V + (p->kw - 1) * p->dw / p->sw;
     const int32_t RB = p->sw * Wj * G, S = qc_conv_s8_scratch(p);
     const int32_t nb1 = (p->kh - 1) * p->dh + 1; /* band rows of one output row */
-    int32_t offs[QC_KMAX / 2], wq[QC_NR * (QC_KMAX / 2)], bv[QC_NR];
-    int32_t R, oy0, cg, ky, kx, c0;
+    /* all channels' weights and biases prepared once (pre) when they fit wall, else per band */
+    const int pre = (int64_t)cout_g * KQ <= QC_WALL && cout_g <= QC_CB;
+    int32_t offs[QC_KMAX / 2], wq1[QC_NR * (QC_KMAX / 2)], bv1[QC_NR], wall[QC_WALL], ball[QC_CB];
+    int32_t R, oy0, cg, ky, kx, c0, i;
     if (KQ > QC_KMAX / 2 || p->sw * Wj > QC_DROW || (int64_t)CG * nb1 * RB > S) return 0;
+    if (pre) {
+        qc_dweights(wg, cout_g, K, cin_g, khw, G, CG, wall);
+        if (G == 4) qc_bias_adj(wg, bg, cout_g, K, ball);
+        else
+            for (i = 0; i < cout_g; ++i) ball[i] = bg ? bg[i] : 0;
+    }
     R = (int32_t)(((int64_t)S / ((int64_t)CG * RB) - nb1) / p->sh) + 1;
     if (R > p->oh) R = p->oh;
     for (oy0 = 0; oy0 < p->oh; oy0 += R) {
@@ -756,11 +765,16 @@ static int qc_conv_group_direct(const int8_t *xg, const int8_t *wg, const int32_
         qc_band(xg, p, G, CG, oy0 * p->sh - p->pt, nb, Wj, band);
         for (c0 = 0; c0 < cout_g; c0 += QC_NR) {
             const int32_t nr = cout_g - c0 < QC_NR ? cout_g - c0 : QC_NR;
-            int32_t t, v0, i;
-            qc_dweights(wg + (ptrdiff_t)c0 * K, nr, K, cin_g, khw, G, CG, wq);
-            if (G == 4) qc_bias_adj(wg + (ptrdiff_t)c0 * K, bg ? bg + c0 : NULL, nr, K, bv);
-            else
-                for (i = 0; i < nr; ++i) bv[i] = bg ? bg[c0 + i] : 0;
+            const int32_t *wq = wall + (ptrdiff_t)c0 * KQ, *bv = ball + c0;
+            int32_t t, v0;
+            if (!pre) {
+                qc_dweights(wg + (ptrdiff_t)c0 * K, nr, K, cin_g, khw, G, CG, wq1);
+                if (G == 4) qc_bias_adj(wg + (ptrdiff_t)c0 * K, bg ? bg + c0 : NULL, nr, K, bv1);
+                else
+                    for (i = 0; i < nr; ++i) bv1[i] = bg ? bg[c0 + i] : 0;
+                wq = wq1;
+                bv = bv1;
+            }
             for (t = 0; t < nr_rows; ++t) {
                 for (v0 = 0; v0 < nv; v0 += QC_DPV) {
                     const int32_t pv = nv - v0 < QC_DPV ? nv - v0 : QC_DPV, ox0 = v0 * QC_V;
