@@ -24,6 +24,7 @@ from onnx import numpy_helper
 from qcompiler.errors import ModelLoadError
 from qcompiler.frontend.big_weights import infer_shapes_light
 from qcompiler.frontend.einsum import lower_einsum
+from qcompiler.frontend.qoperator import lower_qoperator
 from qcompiler.hookspecs import hookimpl
 from qcompiler.ir import Attr, AttrKind, DType, Graph, Model, Op, OpaqueType, Shape, TensorType
 from qcompiler.ir.graph import NameTable
@@ -640,6 +641,7 @@ def load_onnx(
         check_schemas(proto, label)
         bind_input_shapes(proto, input_shapes or {}, label)
         proto = lower_einsum(proto)
+        proto = lower_qoperator(proto)
         proto = infer_shapes(proto, label)
         # Folding can make more shapes known (a Pad whose pads were computed from a Shape),
         # which lets the next round fold the Shapes of its result: repeat while it shrinks.

@@ -276,6 +276,55 @@ def qdq_model():
     return _model("qdq_model", nodes, [_vi("x", [1, 3, 8, 8])], [_vi("y", [1, 8, 8, 8])], inits, opset=13)
 
 
+def qoperator_model() -> onnx.ModelProto:
+    """onnxruntime's operator-format quantization (the ONNX model zoo's int8 models): QLinearConv
+    with per-channel weights, MaxPool and Flatten on uint8 tensors, QLinearAdd/Mul, QLinearSigmoid,
+    QLinearLeakyRelu, QLinearAveragePool, QLinearGlobalAveragePool, QLinearConcat, QGemm. Written
+    by onnxruntime.quantization.quantize_static from a float graph and seeded data."""
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    r = _rng("qoperator")
+    nodes = [
+        h.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        h.make_node("Relu", ["c1"], ["r1"]),
+        h.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        h.make_node("Conv", ["p1", "w2", "b2"], ["c2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        h.make_node("LeakyRelu", ["c2"], ["l2"], alpha=0.1),
+        h.make_node("Add", ["l2", "p1"], ["a2"]),
+        h.make_node("Sigmoid", ["a2"], ["s2"]),
+        h.make_node("Mul", ["a2", "s2"], ["m2"]),
+        h.make_node("AveragePool", ["m2"], ["v2"], kernel_shape=[2, 2], strides=[2, 2]),
+        h.make_node("GlobalAveragePool", ["m2"], ["g2"]),
+        h.make_node("Flatten", ["v2"], ["f1"]),
+        h.make_node("Flatten", ["g2"], ["f2"]),
+        h.make_node("Concat", ["f1", "f2"], ["cat"], axis=1),
+        h.make_node("Gemm", ["cat", "w3", "b3"], ["y"], transB=1),
+    ]
+    inits = [_init("w1", _w(r, 8, 3, 3, 3)), _init("b1", _w(r, 8)), _init("w2", _w(r, 8, 8, 3, 3)),
+             _init("b2", _w(r, 8)), _init("w3", _w(r, 10, 40)), _init("b3", _w(r, 10))]
+    f = _model("qoperator_float", nodes, [_vi("x", [1, 3, 8, 8])], [_vi("y", [1, 10])], inits, opset=13)
+    samples = [{"x": r.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(8)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(samples)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = Path(d) / "f.onnx", Path(d) / "q.onnx"
+        onnx.save(f, str(src))
+        quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        m = onnx.load(str(dst))
+    m.graph.name = "qoperator_model"
+    del m.metadata_props[:]
+    return m
+
+
 def decomposed_activations():
     """Exporter-style decompositions: hard-swish (Div and Mul-by-1/6 forms), SiLU, LayerNorm."""
     r = _rng("decomposed")
@@ -449,6 +498,7 @@ def main(out: Path = HERE) -> None:
     save(scan_model(), ["control_flow"])
     save(contrib_ops(), ["contrib"])
     save(qdq_model(), ["qdq"])
+    save(qoperator_model(), ["qdq", "qoperator"])
     save(decomposed_activations(), ["decomposed"])
     for _name, (model, op) in per_op_models().items():
         save(model, ["per_op"], op=op)

@@ -1,0 +1,276 @@
+"""Operator-format quantized models (QLinearConv & co.) become QDQ graphs on import.
+
+onnxruntime's quantizer can write a model in two formats: QDQ (QuantizeLinear/DequantizeLinear
+around float ops, what qcompiler writes) and "QOperator", where each quantized op is one node
+with its scales and zero points as inputs: QLinearConv and QLinearMatMul (ONNX), and from the
+``com.microsoft`` domain QGemm, QLinearAdd, QLinearMul, QLinearSigmoid, QLinearLeakyRelu,
+QLinearGlobalAveragePool, QLinearAveragePool, QLinearConcat and QLinearSoftmax. The ONNX model
+zoo's int8 models are in that format. Each such node is rewritten as DequantizeLinear of its
+inputs, the float op, and QuantizeLinear of its output with the node's own parameters: the same
+real-valued computation (onnxruntime fuses it back into its integer kernel), in the form the IR
+and both backends take (the C backend runs it with its int8 kernels).
+
+A bias of QLinearConv/QGemm is int32 with scale ``x_scale * w_scale`` and zero point 0; it
+becomes a DequantizeLinear with that product as its (constant) scale. QGemm computes
+``alpha * (A'B' + C)``, so it becomes ``Gemm(alpha=alpha, beta=alpha)``; without ``y_scale`` its
+output is float. A node this rewrite cannot express (a scale that is not a constant, a
+per-row scale of a matrix product's first operand, channels_last pooling) is left as it was.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+__all__ = ["lower_qoperator"]
+
+_MS = "com.microsoft"
+_ONNX = ("", "ai.onnx")
+# domain-less name -> (float op, [(input index of x, of its scale, of its zero point)], output
+# scale and zero point input indices (None: float output), attributes kept)
+_ELEMENTWISE = {
+    "QLinearAdd": ("Add", [(0, 1, 2), (3, 4, 5)], (6, 7), ()),
+    "QLinearMul": ("Mul", [(0, 1, 2), (3, 4, 5)], (6, 7), ()),
+    "QLinearSigmoid": ("Sigmoid", [(0, 1, 2)], (3, 4), ()),
+    "QLinearLeakyRelu": ("LeakyRelu", [(0, 1, 2)], (3, 4), ("alpha",)),
+    "QLinearGlobalAveragePool": ("GlobalAveragePool", [(0, 1, 2)], (3, 4), ()),
+    "QLinearAveragePool": ("AveragePool", [(0, 1, 2)], (3, 4),
+                           ("auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides")),
+    "QLinearSoftmax": ("Softmax", [(0, 1, 2)], (3, 4), ("axis",)),
+}  # fmt: skip
+
+
+# Ops a QOperator model runs directly on quantized tensors (exact on the stored integers): each
+# becomes DequantizeLinear -> op -> QuantizeLinear with its input's parameters.
+_DIRECT = {"MaxPool", "GlobalMaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize",
+           "Gather", "Slice", "Split", "Pad", "Identity", "Expand", "Tile", "DepthToSpace", "SpaceToDepth",
+           "Upsample", "ReduceMax", "ReduceMin"}  # fmt: skip
+
+
+class _Rewriter:
+    def __init__(self, model: onnx.ModelProto):
+        self.inits = {t.name: t for t in model.graph.initializer}
+        self.opset = next((o.version for o in model.opset_import if o.domain in _ONNX), 0)
+        # quantized tensor -> (scale, zero point) names: QuantizeLinear outputs, rewritten nodes'
+        # outputs and what the direct ops pass them to
+        self.qparams: dict[str, tuple[str, str]] = {}
+        self.nodes: list[onnx.NodeProto] = []
+        self.new_inits: list[onnx.TensorProto] = []
+        self.count = 0
+        self.changed = False
+        self.per_axis = False  # a DequantizeLinear with an axis (opset 13)
+
+    def const(self, name: str) -> np.ndarray | None:
+        t = self.inits.get(name)
+        return numpy_helper.to_array(t) if t is not None else None
+
+    def fresh(self, base: str) -> str:
+        self.count += 1
+        return f"{base}__qop{self.count}"
+
+    def dq(self, x: str, scale: str, zp: str, base: str, axis: int | None = None) -> str:
+        out = self.fresh(base)
+        ins = [x, scale] + ([zp] if zp else [])
+        kw = {"axis": axis} if axis is not None else {}
+        self.per_axis |= axis is not None
+        self.nodes.append(helper.make_node("DequantizeLinear", ins, [out], name=f"{out}/dq", **kw))
+        return out
+
+    def q(self, xf: str, scale: str, zp: str, out: str, base: str) -> None:
+        ins = [xf, scale] + ([zp] if zp else [])
+        self.nodes.append(helper.make_node("QuantizeLinear", ins, [out], name=f"{base}/q"))
+        self.qparams[out] = (scale, zp)
+
+    def bias(self, b: str, xs: str, ws: str, base: str) -> str | None:
+        """DequantizeLinear of an int32 bias with scale x_scale * w_scale (a new constant)."""
+        sx, sw = self.const(xs), self.const(ws)
+        if sx is None or sw is None or sx.size != 1:
+            return None
+        scale = (np.float32(sx.reshape(-1)[0]) * sw.astype(np.float32).reshape(-1)).astype(np.float32)
+        name = self.fresh(f"{base}_bias_scale")
+        self.new_inits.append(numpy_helper.from_array(scale if scale.size > 1 else scale.reshape(()), name))
+        return self.dq(b, name, "", base, axis=0 if scale.size > 1 else None)
+
+    def scalar_scale(self, *names: str) -> bool:
+        return all(self.const(n) is not None and self.const(n).size == 1 for n in names)
+
+    # ---- rules: each returns False (node kept) or appends the rewritten nodes ----------------
+    def rewrite(self, node: onnx.NodeProto) -> bool:
+        op = node.op_type
+        if node.domain in _ONNX and op == "QuantizeLinear" and len(node.input) >= 2:
+            self.qparams[node.output[0]] = (node.input[1], node.input[2] if len(node.input) > 2 else "")
+            return False
+        if node.domain in _ONNX and op in _DIRECT and node.input and node.input[0] in self.qparams:
+            return self.direct(node)
+        if node.domain in _ONNX and op == "QLinearConv":
+            return self.conv(node)
+        if node.domain in _ONNX and op == "QLinearMatMul":
+            return self.matmul(node)
+        if node.domain == _MS and op == "QGemm":
+            return self.gemm(node)
+        if node.domain == _MS and op == "QLinearConcat":
+            return self.concat(node)
+        if node.domain == _MS and op in _ELEMENTWISE:
+            return self.elementwise(node)
+        return False
+
+    def direct(self, node) -> bool:
+        """An op on a quantized tensor: DequantizeLinear, the op, QuantizeLinear of each output
+        with the input's parameters (the op was exact on the integers, so the values agree)."""
+        scale, zp = self.qparams[node.input[0]]
+        base = node.name or node.output[0]
+        outs = [self.fresh(base) for _ in node.output]
+        new = helper.make_node(node.op_type, [self.dq(node.input[0], scale, zp, base), *node.input[1:]], outs, name=base)
+        new.attribute.extend(node.attribute)
+        self.nodes.append(new)
+        for yf, y in zip(outs, node.output):
+            if y:
+                self.q(yf, scale, zp, y, base)
+        return True
+
+    def conv(self, node) -> bool:
+        i = list(node.input) + [""] * (9 - len(node.input))
+        x, xs, xz, w, ws, wz, ys, yz, b = i[:9]
+        sw = self.const(ws)
+        if not self.scalar_scale(xs, ys) or sw is None or self.const(w) is None:
+            return False
+        base = node.name or node.output[0]
+        xf = self.dq(x, xs, xz, base)
+        wf = self.dq(w, ws, wz, base, axis=0 if sw.size > 1 else None)
+        ins = [xf, wf]
+        if b:
+            bf = self.bias(b, xs, ws, base)
+            if bf is None:
+                return False
+            ins.append(bf)
+        yf = self.fresh(base)
+        self.nodes.append(helper.make_node("Conv", ins, [yf], name=base))
+        self.nodes[-1].attribute.extend(node.attribute)
+        self.q(yf, ys, yz, node.output[0], base)
+        return True
+
+    def _b_axis(self, b: str, bs: str) -> int | None | bool:
+        """DequantizeLinear axis of a matrix product's second operand (False: not expressible)."""
+        s, w = self.const(bs), self.const(b)
+        if s is None:
+            return False
+        if s.size == 1:
+            return None
+        if w is None or w.ndim != 2:
+            return False
+        return 1
+
+    def matmul(self, node) -> bool:
+        a, as_, az, b, bs, bz, ys, yz = (list(node.input) + [""] * 8)[:8]
+        axis = self._b_axis(b, bs)
+        if not self.scalar_scale(as_, ys) or axis is False:
+            return False
+        base = node.name or node.output[0]
+        af, bf = self.dq(a, as_, az, base), self.dq(b, bs, bz, base, axis=axis)
+        yf = self.fresh(base)
+        self.nodes.append(helper.make_node("MatMul", [af, bf], [yf], name=base))
+        self.q(yf, ys, yz, node.output[0], base)
+        return True
+
+    def gemm(self, node) -> bool:
+        i = list(node.input) + [""] * (9 - len(node.input))
+        a, as_, az, b, bs, bz, c, ys, yz = i[:9]
+        attrs = {a_.name: helper.get_attribute_value(a_) for a_ in node.attribute}
+        trans_b = int(attrs.get("transB", 0))
+        s = self.const(bs)
+        if not self.scalar_scale(as_) or s is None or (ys and not self.scalar_scale(ys)):
+            return False
+        axis = None if s.size == 1 else (0 if trans_b else 1)
+        if axis is not None and (self.const(b) is None or self.const(b).ndim != 2):
+            return False
+        base = node.name or node.output[0]
+        af, bf = self.dq(a, as_, az, base), self.dq(b, bs, bz, base, axis=axis)
+        ins = [af, bf]
+        if c:
+            cf = self.bias(c, as_, bs, base)
+            if cf is None:
+                return False
+            ins.append(cf)
+        alpha = float(attrs.get("alpha", 1.0))
+        yf = self.fresh(base) if ys else node.output[0]
+        self.nodes.append(helper.make_node("Gemm", ins, [yf], name=base, alpha=alpha, beta=alpha,
+                                           transA=int(attrs.get("transA", 0)), transB=trans_b))  # fmt: skip
+        if ys:
+            self.q(yf, ys, yz, node.output[0], base)
+        return True
+
+    def concat(self, node) -> bool:
+        ys, yz, *rest = list(node.input)
+        if len(rest) % 3 or not self.scalar_scale(ys, *rest[1::3]):
+            return False
+        base = node.name or node.output[0]
+        ins = [self.dq(rest[k], rest[k + 1], rest[k + 2], base) for k in range(0, len(rest), 3)]
+        yf = self.fresh(base)
+        axis = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "axis")
+        self.nodes.append(helper.make_node("Concat", ins, [yf], name=base, axis=axis))
+        self.q(yf, ys, yz, node.output[0], base)
+        return True
+
+    def elementwise(self, node) -> bool:
+        fop, ins_idx, (si, zi), keep = _ELEMENTWISE[node.op_type]
+        i = list(node.input) + [""] * 9
+        attrs = {a.name: a for a in node.attribute}
+        if int(helper.get_attribute_value(attrs["channels_last"])) if "channels_last" in attrs else 0:
+            return False
+        if not self.scalar_scale(i[si], *(i[s] for _, s, _ in ins_idx)):
+            return False
+        if node.op_type == "QLinearSoftmax" and (self.opset < 13 or "opset" not in attrs
+                                                 or int(helper.get_attribute_value(attrs["opset"])) < 13):
+            return False  # opset-11 Softmax semantics (coerce to 2-D) are not what Softmax-13 does
+        base = node.name or node.output[0]
+        ins = [self.dq(i[x], i[s], i[z], base) for x, s, z in ins_idx]
+        yf = self.fresh(base)
+        self.nodes.append(helper.make_node(fop, ins, [yf], name=base))
+        self.nodes[-1].attribute.extend(attrs[k] for k in keep if k in attrs)
+        self.q(yf, i[si], i[zi], node.output[0], base)
+        return True
+
+
+def _rewrite(model: onnx.ModelProto) -> _Rewriter:
+    rw = _Rewriter(model)
+    for node in model.graph.node:
+        before, inits, axis = len(rw.nodes), len(rw.new_inits), rw.per_axis
+        if rw.rewrite(node):
+            rw.changed = True
+        else:
+            del rw.nodes[before:], rw.new_inits[inits:]
+            rw.per_axis = axis
+            rw.nodes.append(node)
+    return rw
+
+
+def lower_qoperator(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with the main graph's operator-format quantized nodes rewritten as QDQ (a new
+    proto), or ``model`` itself when there is none to rewrite. Per-channel weights need
+    opset 13's DequantizeLinear: an older model is first raised to opset 13 by onnx's version
+    converter (as the quantizing pipelines' upgrade-opset does), or left as it was if that fails."""
+    if not any(n.op_type.startswith("QLinear") or n.op_type == "QGemm" for n in model.graph.node):
+        return model
+    rw = _rewrite(model)
+    if not rw.changed:
+        return model
+    opset = next((o.version for o in model.opset_import if o.domain in _ONNX), 0)
+    if rw.per_axis and opset < 13:
+        from onnx import version_converter
+
+        try:
+            model = version_converter.convert_version(model, 13)
+        except Exception:  # noqa: BLE001 - the converter raises many kinds; the model stays as it was
+            return model
+        rw = _rewrite(model)
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.node[:]
+    out.graph.node.extend(rw.nodes)
+    out.graph.initializer.extend(rw.new_inits)
+    if not any(n.domain == _MS for n in out.graph.node):
+        keep = [o for o in out.opset_import if o.domain != _MS]
+        del out.opset_import[:]
+        out.opset_import.extend(keep)
+    return out
