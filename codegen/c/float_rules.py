@@ -401,6 +401,95 @@ def groupnorm(lw: Lowerer, op: Op) -> None:
     _affine(lw, op, y, y, scale, bias)
 
 
+_RNN_MODES = {"LSTM": 0, "GRU": 1, "RNN": 2}
+_RNN_DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
+
+
+def rnn(lw: Lowerer, op: Op) -> None:
+    """LSTM, GRU and RNN as qc_rnn_f32 (constant weights; default activations)."""
+    t = op.op_type
+    ndir = 2 if op.attr("direction", "forward") == "bidirectional" else 1
+    acts = op.attr("activations", None)
+    if acts is not None:
+        acts = [a.decode() if isinstance(a, bytes) else str(a) for a in acts]
+        if [a.lower() for a in acts] != [a.lower() for a in _RNN_DEFAULT_ACTS[t] * ndir]:
+            raise unsupported(op, f"only the default activations are supported (got {acts})")
+    x = lw.f32(op.input(0))
+    if len(x.shape) != 3:
+        raise unsupported(op, f"input must be 3-D (got {list(x.shape)})")
+    layout = int(op.attr("layout", 0))
+    if layout:
+        raise unsupported(op, "layout=1 (batch first) is not supported (onnxruntime refuses it too)")
+    seq, batch, isz = (x.shape[1], x.shape[0], x.shape[2]) if layout else tuple(x.shape)
+    hidden = int(op.attr("hidden_size"))
+    g = {"LSTM": 4, "GRU": 3, "RNN": 1}[t]
+
+    def inp(i):
+        return op.input(i) if len(op.inputs) > i and op.input(i) is not None else None
+
+    consts = {}
+    for i, name in ((1, "W"), (2, "R"), (3, "B")):
+        v = inp(i)
+        c = lw.const_of(v) if v is not None else None
+        if v is not None and c is None:
+            raise unsupported(op, f"{name} must be a constant")
+        consts[name] = c
+    w, r, b = consts["W"], consts["R"], consts["B"]
+    if w.shape != (ndir, g * hidden, isz) or r.shape != (ndir, g * hidden, hidden):
+        raise unsupported(op, f"W {list(w.shape)} / R {list(r.shape)} do not match hidden_size {hidden}")
+    P = lw.p.ptr
+    wn, rn = (lw.p.const(a.astype(np.float32).reshape(-1), "float", "w") for a in (w, r))
+    bn = lw.p.const(b.astype(np.float32).reshape(-1), "float", "b") if b is not None else "NULL"
+    lens = inp(4)
+    if lens is not None:
+        lc = lw.const_of(lens)
+        if lc is None:
+            raise unsupported(op, "sequence_lens must be a constant")
+        if np.any(lc < 0) or np.any(lc > seq):
+            raise unsupported(op, f"sequence_lens {lc.tolist()} outside [0, {seq}]")
+        lens_arg = lw.p.const(lc.astype(np.int32).reshape(-1), "int32_t", "i")
+    else:
+        lens_arg = "NULL"
+    reads = [x]
+    states = []
+    for i in ((5, 6) if t == "LSTM" else (5,)):
+        v = inp(i)
+        if v is None:
+            states.append("NULL")
+            continue
+        sv = lw.f32(v)
+        reads.append(sv)
+        states.append(P(sv))
+    if t != "LSTM":
+        states.append("NULL")
+    peep = inp(7) if t == "LSTM" else None
+    pc = lw.const_of(peep) if peep is not None else None
+    if peep is not None and pc is None:
+        raise unsupported(op, "P (peepholes) must be a constant")
+    pn = lw.p.const(pc.astype(np.float32).reshape(-1), "float", "p") if pc is not None else "NULL"
+    clip = float(op.attr("clip", 0.0) or 0.0)
+    body = (f".mode = {_RNN_MODES[t]}, .seq = {seq}, .batch = {batch}, .input = {isz}, .hidden = {hidden}, "
+            f".num_dir = {ndir}, .direction = {dict(forward=0, reverse=1, bidirectional=2)[op.attr('direction', 'forward')]}, "
+            f".layout = {layout}, .linear_before_reset = {int(op.attr('linear_before_reset', 0))}, "
+            f".input_forget = {int(op.attr('input_forget', 0))}, .clip = {c_float(clip)}")  # fmt: skip
+    rp = lw.p.struct("qc_rnn_params_t", body, "rnn")
+    outs = []
+    for k in range(3 if t == "LSTM" else 2):
+        v = op.outputs[k] if len(op.outputs) > k else None
+        if v is None or not v.has_uses():
+            outs.append(None)
+            continue
+        outs.append(lw.out_view(v, "f32"))
+    if t != "LSTM":
+        outs.append(None)
+    nscr = 2 * batch * g * hidden + 2 * batch * hidden + hidden
+    scr = lw.p.scratch(4 * nscr, "rnn state")
+    args = ", ".join(P(o) if o is not None else "NULL" for o in outs)
+    lw.p.add(f"qc_rnn_f32({P(x)}, {wn}, {rn}, {bn}, {pn}, {lens_arg}, {states[0]}, {states[1]}, {rp}, {args}, "
+             f"{P(scr, 'f32')});", reads + [scr], [o for o in outs if o is not None] + [scr], ["qc_rnn_f32"],
+             op=op.name, what=t, macs=seq * batch * ndir * g * hidden * (isz + hidden))  # fmt: skip
+
+
 def lrn(lw: Lowerer, op: Op) -> None:
     x = lw.f32(op.input(0))
     if len(x.shape) < 3:
@@ -482,6 +571,7 @@ FLOAT_RULES = {
     "Resize": resize, "Upsample": resize, "Cast": cast, "Constant": constant,
     "com.microsoft.FusedMatMul": matmul, "com.microsoft.Gelu": unary, "qcompiler.Gelu": unary,
     "ArgMax": argext, "ArgMin": argext, "Where": where, "LRN": lrn,
+    "LSTM": rnn, "GRU": rnn, "RNN": rnn,
 }  # fmt: skip
 for _t in _BINARY:
     FLOAT_RULES[_t] = binary

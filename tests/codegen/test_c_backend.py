@@ -316,3 +316,28 @@ def test_int8_layernorm_is_one_kernel_with_the_float_paths_bits(tmp_path, objcac
     assert got["s8"]["y"].tobytes() == got["f32"]["y"].tobytes()
     names, own = ort_run(qdq, feeds, optimize=False)
     compare(names, own, got["s8"], output_steps(r))
+
+
+@pytest.mark.parametrize("attrs, message", [({"activations": ["Relu", "Tanh", "Tanh"]}, "default activations"),
+                                            ({"layout": 1}, "layout=1")])
+def test_recurrent_ops_the_kernel_does_not_cover_are_one_line_errors(attrs, message, tmp_path):
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    from qcompiler.errors import BackendError
+
+    rng = np.random.default_rng(0)
+    node = h.make_node("LSTM", ["x", "W", "R"], ["y"], hidden_size=3, **attrs)
+    g = h.make_graph([node], "l", [h.make_tensor_value_info("x", T.FLOAT, [4, 1, 2])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [4, 1, 1, 3])],
+                     [nh.from_array(rng.standard_normal((1, 12, 2)).astype(np.float32), "W"),
+                      nh.from_array(rng.standard_normal((1, 12, 3)).astype(np.float32), "R")])  # fmt: skip
+    src = tmp_path / "l.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 14)]), str(src))
+    r = qcompiler.compile(str(src), None)
+    with pytest.raises(BackendError) as e:
+        CBackend().emit(r.model, str(tmp_path / "c"), ctx=CTX)
+    assert message in str(e.value) and "LSTM" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "c").exists()

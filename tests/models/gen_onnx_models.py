@@ -325,6 +325,36 @@ def qoperator_model() -> onnx.ModelProto:
     return m
 
 
+def recurrent_models() -> dict[str, onnx.ModelProto]:
+    """LSTM, GRU and RNN with the attributes exporters and keyword-spotting models use."""
+    r = _rng("recurrent")
+    S, N, I, H = 6, 2, 4, 5
+    out = {}
+
+    def mk(name, node, inits, outs, x_shape):
+        out[name] = _model(name, [node], [_vi("x", x_shape)], [_vi(o, None) for o in outs], inits, opset=14)
+
+    # bidirectional, per-batch lengths, initial states, peepholes, clip: every output
+    mk("op_lstm", h.make_node("LSTM", ["x", "W", "R", "B", "lens", "h0", "c0", "P"], ["y", "y_h", "y_c"],
+                              hidden_size=H, direction="bidirectional", clip=2.5),
+       [_init("W", _w(r, 2, 4 * H, I)), _init("R", _w(r, 2, 4 * H, H)), _init("B", _w(r, 2, 8 * H)),
+        _init("lens", np.array([6, 4], np.int32)), _init("h0", _w(r, 2, N, H)), _init("c0", _w(r, 2, N, H)),
+        _init("P", _w(r, 2, 3 * H))], ["y", "y_h", "y_c"], [S, N, I])
+    # reverse, linear_before_reset (PyTorch's GRU), no initial state
+    mk("op_gru", h.make_node("GRU", ["x", "W", "R", "B"], ["y", "y_h"], hidden_size=H, direction="reverse",
+                             linear_before_reset=1),
+       [_init("W", _w(r, 1, 3 * H, I)), _init("R", _w(r, 1, 3 * H, H)), _init("B", _w(r, 1, 6 * H))],
+       ["y", "y_h"], [S, N, I])
+    # ONNX's own GRU form (reset before the product), only the last state used
+    mk("op_gru_reset_first", h.make_node("GRU", ["x", "W", "R", "B"], ["", "y_h"], hidden_size=H),
+       [_init("W", _w(r, 1, 3 * H, I)), _init("R", _w(r, 1, 3 * H, H)), _init("B", _w(r, 1, 6 * H))],
+       ["y_h"], [S, N, I])
+    mk("op_rnn", h.make_node("RNN", ["x", "W", "R", "B", "", "h0"], ["y"], hidden_size=H),
+       [_init("W", _w(r, 1, H, I)), _init("R", _w(r, 1, H, H)), _init("B", _w(r, 1, 2 * H)),
+        _init("h0", _w(r, 1, N, H))], ["y"], [S, N, I])
+    return out
+
+
 def decomposed_activations():
     """Exporter-style decompositions: hard-swish (Div and Mul-by-1/6 forms), SiLU, LayerNorm."""
     r = _rng("decomposed")
@@ -502,6 +532,8 @@ def main(out: Path = HERE) -> None:
     save(decomposed_activations(), ["decomposed"])
     for _name, (model, op) in per_op_models().items():
         save(model, ["per_op"], op=op)
+    for _name, model in recurrent_models().items():
+        save(model, ["per_op", "recurrent"], op=model.graph.node[0].op_type)
     bad = bad_models(out / "bad", opset13())
     for b in bad:
         b.update({"source": "handbuilt", "tags": ["bad"]})

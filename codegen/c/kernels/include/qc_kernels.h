@@ -173,6 +173,16 @@ void qc_unary_f32(int32_t op, const float *x, float *y, int32_t n, float alpha, 
  * with act a QC_ACT_* (alpha, beta); relu/clip through lo/hi (+-INFINITY: none). */
 void qc_conv_f32(const float *x, const float *wt, const float *bias, const qc_conv_params_t *p,
                  float lo, float hi, int32_t act, float alpha, float beta, float *y);
+/* LSTM (mode 0), GRU (1), RNN (2), ONNX semantics with the default activations; direction 0
+ * forward, 1 reverse, 2 bidirectional (num_dir 2); layout as the ONNX attribute; clip <= 0: none. */
+typedef struct {
+    int32_t mode, seq, batch, input, hidden, num_dir, direction, layout, linear_before_reset, input_forget;
+    float clip;
+} qc_rnn_params_t;
+int32_t qc_rnn_f32_scratch(const qc_rnn_params_t *p);
+void qc_rnn_f32(const float *x, const float *w, const float *r, const float *b, const float *peep,
+                const int32_t *seq_lens, const float *h0, const float *c0, const qc_rnn_params_t *p,
+                float *y, float *y_h, float *y_c, float *scratch);
 /* LRN across channels (ONNX): x is [n][c][inner]; y = x * (bias + alpha/size * sum over the
  * channel window of x^2)^-beta. Not in place. */
 void qc_lrn_f32(const float *x, float *y, int32_t n, int32_t c, int32_t inner, int32_t size, float alpha,
