@@ -1,8 +1,9 @@
 """Generate test models defined in PyTorch (needs ``pip install torch==2.13.0``).
 
-    python tests/models/gen_torch_models.py
+    python tests/models/gen_torch_models.py [NAME ...]
 
-Writes ``onnx/pt_*.onnx`` and ``manifest_torch.json``.  Weights are random (seeded) but
+Writes ``onnx/pt_*.onnx`` and ``manifest_torch.json`` (with names: only those models, the
+other manifest entries kept, so adding a model does not re-export the rest with another torch).  Weights are random (seeded) but
 BatchNorm layers get non-trivial running statistics, and the export keeps BatchNormalization
 nodes (``do_constant_folding=False``, eval mode), so BN folding is exercised.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -216,6 +218,29 @@ class TransformerBlock(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
+class KeywordSpotter(nn.Module):
+    """A keyword-spotting shape: Conv1d over 10 MFCC-like channels, then an LSTM or a
+    bidirectional GRU (batch first), the last step to a classifier."""
+
+    def __init__(self, cell: str):
+        super().__init__()
+        self.conv = nn.Conv1d(10, 16, 3, padding=1)
+        self.bn = nn.BatchNorm1d(16)
+        if cell == "lstm":
+            self.rnn = nn.LSTM(16, 24, batch_first=True)
+        else:
+            self.rnn = nn.GRU(16, 12, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(24, 12)
+        with torch.no_grad():
+            self.bn.running_mean.normal_(0, 0.2)
+            self.bn.running_var.uniform_(0.5, 1.5)
+
+    def forward(self, x):
+        h = torch.relu(self.bn(self.conv(x))).transpose(1, 2)
+        o, _ = self.rnn(h)
+        return self.fc(o[:, -1])
+
+
 def export(model: nn.Module, x: torch.Tensor, path: Path, opset: int, dynamic_batch: bool = False) -> None:
     model.eval()
     kwargs = {}
@@ -241,9 +266,21 @@ def main() -> None:
         ("pt_detector_tiny", TinyDetector(), (1, 3, 32, 32), 17, False),
         ("pt_transformer_block", TransformerBlock(), (1, 16, 32), 17, False),
         ("pt_resnet_dynamic_batch", ResNetTiny(), (1, 3, 32, 32), 17, True),
+        ("pt_kws_lstm", KeywordSpotter("lstm"), (1, 10, 20), 17, False),
+        ("pt_kws_gru", KeywordSpotter("gru"), (1, 10, 20), 17, False),
     ]
+    only = set(sys.argv[1:])
+    unknown = only - {s[0] for s in specs}
+    if unknown:
+        sys.exit(f"unknown model names: {', '.join(sorted(unknown))}")
+    manifest = HERE / "manifest_torch.json"
+    kept = {e["name"]: e for e in json.loads(manifest.read_text())} if only and manifest.exists() else {}
     entries = []
     for name, model, shape, opset, dyn in specs:
+        if only and name not in only:
+            if name in kept:
+                entries.append(kept[name])
+            continue
         torch.manual_seed(len(name))
         export(model, torch.randn(shape), out / f"{name}.onnx", opset, dyn)
         e = {"name": name, "file": f"onnx/{name}.onnx", "source": "pytorch", "opset": opset,
@@ -251,7 +288,7 @@ def main() -> None:
         if dyn:
             e["input_shapes"] = {"input": [2, *shape[1:]]}
         entries.append(e)
-    (HERE / "manifest_torch.json").write_text(json.dumps(entries, indent=1) + "\n")
+    manifest.write_text(json.dumps(entries, indent=1) + "\n")
 
 
 if __name__ == "__main__":
