@@ -297,6 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     handler = {"compile": _cmd_compile, "inspect": _cmd_inspect, "passes": _cmd_passes, "report": _cmd_report,
                "analyze": _cmd_analyze}[args.command]  # fmt: skip
+    if not args.debug and args.command in ("compile", "report", "analyze"):
+        # onnxruntime's own warnings (its graph optimizer's notes on the model, printed while
+        # qcompiler folds shapes and calibrates) are not the user's concern; --debug keeps them
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(3)
     try:
         return handler(args)
     except QCompilerError as e:

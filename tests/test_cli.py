@@ -231,3 +231,18 @@ def test_inspect_macs_by_hand(name, macs):
     entry = next(e for e in good_models() if e["name"] == name)
     rows = layer_table(qcompiler.load_model(model_path(entry)))
     assert [r.macs for r in rows if r.macs] == [macs]
+
+
+def test_a_good_run_prints_no_onnxruntime_warnings(work):
+    """pt_kws_lstm makes onnxruntime's optimizer print 'UnsqueezeElimination cannot remove node'
+    warnings while qcompiler folds and calibrates; a successful compile prints only its summary."""
+    entry = next(e for e in good_models() if e["name"] == "pt_kws_lstm")
+    calib = work / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        rng.standard_normal((1, 10, 20)).astype(np.float32).tofile(calib / f"{i}.bin")
+    res = qc("compile", model_path(entry), "--calib-data", calib, "-o", work / "q.onnx")
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    res = qc("--debug", "compile", model_path(entry), "--calib-data", calib, "-o", work / "q2.onnx")
+    assert res.returncode == 0 and "onnxruntime" in res.stderr  # --debug keeps them
