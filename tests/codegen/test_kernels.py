@@ -594,7 +594,7 @@ def test_convtranspose_s8(k, case):
 
 
 MATMUL_CASES = [(1, 1, 1, 1, ""), (3, 3, 17, 5, "b"), (2, 17, 33, 70, ""), (2, 4, 16, 8, "a"),
-                (1, 33, 3, 17, "")]  # fmt: skip
+                (1, 33, 3, 17, ""), (2, 5, 128, 9, "b"), (1, 3, 129, 4, "")]  # fmt: skip
 
 
 @pytest.mark.parametrize("batch,M,K,N,bcast", MATMUL_CASES)

@@ -6,27 +6,39 @@
 
 #include "qc_kernels.h"
 
-/* y[i] = qc_requant(acc[i], ch, rq) for i < n, unit stride: qc_requant_row with its fixed-point
- * loop (shift >= 33, mult >= 0) written so that compilers vectorize the high word with one
- * unsigned 32x32->64 multiply per lane (pmuludq on SSE2, umull on Arm): the same arithmetic as
- * qc_mul_hi (acc >> 31 is 0 or -1) and, since qmin <= qmax, the same clamp. */
-static inline void qc_requant_row_u(const int32_t *acc, int32_t n, int32_t ch, const qc_requant_t *rq, int8_t *y) {
+/* y[i * ys] = qc_requant(acc[i], ch, rq) for i < n: qc_requant_row with its fixed-point loop
+ * (shift >= 33, mult >= 0) written so that compilers vectorize the high word with one unsigned
+ * 32x32->64 multiply per lane (pmuludq on SSE2, umull on Arm), for a unit stride and for a
+ * strided row alike: the same arithmetic as qc_mul_hi (acc >> 31 is 0 or -1) and, since
+ * qmin <= qmax, the same clamp. */
+static inline void qc_requant_row_vec(const int32_t *acc, int32_t n, int32_t ch, const qc_requant_t *rq, int8_t *y,
+                                      ptrdiff_t ys) {
     const int32_t c = rq->per_channel ? ch : 0;
     int32_t i;
     if (rq->act == QC_ACT_NONE && rq->shift[c] >= 33 && rq->mult[c] >= 0) {
         const uint32_t m = (uint32_t)rq->mult[c];
         const int32_t sh = rq->shift[c] - 32, r = (int32_t)1 << (sh - 1);
         const int32_t zp = rq->out_zp, lo = rq->qmin, hi = rq->qmax;
-        for (i = 0; i < n; ++i) {
-            const uint32_t h = (uint32_t)(((uint64_t)(uint32_t)acc[i] * m) >> 32);
-            int32_t v = (((int32_t)(h - (m & (uint32_t)(acc[i] >> 31))) + r) >> sh) + zp;
-            v = v < lo ? lo : v;
-            v = v > hi ? hi : v;
-            y[i] = (int8_t)v;
+        if (ys == 1) {
+            for (i = 0; i < n; ++i) {
+                const uint32_t h = (uint32_t)(((uint64_t)(uint32_t)acc[i] * m) >> 32);
+                int32_t v = (((int32_t)(h - (m & (uint32_t)(acc[i] >> 31))) + r) >> sh) + zp;
+                v = v < lo ? lo : v;
+                v = v > hi ? hi : v;
+                y[i] = (int8_t)v;
+            }
+        } else {
+            for (i = 0; i < n; ++i) {
+                const uint32_t h = (uint32_t)(((uint64_t)(uint32_t)acc[i] * m) >> 32);
+                int32_t v = (((int32_t)(h - (m & (uint32_t)(acc[i] >> 31))) + r) >> sh) + zp;
+                v = v < lo ? lo : v;
+                v = v > hi ? hi : v;
+                y[(ptrdiff_t)i * ys] = (int8_t)v;
+            }
         }
         return;
     }
-    qc_requant_row(acc, n, ch, rq, y, 1);
+    qc_requant_row(acc, n, ch, rq, y, ys);
 }
 
 /* An im2col of rows [pix0, pix0 + np) of one group of one image (row r: the K taps of output

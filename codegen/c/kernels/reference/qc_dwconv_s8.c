@@ -8,7 +8,7 @@
  * row; columns whose taps all lie inside (qc_interior) take acc = bias - x_zp * sum(w of those
  * rows) + sum x * w (the same int32 value) with plain loops over the block that compilers
  * vectorize, the others go through qc_dw_edge (the definition above, tap by tap). The block is
- * then requantized by qc_dw_requant (qc_requant_row_u). Small planes (equal strides, padded plane up to
+ * then requantized by qc_dw_requant (qc_requant_row_vec). Small planes (equal strides, padded plane up to
  * QC_DW_PLANE bytes) are first copied into a stack plane with x_zp around the input, where
  * every output is interior (x_zp taps add x_zp * w, which bias - x_zp * sum(w) takes back):
  * outputs (oy, ox) are then the indices i = oy * Wp + ox (Wp: padded width, ox < ow) of one
@@ -16,18 +16,18 @@
  * dropped. */
 #include "qc_kernels.h"
 #include "qc_dwconv_util.h"
-#include "qc_conv_util.h" /* qc_requant_row_u */
+#include "qc_conv_util.h" /* qc_requant_row_vec */
 
 #define QC_DW_BLOCK 64 /* outputs per block: 256 bytes of accumulators */
 #define QC_DW_PLANE 768 /* padded plane on the stack, bytes (a 24x24 input with 3x3 taps: 676) */
 
-/* y[i] = qc_requant(acc[i], c, rq), i < n: qc_requant_row_u kept out of line (inlined into
+/* y[i] = qc_requant(acc[i], c, rq), i < n: qc_requant_row_vec kept out of line (inlined into
  * qc_dwconv_s8 it costs the Cortex-M4 register spills there: +17% instructions on digits_cnn) */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
 static void qc_dw_requant(const int32_t *acc, int32_t n, int32_t c, const qc_requant_t *rq, int8_t *y) {
-    qc_requant_row_u(acc, n, c, rq, y);
+    qc_requant_row_vec(acc, n, c, rq, y, 1);
 }
 
 /* acc[i] += sum over kx of r[i*sw + kx*dw] * w[kx], i < n: one kernel row over interior

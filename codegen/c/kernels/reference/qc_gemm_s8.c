@@ -7,9 +7,9 @@
  * int16 once per block of QC_GEMM_KB values of K, so the inner loop (two rows by four columns,
  * contiguous K) is eight int16 dot products (pmaddwd on SSE2); blocks of K that are not a
  * multiple of 16 copy the rows to int16 too (qc_gemm_block_pad). Each column's sums are then
- * requantized as a row by qc_requant_row (qc_requant_row_u for a unit row stride). */
+ * requantized as a row by qc_requant_row_vec (qc_conv_util.h). */
 #include "qc_kernels.h"
-#include "qc_conv_util.h" /* qc_requant_row_u */
+#include "qc_conv_util.h" /* qc_requant_row_vec */
 
 #define QC_GEMM_MB 32 /* rows per block */
 #define QC_GEMM_NB 4  /* columns per block */
@@ -133,13 +133,8 @@ void qc_gemm_s8(const int8_t *a, const int8_t *w, const int32_t *bias, int32_t M
                 else
                     qc_gemm_block_pad(a + (ptrdiff_t)m0 * K + k0, K, mb, kb, (const int16_t(*)[QC_GEMM_KB])wb, s);
             }
-            for (j = 0; j < nb; ++j) {
-                int8_t *o = out + (ptrdiff_t)m0 * sm + (ptrdiff_t)(n0 + j) * sn;
-                if (sm == 1)
-                    qc_requant_row_u(s[j], mb, n0 + j, rq, o);
-                else
-                    qc_requant_row(s[j], mb, n0 + j, rq, o, sm);
-            }
+            for (j = 0; j < nb; ++j)
+                qc_requant_row_vec(s[j], mb, n0 + j, rq, out + (ptrdiff_t)m0 * sm + (ptrdiff_t)(n0 + j) * sn, sm);
         }
     }
 }
