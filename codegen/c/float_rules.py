@@ -171,7 +171,9 @@ def binary(lw: Lowerer, op: Op) -> None:
 _UNARY = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Exp": 3, "Log": 4, "Sqrt": 5, "Neg": 6, "Abs": 7, "Erf": 8,
           "LeakyRelu": 9, "HardSigmoid": 10, "HardSwish": 11, "Clip": 12, "Gelu": 13, "Mish": 15,
           "Silu": 16, "Reciprocal": 17, "Softplus": 18, "Floor": 19, "Ceil": 20, "Identity": 21,
-          "Elu": 22, "Selu": 23, "Sin": 24, "Cos": 25, "Round": 26, "Sign": 27, "Not": 28}  # fmt: skip
+          "Elu": 22, "Selu": 23, "Sin": 24, "Cos": 25, "Round": 26, "Sign": 27, "Not": 28, "Softsign": 30,
+          "ThresholdedRelu": 31, "Celu": 32, "Tan": 33, "Asin": 34, "Acos": 35, "Atan": 36, "Sinh": 37,
+          "Cosh": 38, "Asinh": 39, "Acosh": 40, "Atanh": 41}  # fmt: skip
 
 
 def unary(lw: Lowerer, op: Op) -> None:
@@ -182,7 +184,7 @@ def unary(lw: Lowerer, op: Op) -> None:
         alpha = float(op.attr("alpha", 0.01))
     elif t == "HardSigmoid":
         alpha, beta = float(op.attr("alpha", 0.2)), float(op.attr("beta", 0.5))
-    elif t == "Elu":
+    elif t in ("Elu", "ThresholdedRelu", "Celu"):
         alpha = float(op.attr("alpha", 1.0))
     elif t == "Selu":
         alpha = float(op.attr("alpha", 1.67326319217681884765625))
@@ -272,7 +274,7 @@ def softmax(lw: Lowerer, op: Op) -> None:
 
 
 _REDUCE = {"ReduceMean": 0, "ReduceSum": 1, "ReduceMax": 2, "ReduceMin": 3, "ReduceProd": 4,
-           "ReduceSumSquare": 5, "ReduceL2": 6}  # fmt: skip
+           "ReduceSumSquare": 5, "ReduceL2": 6, "ReduceL1": 9, "ReduceLogSumExp": 10}  # fmt: skip
 
 
 def argext(lw: Lowerer, op: Op) -> None:
@@ -490,6 +492,20 @@ def rnn(lw: Lowerer, op: Op) -> None:
              op=op.name, what=t, macs=seq * batch * ndir * g * hidden * (isz + hidden))  # fmt: skip
 
 
+def lpnorm(lw: Lowerer, op: Op) -> None:
+    x = lw.f32(op.input(0))
+    p = int(op.attr("p", 2))
+    if p not in (1, 2):
+        raise unsupported(op, f"p must be 1 or 2 (got {p})")
+    shape = list(x.shape) or [1]
+    axis = int(op.attr("axis", -1)) % len(shape)
+    outer, inner = int(np.prod(shape[:axis], dtype=np.int64)), int(np.prod(shape[axis + 1:], dtype=np.int64))
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    lw.p.add(f"qc_lpnorm_f32({P(x)}, {P(y)}, {outer}, {shape[axis]}, {inner}, {p});", [x], [y], ["qc_lpnorm_f32"],
+             op=op.name, what="LpNormalization")
+
+
 def lrn(lw: Lowerer, op: Op) -> None:
     x = lw.f32(op.input(0))
     if len(x.shape) < 3:
@@ -571,7 +587,7 @@ FLOAT_RULES = {
     "Resize": resize, "Upsample": resize, "Cast": cast, "Constant": constant,
     "com.microsoft.FusedMatMul": matmul, "com.microsoft.Gelu": unary, "qcompiler.Gelu": unary,
     "ArgMax": argext, "ArgMin": argext, "Where": where, "LRN": lrn,
-    "LSTM": rnn, "GRU": rnn, "RNN": rnn,
+    "LSTM": rnn, "GRU": rnn, "RNN": rnn, "LpNormalization": lpnorm,
 }  # fmt: skip
 for _t in _BINARY:
     FLOAT_RULES[_t] = binary

@@ -1102,6 +1102,12 @@ UNARY = [  # enum order: name, ONNX op (None: numpy float64 model), attrs, input
     ("SIN", "Sin", {}, (-7, 7), 0, 0), ("COS", "Cos", {}, (-7, 7), 0, 0),
     ("ROUND", "Round", {}, (-4, 4), 0, 0), ("SIGN", "Sign", {}, (-3, 3), 0, 0),
     ("NOT", None, {}, (-2, 2), 0, 0), ("TRUNC", None, {}, (-4, 4), 0, 0),
+    ("SOFTSIGN", "Softsign", {}, (-6, 6), 0, 0),
+    ("THRESHOLDED_RELU", "ThresholdedRelu", {"alpha": 0.3}, (-3, 3), 0.3, 0),
+    ("CELU", "Celu", {"alpha": 0.7}, (-5, 3), 0.7, 0), ("TAN", "Tan", {}, (-1.5, 1.5), 0, 0),
+    ("ASIN", "Asin", {}, (-1, 1), 0, 0), ("ACOS", "Acos", {}, (-1, 1), 0, 0), ("ATAN", "Atan", {}, (-6, 6), 0, 0),
+    ("SINH", "Sinh", {}, (-5, 5), 0, 0), ("COSH", "Cosh", {}, (-5, 5), 0, 0), ("ASINH", "Asinh", {}, (-6, 6), 0, 0),
+    ("ACOSH", "Acosh", {}, (1, 6), 0, 0), ("ATANH", "Atanh", {}, (-0.99, 0.99), 0, 0),
 ]
 EXACT_UNARY = ("RELU", "NEG", "ABS", "LEAKY_RELU", "CLIP", "FLOOR", "CEIL", "IDENTITY", "ROUND", "SIGN", "NOT",
                "TRUNC")  # fmt: skip
@@ -1270,6 +1276,28 @@ def test_reduce_f32(k, outer, r, inner):
         k.qc_reduce_f32(op, x, y, outer, r, inner)
         want = ort_op(name, [x, np.array([1], np.int64)], dict(keepdims=0), opset=18)
         np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("outer,r,inner", [(2, 5, 3), (1, 7, 1), (3, 64, 2)])
+def test_reduce_l1_logsumexp_lpnorm_f32(k, outer, r, inner):
+    """QC_R_L1 (9), QC_R_LOGSUMEXP (10; qc_expf/qc_logf, no libm) and qc_lpnorm_f32 p = 1, 2
+    against onnxruntime, large values included (LogSumExp's max shift), a zero vector for
+    LpNormalization (0, as onnxruntime)."""
+    rng = np.random.default_rng(outer * r * inner + 7)
+    x = f32(rng, (outer, r, inner), -4, 4)
+    x[0, 0, 0] = 80.0  # e^80 overflows float: the max shift keeps it finite
+    for code, name in ((9, "ReduceL1"), (10, "ReduceLogSumExp")):
+        y = np.empty((outer, inner), np.float32)
+        k.qc_reduce_f32(code, x, y, outer, r, inner)
+        want = ort_op(name, [x, np.array([1], np.int64)], dict(keepdims=0), opset=18)
+        np.testing.assert_allclose(y, want, rtol=2e-6, atol=2e-6, err_msg=name)
+    x[-1, :, -1] = 0.0
+    for p in (1, 2):
+        y = np.empty_like(x)
+        k.qc_lpnorm_f32(x, y, outer, r, inner, p)
+        want = ort_op("LpNormalization", [x], dict(axis=1, p=p), opset=17)
+        np.testing.assert_allclose(y, want, rtol=2e-6, atol=1e-7, err_msg=f"p={p}")
+        assert not np.any(y[-1, :, -1])
 
 
 @pytest.mark.parametrize("rows,n", [(3, 7), (2, 64), (1, 1000), (4, 1)])

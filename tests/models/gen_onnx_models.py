@@ -463,6 +463,13 @@ def per_op_models():
                                              strides=[2, 2, 2], pads=[1, 1, 1, 0, 1, 1], count_include_pad=1,
                                              ceil_mode=1), x_shape=X3)
     one("lrn", h.make_node("LRN", ["x"], ["y"], size=3, alpha=0.5, beta=0.75, bias=2.0))  # AlexNet, GoogLeNet
+    one("softsign", h.make_node("Softsign", ["x"], ["y"]))
+    one("thresholded_relu", h.make_node("ThresholdedRelu", ["x"], ["y"], alpha=0.3))
+    one("celu", h.make_node("Celu", ["x"], ["y"], alpha=0.7))
+    one("atan", h.make_node("Atan", ["x"], ["y"]))
+    one("reduce_l1", h.make_node("ReduceL1", ["x"], ["y"], axes=[1], keepdims=1))
+    one("reduce_logsumexp", h.make_node("ReduceLogSumExp", ["x"], ["y"], axes=[2, 3], keepdims=0))
+    one("lpnorm", h.make_node("LpNormalization", ["x"], ["y"], axis=1, p=2))  # face-embedding heads
     return out
 
 

@@ -97,6 +97,38 @@ static inline float qc_expf(float x) {
     return p * s.f;
 }
 
+/* log(x) without libm (as qc_expf, the same bits on every board): x = m * 2^e with m in
+ * [sqrt(1/2), sqrt(2)), log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.172, by its series
+ * to s^11 (relative error below 1e-10 before rounding). x <= 0, inf and NaN as logf. */
+static inline float qc_logf(float x) {
+    union {
+        float f;
+        uint32_t u;
+    } v;
+    int32_t e;
+    float m, s, s2, p;
+    if (x != x || x == HUGE_VALF) return x;
+    if (x < 0.0f) return (x - x) / (x - x); /* NaN */
+    if (x == 0.0f) return -HUGE_VALF;
+    v.f = x;
+    e = 0;
+    if (v.u < 0x00800000u) { /* subnormal: scale by 2^24 first */
+        v.f = x * 16777216.0f;
+        e = -24;
+    }
+    e += (int32_t)(v.u >> 23) - 127;
+    v.u = (v.u & 0x007fffffu) | 0x3f800000u; /* m in [1, 2) */
+    m = v.f;
+    if (m > 1.41421356237f) {
+        m *= 0.5f;
+        e += 1;
+    }
+    s = (m - 1.0f) / (m + 1.0f);
+    s2 = s * s;
+    p = s2 * (0.33333333333f + s2 * (0.2f + s2 * (0.14285714286f + s2 * (0.11111111111f + s2 * 0.09090909091f))));
+    return (float)e * 0.693145751953125f + ((float)e * 1.428606765330187e-06f + (2.0f * s + 2.0f * s * p));
+}
+
 /* tanh(x) from qc_expf: (e^2x - 1) / (e^2x + 1); x itself below 2^-12, +-1 beyond 9.1. */
 static inline float qc_tanhf(float x) {
     float a = x < 0.0f ? -x : x, e, t;

@@ -163,11 +163,14 @@ enum {
     QC_U_GELU_TANH, QC_U_MISH, QC_U_SILU, QC_U_RECIPROCAL, QC_U_SOFTPLUS, QC_U_FLOOR, QC_U_CEIL,
     QC_U_IDENTITY, QC_U_ELU, QC_U_SELU, QC_U_SIN, QC_U_COS, QC_U_ROUND, QC_U_SIGN,
     QC_U_NOT, /* 1.0f where x == 0 */
-    QC_U_TRUNC /* toward zero: a float-to-integer Cast */
+    QC_U_TRUNC, /* toward zero: a float-to-integer Cast */
+    QC_U_SOFTSIGN, QC_U_THRESHOLDED_RELU, QC_U_CELU, QC_U_TAN, QC_U_ASIN, QC_U_ACOS, QC_U_ATAN,
+    QC_U_SINH, QC_U_COSH, QC_U_ASINH, QC_U_ACOSH, QC_U_ATANH
 };
-/* ONNX semantics. alpha/beta: LEAKY_RELU and ELU alpha; HARD_SIGMOID max(0, min(1, alpha*x +
- * beta)); CLIP min(max(x, alpha), beta); SELU alpha and gamma (= beta). GELU is the erf form,
- * GELU_TANH the tanh approximation, ROUND half to even. In place is allowed. */
+/* ONNX semantics. alpha/beta: LEAKY_RELU, ELU, CELU and THRESHOLDED_RELU alpha; HARD_SIGMOID
+ * max(0, min(1, alpha*x + beta)); CLIP min(max(x, alpha), beta); SELU alpha and gamma (= beta).
+ * GELU is the erf form, GELU_TANH the tanh approximation, ROUND half to even. In place is
+ * allowed. */
 void qc_unary_f32(int32_t op, const float *x, float *y, int32_t n, float alpha, float beta);
 /* Conv2D float, NCHW, groups, dilation; optional bias (NULL); y = act(clamp(sum + bias, lo, hi))
  * with act a QC_ACT_* (alpha, beta); relu/clip through lo/hi (+-INFINITY: none). */
@@ -208,7 +211,11 @@ void qc_avgpool_f32(const float *x, float *y, const qc_pool_params_t *p);
 /* Softmax over `n` contiguous values per row; log != 0: LogSoftmax. In place is allowed. */
 void qc_softmax_f32(const float *x, float *y, int32_t rows, int32_t n, int32_t log);
 /* ARGMAX/ARGMIN write the index (first on ties) as a float. */
-enum { QC_R_MEAN = 0, QC_R_SUM, QC_R_MAX, QC_R_MIN, QC_R_PROD, QC_R_SUMSQ, QC_R_L2, QC_R_ARGMAX, QC_R_ARGMIN };
+enum { QC_R_MEAN = 0, QC_R_SUM, QC_R_MAX, QC_R_MIN, QC_R_PROD, QC_R_SUMSQ, QC_R_L2, QC_R_ARGMAX, QC_R_ARGMIN,
+       QC_R_L1, QC_R_LOGSUMEXP };
+/* LpNormalization: y = x / norm over r ([outer][r][inner]), norm the L1 (p = 1) or L2 (p = 2)
+ * norm; where the norm is 0, y = 0 (as onnxruntime). */
+void qc_lpnorm_f32(const float *x, float *y, int32_t outer, int32_t r, int32_t inner, int32_t p);
 /* Reduce `r` values, layout [outer][r][inner] -> [outer][inner]; L2 = sqrt(SUMSQ). */
 void qc_reduce_f32(int32_t op, const float *x, float *y, int32_t outer, int32_t r, int32_t inner);
 void qc_resize_nearest_f32(const float *x, float *y, int32_t nc, int32_t h, int32_t w, int32_t oh,

@@ -1,5 +1,5 @@
 /* qc_reduce_f32: float reduction over `r` values, layout [outer][r][inner] -> [outer][inner]:
- * MEAN SUM MAX MIN PROD SUMSQ L2 (sqrt of SUMSQ), in float in order of r; MAX/MIN propagate
+ * MEAN SUM MAX MIN PROD SUMSQ L2 (sqrt of SUMSQ) L1 LOGSUMEXP, in float in order of r; MAX/MIN propagate
  * NaN; ARGMAX/ARGMIN write the first index of the extreme value as a float. The output row is the accumulator. Reference version. */
 #include "qc_kernels.h"
 
@@ -23,10 +23,34 @@ static void qc_argext_f32(int32_t op, const float *x, float *y, int32_t outer, i
     }
 }
 
+/* log(sum e^x) as max + log(sum e^(x - max)) (onnxruntime's form; no overflow) */
+static void qc_logsumexp_f32(const float *x, float *y, int32_t outer, int32_t r, int32_t inner) {
+    int32_t o, j, i;
+    for (o = 0; o < outer; ++o) {
+        const float *xo = x + (ptrdiff_t)o * r * inner;
+        float *yo = y + (ptrdiff_t)o * inner;
+        for (i = 0; i < inner; ++i) {
+            float mx = -HUGE_VALF, sum = 0.0f;
+            for (j = 0; j < r; ++j)
+                if (xo[(ptrdiff_t)j * inner + i] > mx) mx = xo[(ptrdiff_t)j * inner + i];
+            if (mx == HUGE_VALF || mx == -HUGE_VALF) {
+                yo[i] = mx;
+                continue;
+            }
+            for (j = 0; j < r; ++j) sum += qc_expf(xo[(ptrdiff_t)j * inner + i] - mx);
+            yo[i] = mx + qc_logf(sum);
+        }
+    }
+}
+
 void qc_reduce_f32(int32_t op, const float *x, float *y, int32_t outer, int32_t r, int32_t inner) {
     int32_t o, j, i;
     if (op == QC_R_ARGMAX || op == QC_R_ARGMIN) {
         qc_argext_f32(op, x, y, outer, r, inner);
+        return;
+    }
+    if (op == QC_R_LOGSUMEXP) {
+        qc_logsumexp_f32(x, y, outer, r, inner);
         return;
     }
     for (o = 0; o < outer; ++o) {
@@ -48,6 +72,9 @@ void qc_reduce_f32(int32_t op, const float *x, float *y, int32_t outer, int32_t 
                 break;
             case QC_R_PROD:
                 for (i = 0; i < inner; ++i) yo[i] *= xr[i];
+                break;
+            case QC_R_L1:
+                for (i = 0; i < inner; ++i) yo[i] += fabsf(xr[i]);
                 break;
             case QC_R_SUMSQ:
             case QC_R_L2:

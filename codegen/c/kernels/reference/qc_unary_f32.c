@@ -1,5 +1,5 @@
 /* qc_unary_f32: float elementwise functions of one input (ONNX semantics), reference version.
- * alpha/beta: LEAKY_RELU alpha; HARD_SIGMOID max(0, min(1, alpha*x + beta)); CLIP
+ * alpha/beta: LEAKY_RELU, THRESHOLDED_RELU and CELU alpha; HARD_SIGMOID max(0, min(1, alpha*x + beta)); CLIP
  * min(max(x, alpha), beta); ELU alpha; SELU alpha and gamma (= beta). GELU is the erf form,
  * GELU_TANH the tanh approximation, ROUND half to even, SOFTPLUS log(1 + e^x) computed stably.
  * In place (x == y) is allowed. */
@@ -51,6 +51,18 @@ static float qc_unary_one(int32_t op, float x, float alpha, float beta) {
     case QC_U_SIGN: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x);
     case QC_U_NOT: return x == 0.0f ? 1.0f : 0.0f;
     case QC_U_TRUNC: return truncf(x);
+    case QC_U_SOFTSIGN: return x / (1.0f + fabsf(x));
+    case QC_U_THRESHOLDED_RELU: return x > alpha ? x : 0.0f;
+    case QC_U_CELU: return x > 0.0f ? x : alpha * expm1f(x / alpha);
+    case QC_U_TAN: return tanf(x);
+    case QC_U_ASIN: return asinf(x);
+    case QC_U_ACOS: return acosf(x);
+    case QC_U_ATAN: return atanf(x);
+    case QC_U_SINH: return sinhf(x);
+    case QC_U_COSH: return coshf(x);
+    case QC_U_ASINH: return asinhf(x);
+    case QC_U_ACOSH: return acoshf(x);
+    case QC_U_ATANH: return atanhf(x);
     default: return x;
     }
 }
