@@ -89,6 +89,14 @@ def _bias_ints(lw: Lowerer, bias_v, acc_scale: np.ndarray, n: int, beta: float =
     return np.rint(real / (alpha * np.broadcast_to(acc_scale, (n,)))).astype(np.int64)
 
 
+def _conv_acc(lw: Lowerer, op: Op, x: View, w: QConst, cout: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A convolution's accumulator scale per output channel (s_x * s_w[c]) and its int32 bias
+    (None: not a constant)."""
+    sw = np.broadcast_to(np.asarray(w.scale, np.float64).reshape(-1), (cout,))
+    acc_scale = np.float64(np.float32(x.q.scale)) * sw
+    return acc_scale, _bias_ints(lw, op.input(2) if len(op.inputs) > 2 else None, acc_scale, cout)
+
+
 def _acc_fits(bias: np.ndarray, wmat: np.ndarray, x_zp: int) -> bool:
     """Whether every int32 accumulator of a layer with int64 ``bias`` [n], int8 weights ``wmat``
     [n, k] and input zero point ``x_zp`` stays in range, in both forms the kernels use:
@@ -130,9 +138,7 @@ def conv(lw: Lowerer, op: Op) -> bool:
     if g is None:
         return False
     cout = g["cout"]
-    sw = np.broadcast_to(np.asarray(w.scale, np.float64).reshape(-1), (cout,))
-    acc_scale = np.float64(np.float32(x.q.scale)) * sw
-    bias = _bias_ints(lw, op.input(2) if len(op.inputs) > 2 else None, acc_scale, cout)
+    acc_scale, bias = _conv_acc(lw, op, x, w, cout)
     if bias is None:
         return False
     wi = w.ints.astype(np.int64)
@@ -184,9 +190,7 @@ def _conv3d(lw: Lowerer, op: Op, x, w: QConst, oq) -> bool:
     act, alpha, beta = _activation(op)
     qop, out_q = oq
     cout = g2["cout"]
-    sw = np.broadcast_to(np.asarray(w.scale, np.float64).reshape(-1), (cout,))
-    acc_scale = np.float64(np.float32(x.q.scale)) * sw
-    bias = _bias_ints(lw, op.input(2) if len(op.inputs) > 2 else None, acc_scale, cout)
+    acc_scale, bias = _conv_acc(lw, op, x, w, cout)
     if bias is None:
         return False
     wi = w.ints.astype(np.int64)

@@ -92,6 +92,15 @@ class _Rewriter:
         self.new_inits.append(numpy_helper.from_array(scale if scale.size > 1 else scale.reshape(()), name))
         return self.dq(b, name, "", base, axis=0 if scale.size > 1 else None)
 
+    def add_bias(self, ins: list[str], b: str, xs: str, ws: str, base: str) -> bool:
+        """Append the dequantized bias ``b`` (if any) to ``ins``; False if it cannot be."""
+        if not b:
+            return True
+        bf = self.bias(b, xs, ws, base)
+        if bf is not None:
+            ins.append(bf)
+        return bf is not None
+
     def scalar_scale(self, *names: str) -> bool:
         return all(self.const(n) is not None and self.const(n).size == 1 for n in names)
 
@@ -139,11 +148,8 @@ class _Rewriter:
         xf = self.dq(x, xs, xz, base)
         wf = self.dq(w, ws, wz, base, axis=0 if sw.size > 1 else None)
         ins = [xf, wf]
-        if b:
-            bf = self.bias(b, xs, ws, base)
-            if bf is None:
-                return False
-            ins.append(bf)
+        if not self.add_bias(ins, b, xs, ws, base):
+            return False
         yf = self.fresh(base)
         self.nodes.append(helper.make_node("Conv", ins, [yf], name=base))
         self.nodes[-1].attribute.extend(node.attribute)
@@ -187,11 +193,8 @@ class _Rewriter:
         base = node.name or node.output[0]
         af, bf = self.dq(a, as_, az, base), self.dq(b, bs, bz, base, axis=axis)
         ins = [af, bf]
-        if c:
-            cf = self.bias(c, as_, bs, base)
-            if cf is None:
-                return False
-            ins.append(cf)
+        if not self.add_bias(ins, c, as_, bs, base):
+            return False
         alpha = float(attrs.get("alpha", 1.0))
         yf = self.fresh(base) if ys else node.output[0]
         self.nodes.append(helper.make_node("Gemm", ins, [yf], name=base, alpha=alpha, beta=alpha,
