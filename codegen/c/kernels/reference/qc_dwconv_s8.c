@@ -20,6 +20,7 @@
 
 #define QC_DW_BLOCK 64 /* outputs per block: 256 bytes of accumulators */
 #define QC_DW_PLANE 768 /* padded plane on the stack, bytes (a 24x24 input with 3x3 taps: 676) */
+#define QC_DW_ROWS 768  /* three padded input rows on the stack, bytes (3x3 taps, rows up to 256) */
 
 /* y[i] = qc_requant(acc[i], c, rq), i < n: qc_requant_row_vec kept out of line (inlined into
  * qc_dwconv_s8 it costs the Cortex-M4 register spills there: +17% instructions on digits_cnn) */
@@ -109,12 +110,44 @@ static void qc_dw_plane(const int8_t *xc, const int8_t *wc, int32_t b, const qc_
     }
 }
 
+/* One channel of a 3x3 kernel (horizontal dilation 1, strides up to 2) whose plane is too large
+ * for qc_dw_plane: for each output row its three input rows are copied into a stack buffer of
+ * rows wp wide with x_zp around the input, so every output of the row is interior (bz takes the
+ * x_zp taps back, as in qc_dw_plane). */
+static void qc_dw_rows(const int8_t *xc, const int8_t *wc, int32_t b, const qc_conv_params_t *p, int32_t wp,
+                       const qc_requant_t *rq, int32_t c, int8_t *yc, int32_t *acc) {
+    int8_t rows[QC_DW_ROWS];
+    const int32_t c0 = p->pl < 0 ? -p->pl : 0;                   /* first input column kept */
+    const int32_t c1 = p->w < wp - p->pl ? p->w : wp - p->pl;    /* past the last one */
+    int32_t bz = b, t, oy, ky, o0;
+    for (t = 0; t < 9; ++t) bz -= p->x_zp * wc[t];
+    for (oy = 0; oy < p->oh; ++oy) {
+        for (ky = 0; ky < 3; ++ky) {
+            const int32_t iy = oy * p->sh - p->pt + ky * p->dh;
+            int8_t *r = rows + ky * wp;
+            if (iy < 0 || iy >= p->h || c1 <= c0) {
+                memset(r, p->x_zp, (size_t)wp);
+                continue;
+            }
+            if (p->pl + c0 > 0) memset(r, p->x_zp, (size_t)(p->pl + c0));
+            memcpy(r + p->pl + c0, xc + (ptrdiff_t)iy * p->w + c0, (size_t)(c1 - c0));
+            if (p->pl + c1 < wp) memset(r + p->pl + c1, p->x_zp, (size_t)(wp - p->pl - c1));
+        }
+        for (o0 = 0; o0 < p->ow; o0 += QC_DW_BLOCK) {
+            const int32_t n = p->ow - o0 < QC_DW_BLOCK ? p->ow - o0 : QC_DW_BLOCK;
+            qc_dw_3x3(acc, n, rows + (ptrdiff_t)o0 * p->sw, wp, wc, bz, p->sw);
+            qc_dw_requant(acc, n, c, rq, yc + (ptrdiff_t)oy * p->ow + o0);
+        }
+    }
+}
+
 void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const qc_conv_params_t *p,
                   const qc_requant_t *rq, int8_t *y) {
     const int32_t mult = p->cout / p->cin, hw = p->h * p->w, khw = p->kh * p->kw;
     const int32_t hp = (p->oh - 1) * p->sh + (p->kh - 1) * p->dh + 1; /* padded plane */
     const int32_t wp = (p->ow - 1) * p->sw + (p->kw - 1) * p->dw + 1;
     const int plane = p->sh == p->sw && p->oh > 0 && p->ow > 0 && hp * wp <= QC_DW_PLANE;
+    const int rows3 = p->kh == 3 && p->kw == 3 && p->dw == 1 && p->sw <= 2 && p->ow > 0 && 3 * wp <= QC_DW_ROWS;
     int32_t acc[QC_DW_BLOCK];
     int32_t lo, hi, n, c, oy, o0, ox, t, ky;
     qc_interior(p->w, p->ow, p->kw, p->sw, p->dw, p->pl, &lo, &hi);
@@ -126,6 +159,10 @@ void qc_dwconv_s8(const int8_t *x, const int8_t *wt, const int32_t *bias, const 
             const int32_t b = bias ? bias[c] : 0;
             if (plane) {
                 qc_dw_plane(xc, wc, b, p, hp, wp, rq, c, yc, acc);
+                continue;
+            }
+            if (rows3) {
+                qc_dw_rows(xc, wc, b, p, wp, rq, c, yc, acc);
                 continue;
             }
             for (oy = 0; oy < p->oh; ++oy) {
