@@ -21,8 +21,9 @@ static void qc_mul_row_hw(const int8_t *a, int32_t sa, const int8_t *b, int32_t 
     if ((sa == 0 || sa == 1) && (sb == 0 || sb == 1) && sa + sb == 1) { /* one input broadcast */
         const int8_t *v = sa ? a : b;
         const int32_t zv = sa ? za : zb, d = sa ? b[0] - zb : a[0] - za;
+        const int16_t dd = (int16_t)d; /* |d| <= 255: int16 products, widening multiplies */
         for (i = 0; i < n; ++i) {
-            const int32_t o = qc_mulhw((v[i] - zv) * d, ng, k, m, sh, r) + zy;
+            const int32_t o = qc_mulhw((int16_t)(v[i] - zv) * dd, ng, k, m, sh, r) + zy;
             y[i] = (int8_t)(o < lo ? lo : (o > hi ? hi : o));
         }
         return;
@@ -36,7 +37,7 @@ static void qc_mul_row_hw(const int8_t *a, int32_t sa, const int8_t *b, int32_t 
         return;
     }
     for (i = 0; i < n; ++i) {
-        const int32_t v = qc_mulhw((a[i] - za) * (b[i] - zb), ng, k, m, sh, r) + zy;
+        const int32_t v = qc_mulhw((int16_t)(a[i] - za) * (int16_t)(b[i] - zb), ng, k, m, sh, r) + zy;
         y[i] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
     }
 }
