@@ -292,6 +292,49 @@ def argext(lw: Lowerer, op: Op) -> None:
              ["qc_reduce_f32"], op=op.name, what=op.op_type)
 
 
+def _axis_layout(shape, axis: int) -> tuple[int, int, int, int]:
+    """(axis, outer, r, inner) of a tensor viewed as [outer][r][inner] around ``axis``."""
+    shape = list(shape) or [1]
+    axis %= len(shape)
+    return (axis, int(np.prod(shape[:axis], dtype=np.int64)), int(shape[axis]),
+            int(np.prod(shape[axis + 1:], dtype=np.int64)))  # fmt: skip
+
+
+def cumsum(lw: Lowerer, op: Op) -> None:
+    ax = lw.const_of(op.input(1))
+    if ax is None:
+        raise unsupported(op, "the axis must be a constant")
+    x = lw.f32(op.input(0))
+    _, outer, r, inner = _axis_layout(x.shape, int(ax.reshape(-1)[0]))
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    lw.p.add(f"qc_cumsum_f32({P(x)}, {P(y)}, {outer}, {r}, {inner}, {int(op.attr('exclusive', 0))}, "
+             f"{int(op.attr('reverse', 0))});", [x], [y], ["qc_cumsum_f32"], op=op.name, what="CumSum",
+             inplace=(x, y))  # fmt: skip
+
+
+def topk(lw: Lowerer, op: Op) -> None:
+    x = lw.f32(op.input(0))  # sorted=0 allows any order: the sorted one serves too
+    if len(op.inputs) > 1:
+        kc = lw.const_of(op.input(1))
+        if kc is None:
+            raise unsupported(op, "K must be a constant")
+        k = int(kc.reshape(-1)[0])
+    else:
+        k = int(op.attr("k"))
+    _, outer, r, inner = _axis_layout(x.shape, int(op.attr("axis", -1)))
+    if not 0 < k <= r:
+        raise unsupported(op, f"K={k} is outside [1, {r}]")
+    vals = lw.out_view(op.outputs[0], "f32") if op.outputs[0].has_uses() else None
+    if vals is None:  # the values are the kernel's working rows: a buffer even when unused
+        vals = lw.p.new_view((outer, k, inner), "f32", label=op.name + "_values")
+    idx = lw.out_view(op.outputs[1], "f32") if len(op.outputs) > 1 and op.outputs[1].has_uses() else None
+    P = lw.p.ptr
+    lw.p.add(f"qc_topk_f32({P(x)}, {P(vals)}, {P(idx) if idx is not None else 'NULL'}, {outer}, {r}, {inner}, "
+             f"{k}, {int(op.attr('largest', 1))});", [x], [vals] + ([idx] if idx is not None else []),
+             ["qc_topk_f32"], op=op.name, what="TopK")  # fmt: skip
+
+
 def where(lw: Lowerer, op: Op) -> None:
     c, a, b = (lw.f32(op.input(i)) for i in range(3))
     y = lw.out_view(op.output, "f32")
@@ -587,7 +630,7 @@ FLOAT_RULES = {
     "Resize": resize, "Upsample": resize, "Cast": cast, "Constant": constant,
     "com.microsoft.FusedMatMul": matmul, "com.microsoft.Gelu": unary, "qcompiler.Gelu": unary,
     "ArgMax": argext, "ArgMin": argext, "Where": where, "LRN": lrn,
-    "LSTM": rnn, "GRU": rnn, "RNN": rnn, "LpNormalization": lpnorm,
+    "LSTM": rnn, "GRU": rnn, "RNN": rnn, "LpNormalization": lpnorm, "CumSum": cumsum, "TopK": topk,
 }  # fmt: skip
 for _t in _BINARY:
     FLOAT_RULES[_t] = binary

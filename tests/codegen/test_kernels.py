@@ -1304,6 +1304,34 @@ def test_reduce_l1_logsumexp_lpnorm_f32(k, outer, r, inner):
         assert not np.any(y[-1, :, -1])
 
 
+@pytest.mark.parametrize("outer,r,inner", [(2, 9, 3), (1, 40, 1), (3, 5, 2)])
+def test_topk_and_cumsum_f32(k, outer, r, inner):
+    """TopK (largest and smallest, many ties: onnxruntime's order puts the lower index first) and
+    CumSum (exclusive and reverse) against onnxruntime."""
+    rng = np.random.default_rng(outer * r * inner + 11)
+    x = rng.integers(-3, 4, (outer, r, inner)).astype(np.float32)
+    for kk in sorted({1, 3, r}):
+        for largest in (1, 0):
+            vals = np.empty((outer, kk, inner), np.float32)
+            idx = np.empty((outer, kk, inner), np.float32)
+            k.qc_topk_f32(x, vals, idx, outer, r, inner, kk, largest)
+            feeds = {"x": x, "k": np.array([kk], np.int64)}
+            wv = ort_run([helper.make_node("TopK", ["x", "k"], ["y", "i"], axis=1, largest=largest)], feeds, opset=17)
+            wi = ort_run([helper.make_node("TopK", ["x", "k"], ["v", "y"], axis=1, largest=largest)], feeds, opset=17,
+                         out_type=TensorProto.INT64)  # fmt: skip
+            np.testing.assert_array_equal(vals, wv)
+            np.testing.assert_array_equal(idx, wi.astype(np.float32))
+            k.qc_topk_f32(x, vals, None, outer, r, inner, kk, largest)  # values only
+            np.testing.assert_array_equal(vals, wv)
+    x = f32(rng, (outer, r, inner))
+    for exclusive in (0, 1):
+        for reverse in (0, 1):
+            y = np.empty_like(x)
+            k.qc_cumsum_f32(x, y, outer, r, inner, exclusive, reverse)
+            want = ort_op("CumSum", [x, np.array(1, np.int64)], dict(exclusive=exclusive, reverse=reverse), opset=17)
+            np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("rows,n", [(3, 7), (2, 64), (1, 1000), (4, 1)])
 def test_layernorm_f32(k, rows, n):
     rng = np.random.default_rng(rows * n + 5)

@@ -470,6 +470,10 @@ def per_op_models():
     one("reduce_l1", h.make_node("ReduceL1", ["x"], ["y"], axes=[1], keepdims=1))
     one("reduce_logsumexp", h.make_node("ReduceLogSumExp", ["x"], ["y"], axes=[2, 3], keepdims=0))
     one("lpnorm", h.make_node("LpNormalization", ["x"], ["y"], axis=1, p=2))  # face-embedding heads
+    one("cumsum", h.make_node("CumSum", ["x", "ax"], ["y"], exclusive=1, reverse=1), [_init("ax", np.array(2, np.int64))])
+    topk = h.make_node("TopK", ["x", "k"], ["y", "i"], axis=1)
+    out["op_topk"] = (_model("op_topk", [topk, h.make_node("Cast", ["i"], ["yi"], to=F)], [_vi("x", X)],
+                             [_vi("y", None), _vi("yi", None)], [_init("k", np.array([3], np.int64))]), "TopK")
     return out
 
 

@@ -186,6 +186,14 @@ int32_t qc_rnn_f32_scratch(const qc_rnn_params_t *p);
 void qc_rnn_f32(const float *x, const float *w, const float *r, const float *b, const float *peep,
                 const int32_t *seq_lens, const float *h0, const float *c0, const qc_rnn_params_t *p,
                 float *y, float *y_h, float *y_c, float *scratch);
+/* CumSum over the middle axis of [outer][r][inner] (exclusive, reverse as ONNX). In place is
+ * allowed. */
+void qc_cumsum_f32(const float *x, float *y, int32_t outer, int32_t r, int32_t inner, int32_t exclusive,
+                   int32_t reverse);
+/* TopK over the middle axis of [outer][r][inner], sorted: values [outer][k][inner] and their
+ * indices as floats (idx NULL: not wanted); ties in order of index. */
+void qc_topk_f32(const float *x, float *vals, float *idx, int32_t outer, int32_t r, int32_t inner, int32_t k,
+                 int32_t largest);
 /* LRN across channels (ONNX): x is [n][c][inner]; y = x * (bias + alpha/size * sum over the
  * channel window of x^2)^-beta. Not in place. */
 void qc_lrn_f32(const float *x, float *y, int32_t n, int32_t c, int32_t inner, int32_t size, float alpha,
