@@ -75,6 +75,20 @@ def _shapes(input_shapes: Mapping[str, Sequence[int]] | Sequence[str] | None) ->
     return out
 
 
+def _batch_of_one(ir: Model, given: Mapping[str, list[int]]) -> dict[str, list[int]]:
+    """Input name -> its shape with the first dimension 1, for each graph input not in ``given``
+    whose first dimension is its only symbolic one (a dynamic batch)."""
+    out = {}
+    for v in ir.graph.inputs:
+        shape = getattr(v.type, "shape", None)
+        dims = list(shape.dims or ()) if shape is not None else []
+        if v.name in given or not dims or isinstance(dims[0], int):
+            continue
+        if all(isinstance(d, int) for d in dims[1:]):
+            out[v.name] = [1, *dims[1:]]
+    return out
+
+
 def load_model(source: Any, *, input_shapes=None, registry: Registry | None = None) -> Model:
     """Read a model with the frontend that accepts it (ONNX files and ``ModelProto`` objects)."""
     registry = registry or default_registry()
@@ -150,9 +164,18 @@ def compile(  # noqa: A001 - the public name the issue fixes
     emitter = registry.backend(backend) if output is not None else None  # so do unknown backends
     print_after = _print_ir_after(print_ir_after, parsed)
     ir = load_model(model, input_shapes=input_shapes, registry=registry)
+    notes = []
+    if backend == "c" and not isinstance(model, Model):
+        given = _shapes(input_shapes)
+        bound = _batch_of_one(ir, given)
+        if bound:  # generated C has static shapes: a free batch dimension becomes 1, as TFLite's converter does
+            ir = load_model(model, input_shapes={**given, **bound}, registry=registry)
+            notes = [f"input {name!r}: dynamic batch dimension set to 1 for the C backend (give --input-shape "
+                     f"{name}:{','.join(map(str, dims))} with another batch to choose)" for name, dims in bound.items()]
     ctx = PassContext(config=config, calib_data=calib_data, registry=registry,
                       options={"progress": progress, "target": target, "backend": backend,
                                "source": ir.meta.get("source"), **(options or {})})  # fmt: skip
+    ctx.warnings.extend(notes)
     instr = Instrumentation(time_passes=time_passes, print_ir_after=print_after,
                             dump_dir=os.fspath(dump_dir) if dump_dir else None,
                             verify_each=verify_each)  # fmt: skip

@@ -162,6 +162,20 @@ def test_dynamic_input_needs_a_shape(tmp_path):
     _ = random_inputs
 
 
+def test_a_dynamic_batch_alone_becomes_one_with_a_warning(tmp_path):
+    """Generated C has static shapes; a model whose only free dimension is the batch compiles with
+    batch 1 (TFLite's converter does the same), saying so; --input-shape still chooses."""
+    entry = next(e for e in good_models() if e["name"] == "pt_resnet_dynamic_batch")
+    r = cli("compile", model_path(entry), "--backend", "c", "-o", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip() == ("qcompiler: warning: input 'input': dynamic batch dimension set to 1 for the C "
+                                "backend (give --input-shape input:1,3,32,32 with another batch to choose)")
+    assert "float32 [1, 3, 32, 32]" in (tmp_path / "o" / "model.h").read_text()
+    r = cli("compile", model_path(entry), "--backend", "c", "-o", tmp_path / "o2", "--input-shape", "input:2,3,32,32")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert "float32 [2, 3, 32, 32]" in (tmp_path / "o2" / "model.h").read_text()
+
+
 def test_large_multiplier_saturates_instead_of_wrapping(tmp_path, objcache):
     """A conv whose s_x*s_w/s_y is far above 1 (accumulator times multiplier beyond int32) must
     saturate like onnxruntime, not wrap: it takes the float epilogue."""
