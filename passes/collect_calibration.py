@@ -41,6 +41,18 @@ class CollectOptions:
     cache_dir: str = field(default="", metadata={"help": "cache folder (default ~/.cache/qcompiler)"})
 
 
+def _keep_float(model: Model, names: set[str], ctx: PassContext) -> None:
+    """Drop the activation FakeQuants of tensors that hold +-Inf (nn.MultiheadAttention's
+    key_padding_mask, masked_fill(-inf)): no finite range describes them, so they stay float, as
+    a skipped node's tensors do; the ops around them still quantize their other tensors."""
+    for op in [op for op in model.graph if op.op_type == "FakeQuant" and op.attr("role") == "activation"
+               and op.input(0).name in names]:  # fmt: skip
+        op.output.replace_all_uses_with(op.input(0))
+        model.graph.remove(op)
+    for name in sorted(names):
+        ctx.warn(f"tensor {name!r} holds infinite values (an attention mask of -inf?): it stays float")
+
+
 class CollectCalibrationPass(Pass):
     name = "collect-calibration"
     description = "Run the float model over the calibration set and gather per-tensor statistics."
@@ -97,9 +109,12 @@ class CollectCalibrationPass(Pass):
         if ctx.config is not None and ctx.config.bias_correction == "empirical":
             keep = float_outputs_to_keep(model, len(data) if hasattr(data, "__len__") else MAX_SAMPLES)
         kept: dict = {}
+        infinite: set[str] = set()
         stats = collect_statistics(proto, missing, data, labels=data.labels, num_bins=num_bins,
                                    progress=bool(ctx.options.get("progress")), histograms=histograms,
-                                   keep=keep, kept=kept)  # fmt: skip
+                                   keep=keep, kept=kept, infinite=infinite)  # fmt: skip
+        if infinite:
+            _keep_float(model, infinite, ctx)
         if kept:
             ctx.state["float_layer_outputs"] = kept
         if cached is not None:

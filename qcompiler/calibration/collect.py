@@ -145,9 +145,14 @@ def collect_statistics(
     keep: Mapping[str, int] | None = None,
     kept: dict[str, list[np.ndarray]] | None = None,
     batch: int = 8,
+    infinite: set[str] | None = None,
 ) -> CalibrationStats:
     """Statistics of ``tensor_names`` over ``samples`` (``batch`` samples per onnxruntime run
     where the model allows, see :class:`Runner`).
+
+    NaN in a tensor is a DataError. So is +-Inf, unless ``infinite`` is given: a tensor holding
+    infinities (an attention mask filled with -inf) is then added to it and left out of the
+    statistics (no finite range describes it).
 
     ``keep`` (tensor -> n) asks for the values of the first ``n`` samples of more tensors,
     put in ``kept`` (tensor -> list of arrays) from the same runs.
@@ -186,9 +191,12 @@ def collect_statistics(
             flat = out.reshape(n, -1)  # out[i] is sample i
             # The range is every method's; NaN or Inf anywhere shows in it.
             los, his = flat.min(axis=1).tolist(), flat.max(axis=1).tolist()
-            for i, (lo, hi) in enumerate(zip(los, his)):
-                if not (math.isfinite(lo) and math.isfinite(hi)):
-                    raise DataError(f"{group[i][0]}: the float model produces NaN or Inf in tensor {name!r}")
+            bad = [i for i, (lo, hi) in enumerate(zip(los, his)) if not (math.isfinite(lo) and math.isfinite(hi))]
+            if bad and (infinite is None or any(np.isnan(flat[i]).any() for i in bad)):
+                raise DataError(f"{group[bad[0]][0]}: the float model produces NaN or Inf in tensor {name!r}")
+            if bad or name in (infinite or ()):
+                infinite.add(name)  # type: ignore[union-attr]
+                continue
             if histograms:
                 stats[name].update_many(flat, list(zip(los, his)))
             else:
@@ -217,4 +225,4 @@ def collect_statistics(
             bar.close()
     if count == 0:
         raise DataError("the calibration set is empty")
-    return CalibrationStats(stats, count)
+    return CalibrationStats({n: st for n, st in stats.items() if n not in (infinite or ())}, count)

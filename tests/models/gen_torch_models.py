@@ -241,6 +241,30 @@ class KeywordSpotter(nn.Module):
         return self.fc(o[:, -1])
 
 
+class MaskedAttention(nn.Module):
+    """Token ids in, an attention block whose padding keys (id 0) are masked with -inf
+    (masked_fill, as nn.MultiheadAttention's key_padding_mask does), LayerNorm, GELU MLP, the
+    first token to a classifier."""
+
+    def __init__(self, d=32, vocab=16):
+        super().__init__()
+        self.d = d
+        self.emb = nn.Embedding(vocab, d)
+        self.qkv, self.o = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.ff = nn.Sequential(nn.Linear(d, 64), nn.GELU(), nn.Linear(64, d))
+        self.cls = nn.Linear(d, 3)
+
+    def forward(self, ids):
+        x = self.emb(ids)
+        q, k, v = self.qkv(x).chunk(3, -1)
+        att = (q @ k.transpose(1, 2)) / self.d**0.5
+        att = att.masked_fill((ids == 0)[:, None, :], float("-inf")).softmax(-1)
+        x = self.ln1(x + self.o(att @ v))
+        x = self.ln2(x + self.ff(x))
+        return self.cls(x[:, 0])
+
+
 def export(model: nn.Module, x: torch.Tensor, path: Path, opset: int, dynamic_batch: bool = False) -> None:
     model.eval()
     kwargs = {}
@@ -268,6 +292,7 @@ def main() -> None:
         ("pt_resnet_dynamic_batch", ResNetTiny(), (1, 3, 32, 32), 17, True),
         ("pt_kws_lstm", KeywordSpotter("lstm"), (1, 10, 20), 17, False),
         ("pt_kws_gru", KeywordSpotter("gru"), (1, 10, 20), 17, False),
+        ("pt_masked_attention", MaskedAttention(), (1, 12), 17, False),
     ]
     only = set(sys.argv[1:])
     unknown = only - {s[0] for s in specs}
@@ -282,7 +307,8 @@ def main() -> None:
                 entries.append(kept[name])
             continue
         torch.manual_seed(len(name))
-        export(model, torch.randn(shape), out / f"{name}.onnx", opset, dyn)
+        x = torch.randint(1, 4, shape) if name == "pt_masked_attention" else torch.randn(shape)
+        export(model, x, out / f"{name}.onnx", opset, dyn)
         e = {"name": name, "file": f"onnx/{name}.onnx", "source": "pytorch", "opset": opset,
              "tags": ["pytorch"] + (["dynamic"] if dyn else [])}
         if dyn:
