@@ -12,7 +12,7 @@
 
 #define QC_MATMUL_S8_COLS 64
 #define QC_MATMUL_S8_K 128   /* the transposed path: K at most (int16 row of A: 256 bytes) */
-#define QC_MATMUL_S8_BT 512  /* int16 values of transposed B (1 KB) */
+#define QC_MATMUL_S8_BT 256  /* int16 values of transposed B (512 bytes) */
 
 /* One batch the transposed way: y[m][n] for m < M, n < N. */
 static void qc_matmul_bt(const int8_t *ab, const int8_t *bb, int32_t M, int32_t K, int32_t N, int32_t a_zp,
