@@ -107,7 +107,7 @@ static inline void qc_dw_16(const int8_t *x0, const int32_t *wpair, int32_t bz, 
 
 /* A channel's constants for the plane path: weight pairs broadcast, requantization (fixed
  * point, QC_ACT_LINEAR's float epilogue vectorized, or qc_requant per value). */
-enum { QC_DW_FIXED = 0, QC_DW_LINEAR = 1, QC_DW_SCALAR = 2 };
+enum { QC_DW_FIXED = 0, QC_DW_LINEAR = 1, QC_DW_SCALAR = 2, QC_DW_HI = 3 };
 typedef struct {
 #if defined(QC_DW_512)
     __m512i wv[QC_DW_MAX_TAPS / 2 + 1];
@@ -116,7 +116,9 @@ typedef struct {
     qc_lin_t lin;
 #else
     __m256i wv[QC_DW_MAX_TAPS / 2 + 1];
-    __m256i bz, mult, shift, zp, qmin, qmax;
+    __m256i bz, mult, shift, zp, qmin, qmax, rhi; /* rhi: QC_DW_HI's rounding term */
+    __m128i cnt;                                  /* QC_DW_HI: shift - 32 */
+    __m128i qmin8, qmax8;                         /* QC_DW_HI: the clamp on bytes */
     qc_lin_t lin;
 #endif
     int32_t mode;
@@ -153,7 +155,26 @@ QC_DW_INLINE void qc_dwp_16(const int8_t *x0, const ptrdiff_t *ro, const qc_dwk_
         lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(prev, z), k->wv[t >> 1]));
         hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(prev, z), k->wv[t >> 1]));
     }
-    if (k->mode != QC_DW_SCALAR) {
+    if (k->mode == QC_DW_HI) { /* qc_mulq from the high words (shift >= 33, see qc_requant_row) */
+        __m256i a = _mm256_blend_epi32(_mm256_srli_epi64(_mm256_mul_epi32(lo, k->mult), 32),
+                                       _mm256_mul_epi32(_mm256_srli_epi64(lo, 32), k->mult), 0xaa);
+        __m256i b = _mm256_blend_epi32(_mm256_srli_epi64(_mm256_mul_epi32(hi, k->mult), 32),
+                                       _mm256_mul_epi32(_mm256_srli_epi64(hi, 32), k->mult), 0xaa);
+        __m128i o;
+        a = _mm256_add_epi32(_mm256_sra_epi32(_mm256_add_epi32(a, k->rhi), k->cnt), k->zp);
+        b = _mm256_add_epi32(_mm256_sra_epi32(_mm256_add_epi32(b, k->rhi), k->cnt), k->zp);
+        a = _mm256_packs_epi32(a, b); /* outputs 0-7 | 8-15 */
+        /* saturating packs, then the clamp on bytes: the same bytes as clamping the int32 values */
+        o = _mm_packs_epi16(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+        o = _mm_min_epi8(_mm_max_epi8(o, k->qmin8), k->qmax8);
+        if (n >= 16) {
+            _mm_storeu_si128((__m128i *)y, o);
+        } else {
+            int8_t t[16];
+            _mm_storeu_si128((__m128i *)t, o);
+            memcpy(y, t, (size_t)n);
+        }
+    } else if (k->mode != QC_DW_SCALAR) {
         __m256i v;
         if (k->mode == QC_DW_FIXED) {
             lo = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(qc_mulq8(lo, k->mult, k->shift), k->zp), k->qmin), k->qmax);
@@ -265,6 +286,15 @@ static void qc_dwk_init(qc_dwk_t *k, const int32_t *wpair, int32_t khw, int32_t 
     k->zp = _mm256_set1_epi32(rq->out_zp);
     k->qmin = _mm256_set1_epi32(rq->qmin);
     k->qmax = _mm256_set1_epi32(rq->qmax);
+    k->qmin8 = _mm_set1_epi8((char)rq->qmin);
+    k->qmax8 = _mm_set1_epi8((char)rq->qmax);
+    k->rhi = _mm256_setzero_si256();
+    k->cnt = _mm_setzero_si128();
+    if (k->mode == QC_DW_FIXED && rq->shift[ci] >= 33 && rq->shift[ci] <= 62) {
+        k->mode = QC_DW_HI;
+        k->rhi = _mm256_set1_epi32((int32_t)1 << (rq->shift[ci] - 33));
+        k->cnt = _mm_cvtsi32_si128(rq->shift[ci] - 32);
+    }
     qc_lin_init(&k->lin, rq, c);
 }
 #endif
