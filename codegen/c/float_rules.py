@@ -566,10 +566,15 @@ def resize(lw: Lowerer, op: Op) -> None:
     yshape = lw.shape(op.output)
     t = resize_tables(lw, op, x.shape, yshape)
     if t is None:
-        raise unsupported(op, "only nearest/linear resizing of the two last axes is supported")
+        raise unsupported(op, "only nearest/linear/cubic resizing of the two last axes is supported")
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
     nc, h, w, oh, ow = x.shape[0] * x.shape[1], x.shape[2], x.shape[3], yshape[2], yshape[3]
+    if t["mode"] == "cubic":
+        names = [lw.p.const(t[k], "float" if k.endswith("w") else "int32_t", "r") for k in ("hci", "hcw", "wci", "wcw")]
+        lw.p.add(f"qc_resize_cubic_f32({P(x)}, {P(y)}, {nc}, {h}, {w}, {oh}, {ow}, {', '.join(names)});", [x], [y],
+                 ["qc_resize_cubic_f32"], op=op.name, what="Resize cubic")
+        return
     if t["mode"] == "nearest":
         hi, wi = lw.p.const(t["hi"], "int32_t", "i"), lw.p.const(t["wi"], "int32_t", "i")
         lw.p.add(f"qc_resize_nearest_f32({P(x)}, {P(y)}, {nc}, {h}, {w}, {oh}, {ow}, {hi}, {wi});", [x], [y],

@@ -595,7 +595,7 @@ def resize(lw: Lowerer, op: Op) -> bool:
         return False
     yshape = lw.shape(op.output)
     t = resize_tables(lw, op, x.shape, yshape)
-    if t is None:
+    if t is None or t["mode"] == "cubic":  # cubic: the float rule, between the Q/DQ
         return False
     qop, out_q = oq
     y = lw.emit_q_output(qop, out_q)

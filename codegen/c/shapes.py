@@ -233,14 +233,15 @@ def _scales_sizes(lw, op: Op, rank: int):
 
 
 def resize_tables(lw, op: Op, xshape, yshape) -> dict | None:
-    """Source indices (nearest) or neighbours and weights (linear) for the two last axes."""
+    """Source indices (nearest), neighbours and weights (linear), or four taps and their weights
+    per output (cubic: ``hci``/``hcw``, ``wci``/``wcw``) for the two last axes."""
     if len(xshape) != 4 or tuple(xshape[:2]) != tuple(yshape[:2]) or op.attr("axes", None) is not None:
         return None
     if op.attr("antialias", 0):
         return None
     legacy = op.op_type == "Upsample" or (lw.g.opset() or 13) < 11
     mode = op.attr("mode", "nearest")
-    if mode not in ("nearest", "linear", "bilinear"):
+    if mode not in ("nearest", "linear", "bilinear", "cubic", "bicubic"):
         return None
     ctm = "asymmetric" if legacy else op.attr("coordinate_transformation_mode", "half_pixel")
     nmode = "floor" if legacy else op.attr("nearest_mode", "round_prefer_floor")
@@ -248,7 +249,9 @@ def resize_tables(lw, op: Op, xshape, yshape) -> dict | None:
     if not ok:
         return None
     f32 = np.float32
-    out = {"mode": "nearest" if mode == "nearest" else "linear"}
+    out = {"mode": "nearest" if mode == "nearest" else "cubic" if "cubic" in mode else "linear"}
+    a = f32(op.attr("cubic_coeff_a", -0.75))
+    exclude = int(op.attr("exclude_outside", 0))
     for ax, key in ((2, "h"), (3, "w")):
         n_in, n_out = int(xshape[ax]), int(yshape[ax])
         scale = f32(scales[ax]) if scales is not None else f32(n_out) / f32(n_in)
@@ -278,6 +281,22 @@ def resize_tables(lw, op: Op, xshape, yshape) -> dict | None:
             else:
                 return None
             out[key + "i"] = np.clip(i, 0, n_in - 1).astype(np.int32)
+        elif out["mode"] == "cubic":  # onnxruntime's: 4 taps from floor(x) - 1, Keys' kernel with a
+            i0 = np.floor(x)
+            t = (x - i0).astype(f32)
+            one, two = f32(1), f32(2)
+            d = [t + one, t, one - t, two - t]  # distances of the four taps
+            wts = [((a * d[0] - f32(5) * a) * d[0] + f32(8) * a) * d[0] - f32(4) * a,
+                   ((a + two) * d[1] - (a + f32(3))) * d[1] * d[1] + one,
+                   ((a + two) * d[2] - (a + f32(3))) * d[2] * d[2] + one,
+                   ((a * d[3] - f32(5) * a) * d[3] + f32(8) * a) * d[3] - f32(4) * a]  # fmt: skip
+            idx = np.stack([i0 - 1, i0, i0 + 1, i0 + 2], axis=1).astype(np.int64)
+            wts = np.stack(wts, axis=1).astype(f32)
+            if exclude:  # taps outside the input weigh 0, the rest renormalized
+                wts = np.where((idx >= 0) & (idx < n_in), wts, f32(0))
+                wts = (wts / wts.sum(axis=1, keepdims=True).astype(f32)).astype(f32)
+            out[key + "ci"] = np.clip(idx, 0, n_in - 1).astype(np.int32).reshape(-1)
+            out[key + "cw"] = wts.reshape(-1)
         else:
             x = np.clip(x, f32(0), f32(n_in - 1))
             i0 = np.floor(x).astype(np.int32)

@@ -470,6 +470,11 @@ def per_op_models():
     one("reduce_l1", h.make_node("ReduceL1", ["x"], ["y"], axes=[1], keepdims=1))
     one("reduce_logsumexp", h.make_node("ReduceLogSumExp", ["x"], ["y"], axes=[2, 3], keepdims=0))
     one("lpnorm", h.make_node("LpNormalization", ["x"], ["y"], axis=1, p=2))  # face-embedding heads
+    one("resize_cubic", h.make_node("Resize", ["x", "", "scales"], ["y"], mode="cubic"),
+        [_init("scales", np.array([1, 1, 2, 1.5], np.float32))])
+    one("resize_cubic_aligned", h.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="cubic", exclude_outside=1,
+                                            coordinate_transformation_mode="align_corners", cubic_coeff_a=-0.5),
+        [_init("sizes", np.array([1, 4, 5, 13], np.int64))])
     one("cumsum", h.make_node("CumSum", ["x", "ax"], ["y"], exclusive=1, reverse=1), [_init("ax", np.array(2, np.int64))])
     topk = h.make_node("TopK", ["x", "k"], ["y", "i"], axis=1)
     out["op_topk"] = (_model("op_topk", [topk, h.make_node("Cast", ["i"], ["yi"], to=F)], [_vi("x", X)],

@@ -186,6 +186,10 @@ int32_t qc_rnn_f32_scratch(const qc_rnn_params_t *p);
 void qc_rnn_f32(const float *x, const float *w, const float *r, const float *b, const float *peep,
                 const int32_t *seq_lens, const float *h0, const float *c0, const qc_rnn_params_t *p,
                 float *y, float *y_h, float *y_c, float *scratch);
+/* Bicubic resize of the two last dims of [nc][h][w]: four row taps hi/hw per output row and
+ * four column taps wi/ww per output column (the lowering's tables). */
+void qc_resize_cubic_f32(const float *x, float *y, int32_t nc, int32_t h, int32_t w, int32_t oh, int32_t ow,
+                         const int32_t *hi, const float *hw, const int32_t *wi, const float *ww);
 /* CumSum over the middle axis of [outer][r][inner] (exclusive, reverse as ONNX). In place is
  * allowed. */
 void qc_cumsum_f32(const float *x, float *y, int32_t outer, int32_t r, int32_t inner, int32_t exclusive,
