@@ -24,6 +24,7 @@ from onnx import numpy_helper
 from qcompiler.errors import ModelLoadError
 from qcompiler.frontend.big_weights import infer_shapes_light
 from qcompiler.frontend.einsum import lower_einsum
+from qcompiler.frontend.legacy import lower_legacy_ops
 from qcompiler.frontend.qoperator import lower_qoperator
 from qcompiler.hookspecs import hookimpl
 from qcompiler.ir import Attr, AttrKind, DType, Graph, Model, Op, OpaqueType, Shape, TensorType
@@ -638,6 +639,7 @@ def load_onnx(
     with paused_gc():
         proto, label = read_model(source)
         check_structure(proto, label)
+        proto = lower_legacy_ops(proto)  # before the checker, which warns about experimental ops
         check_schemas(proto, label)
         bind_input_shapes(proto, input_shapes or {}, label)
         proto = lower_einsum(proto)

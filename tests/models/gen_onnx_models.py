@@ -355,6 +355,21 @@ def recurrent_models() -> dict[str, onnx.ModelProto]:
     return out
 
 
+def image_scaler_model() -> onnx.ModelProto:
+    """Tiny YOLOv2's start (ONNX model zoo, opset 8, IR 3): the experimental ImageScaler, then
+    Conv, BatchNormalization, LeakyRelu, MaxPool."""
+    r = _rng("imagescaler")
+    nodes = [h.make_node("ImageScaler", ["x"], ["s"], bias=[-0.5, 0.1, 0.3], scale=0.8),
+             h.make_node("Conv", ["s", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             h.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["n"], epsilon=1e-3),
+             h.make_node("LeakyRelu", ["n"], ["l"], alpha=0.1),
+             h.make_node("MaxPool", ["l"], ["y"], kernel_shape=[2, 2], strides=[2, 2])]  # fmt: skip
+    inits = [_init("w", _w(r, 8, 3, 3, 3)), _init("g", 1 + 0.1 * _w(r, 8)), _init("b", _w(r, 8)),
+             _init("m", 0.1 * _w(r, 8)), _init("v", 0.5 + np.abs(_w(r, 8)))]
+    return _model("opset8_image_scaler", nodes, [_vi("x", [1, 3, 16, 16])], [_vi("y", [1, 8, 8, 8])], inits, opset=8,
+                  ir=3)
+
+
 def decomposed_activations():
     """Exporter-style decompositions: hard-swish (Div and Mul-by-1/6 forms), SiLU, LayerNorm."""
     r = _rng("decomposed")
@@ -545,6 +560,7 @@ def main(out: Path = HERE) -> None:
     save(contrib_ops(), ["contrib"])
     save(qdq_model(), ["qdq"])
     save(qoperator_model(), ["qdq", "qoperator"])
+    save(image_scaler_model(), ["opset", "legacy"])
     save(decomposed_activations(), ["decomposed"])
     for _name, (model, op) in per_op_models().items():
         save(model, ["per_op"], op=op)
