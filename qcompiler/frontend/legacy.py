@@ -1,6 +1,6 @@
 """Experimental ONNX ops of the early opsets that onnxruntime still runs become standard ops on
 import, so every pass and backend reads them: ``ImageScaler(x)`` (``scale * x + bias[c]``; the
-ONNX model zoo's Tiny YOLOv2 and emotion FER+ start with it) is ``Mul`` by the scale, then ``Add``
+ONNX model zoo's Tiny YOLOv2 starts with it) is ``Mul`` by the scale, then ``Add``
 of the biases as a ``[1, C, 1, 1]`` constant; ``Scale(x)`` is ``Mul``."""
 
 from __future__ import annotations
