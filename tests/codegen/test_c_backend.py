@@ -341,3 +341,23 @@ def test_recurrent_ops_the_kernel_does_not_cover_are_one_line_errors(attrs, mess
         CBackend().emit(r.model, str(tmp_path / "c"), ctx=CTX)
     assert message in str(e.value) and "LSTM" in str(e.value) and "\n" not in str(e.value)
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("name", ["op_softmax", "op_lstm", "op_reduce_logsumexp", "pt_masked_attention"])
+def test_float_kernels_with_exp_and_log_give_the_same_bytes_on_every_board(name, tmp_path, objcache):
+    """Softmax, LogSumExp and the recurrent cells take exp/log/tanh from qc_common.h, not libm:
+    a float model gives x86's bytes on qemu-aarch64 and the Cortex-M4 too."""
+    entry = next(e for e in MODELS if e["name"] == name)
+    r = qcompiler.compile(str(model_path(entry)), None, input_shapes=entry.get("input_shapes"))
+    folder = tmp_path / "c"
+    CBackend().emit(r.model, str(folder), ctx=CTX)
+    feeds = random_inputs(entry, seed=5)
+    cbuild.build(folder, "host", objcache)
+    host = cbuild.run(folder, feeds, "host")
+    boards = [b for b in ("aarch64", "cortex-m4") if cbuild.have(b)]
+    for board in boards:
+        cbuild.build(folder, board, objcache)
+        got = cbuild.run(folder, feeds, board)
+        for k, v in host.items():
+            assert got[k].tobytes() == v.tobytes(), f"{board} output {k} differs from x86"
+    assert boards or not cbuild.have("cortex-m4")
