@@ -343,10 +343,12 @@ def test_recurrent_ops_the_kernel_does_not_cover_are_one_line_errors(attrs, mess
     assert not (tmp_path / "c").exists()
 
 
-@pytest.mark.parametrize("name", ["op_softmax", "op_lstm", "op_reduce_logsumexp", "pt_masked_attention"])
+@pytest.mark.parametrize("name", ["op_softmax", "op_lstm", "op_reduce_logsumexp", "pt_masked_attention", "op_sigmoid",
+                                  "op_tanh"])
 def test_float_kernels_with_exp_and_log_give_the_same_bytes_on_every_board(name, tmp_path, objcache):
-    """Softmax, LogSumExp and the recurrent cells take exp/log/tanh from qc_common.h, not libm:
-    a float model gives x86's bytes on qemu-aarch64 and the Cortex-M4 too."""
+    """Softmax, LogSumExp, the recurrent cells and the Sigmoid/Tanh/Exp/Log/SiLU unaries take
+    exp/log/tanh from qc_common.h, not libm: a float model gives x86's bytes on qemu-aarch64 and
+    the Cortex-M4 too."""
     entry = next(e for e in MODELS if e["name"] == name)
     r = qcompiler.compile(str(model_path(entry)), None, input_shapes=entry.get("input_shapes"))
     folder = tmp_path / "c"

@@ -2,7 +2,8 @@
  * alpha/beta: LEAKY_RELU, THRESHOLDED_RELU and CELU alpha; HARD_SIGMOID max(0, min(1, alpha*x + beta)); CLIP
  * min(max(x, alpha), beta); ELU alpha; SELU alpha and gamma (= beta). GELU is the erf form,
  * GELU_TANH the tanh approximation, ROUND half to even, SOFTPLUS log(1 + e^x) computed stably.
- * In place (x == y) is allowed. */
+ * SIGMOID, TANH, EXP, LOG and SILU use qc_expf/qc_tanhf/qc_logf (qc_common.h, no libm: the same
+ * bits on every board); the others call libm. In place (x == y) is allowed. */
 #include "qc_kernels.h"
 
 static float qc_softplus(float x) {
@@ -12,10 +13,10 @@ static float qc_softplus(float x) {
 static float qc_unary_one(int32_t op, float x, float alpha, float beta) {
     switch (op) {
     case QC_U_RELU: return x > 0.0f ? x : (x != x ? x : 0.0f);
-    case QC_U_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    case QC_U_TANH: return tanhf(x);
-    case QC_U_EXP: return expf(x);
-    case QC_U_LOG: return logf(x);
+    case QC_U_SIGMOID: return 1.0f / (1.0f + qc_expf(-x));
+    case QC_U_TANH: return qc_tanhf(x);
+    case QC_U_EXP: return qc_expf(x);
+    case QC_U_LOG: return qc_logf(x);
     case QC_U_SQRT: return sqrtf(x);
     case QC_U_NEG: return -x;
     case QC_U_ABS: return fabsf(x);
@@ -37,7 +38,7 @@ static float qc_unary_one(int32_t op, float x, float alpha, float beta) {
     case QC_U_GELU_TANH:
         return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
     case QC_U_MISH: return x * tanhf(qc_softplus(x));
-    case QC_U_SILU: return x / (1.0f + expf(-x));
+    case QC_U_SILU: return x / (1.0f + qc_expf(-x));
     case QC_U_RECIPROCAL: return 1.0f / x;
     case QC_U_SOFTPLUS: return qc_softplus(x);
     case QC_U_FLOOR: return floorf(x);
