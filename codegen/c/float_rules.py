@@ -645,5 +645,5 @@ FLOAT_RULES["Identity"] = movement
 for _t in _REDUCE:
     FLOAT_RULES[_t] = reduce
 for _t in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Transpose", "Slice", "Split",
-           "Concat", "Pad", "Gather", "Expand", "Tile", "DepthToSpace", "SpaceToDepth"):
+           "Concat", "Pad", "Gather", "GatherElements", "Expand", "Tile", "DepthToSpace", "SpaceToDepth"):
     FLOAT_RULES[_t] = movement

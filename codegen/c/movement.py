@@ -230,7 +230,32 @@ def _as_view(lw: Lowerer, xs, fill, pieces, yshape, prm) -> View | None:
     return View(x.buf, tuple(yshape), x.et, x.q, x.off + soff)
 
 
+def _gather_elements(lw: Lowerer, op: Op, x: View, y: View) -> bool:
+    """GatherElements with constant indices: one qc_gather over x read as a flat row, the
+    table holding each output element's source offset."""
+    idx = lw.const_of(op.input(1))
+    if idx is None:
+        return False
+    idx = np.asarray(idx, np.int64)
+    rank = len(x.shape)
+    axis = int(op.attr("axis", 0)) % rank
+    n_axis = x.shape[axis]
+    if np.any(idx < -n_axis) or np.any(idx >= n_axis):
+        raise unsupported(op, f"an index is outside [-{n_axis}, {n_axis})")
+    idx = np.where(idx < 0, idx + n_axis, idx)
+    coords = list(np.indices(idx.shape, dtype=np.int64))
+    coords[axis] = idx
+    flat = np.ravel_multi_index(coords, tuple(x.shape)).astype(np.int64).reshape(-1)
+    name = lw.p.const(flat, "int32_t", "i")
+    P = lw.p.ptr
+    lw.p.add(f"qc_gather({P(x)}, {P(y)}, 1, {x.size}, 1, {name}, {flat.size}, {CTYPES[x.et][1]});", [x], [y],
+             ["qc_gather"], op=op.name, what="GatherElements")
+    return True
+
+
 def _gather(lw: Lowerer, op: Op, x: View, y: View) -> bool:
+    if op.op_type == "GatherElements":
+        return _gather_elements(lw, op, x, y)
     idx = lw.const_of(op.input(1))
     if idx is None:  # runtime indices (token ids...): held as floats
         iv = lw.f32(op.input(1))
@@ -285,11 +310,11 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
                 y = lw.out_view(qop.output, "s8", prm)
                 lw.requant(x, y, op.name)
             return True
-        if t == "Gather":
+        if t in ("Gather", "GatherElements"):
             (qop, prm) = oqs[0]
             y = lw.emit_q_output(qop, prm)
             if not _gather(lw, op, xs[0], y):
-                raise unsupported(op, "Gather needs constant indices")
+                raise unsupported(op, f"{t} needs constant indices")
             if xs[0].q != prm:
                 lw.requant(View(y.buf, y.shape, "s8", xs[0].q, y.off), y, op.name)
             return True
@@ -337,13 +362,13 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
             raise unsupported(op, "input is not available")
         return True
     consts = [lw.const_of(v) for v in data_inputs]
-    if all(c is not None for c in consts) and t != "Gather":
+    if all(c is not None for c in consts) and t not in ("Gather", "GatherElements"):
         return False  # constant folding is the frontend's job; report it as unsupported
     xs = [lw.f32(v) for v in data_inputs]
-    if t == "Gather":
+    if t in ("Gather", "GatherElements"):
         y = lw.out_view(outs[0], "f32")
         if not _gather(lw, op, xs[0], y):
-            raise unsupported(op, "Gather needs constant indices")
+            raise unsupported(op, f"{t} needs constant indices")
         return True
     plan = _pieces(lw, op, [x.shape for x in xs], [lw.shape(o) for o in outs])
     if plan is None:

@@ -490,6 +490,8 @@ def per_op_models():
     one("resize_cubic_aligned", h.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="cubic", exclude_outside=1,
                                             coordinate_transformation_mode="align_corners", cubic_coeff_a=-0.5),
         [_init("sizes", np.array([1, 4, 5, 13], np.int64))])
+    one("gather_elements", h.make_node("GatherElements", ["x", "gi"], ["y"], axis=2),
+        [_init("gi", (np.arange(160, dtype=np.int64).reshape(1, 4, 5, 8) * 7 % 16) - 8)])  # negatives too
     one("cumsum", h.make_node("CumSum", ["x", "ax"], ["y"], exclusive=1, reverse=1), [_init("ax", np.array(2, np.int64))])
     topk = h.make_node("TopK", ["x", "k"], ["y", "i"], axis=1)
     out["op_topk"] = (_model("op_topk", [topk, h.make_node("Cast", ["i"], ["yi"], to=F)], [_vi("x", X)],
