@@ -25,7 +25,7 @@ from qcompiler.errors import ModelLoadError
 from qcompiler.frontend.big_weights import infer_shapes_light
 from qcompiler.frontend.einsum import lower_einsum
 from qcompiler.frontend.legacy import lower_legacy_ops
-from qcompiler.frontend.qoperator import lower_qoperator
+from qcompiler.frontend.qoperator import lower_dynamic_quant, lower_qoperator
 from qcompiler.hookspecs import hookimpl
 from qcompiler.ir import Attr, AttrKind, DType, Graph, Model, Op, OpaqueType, Shape, TensorType
 from qcompiler.ir.graph import NameTable
@@ -644,6 +644,7 @@ def load_onnx(
         bind_input_shapes(proto, input_shapes or {}, label)
         proto = lower_einsum(proto)
         proto = lower_qoperator(proto)
+        proto = lower_dynamic_quant(proto)
         proto = infer_shapes(proto, label)
         # Folding can make more shapes known (a Pad whose pads were computed from a Shape),
         # which lets the next round fold the Shapes of its result: repeat while it shrinks.

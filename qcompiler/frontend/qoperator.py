@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-__all__ = ["lower_qoperator"]
+__all__ = ["lower_qoperator", "lower_dynamic_quant"]
 
 _MS = "com.microsoft"
 _ONNX = ("", "ai.onnx")
@@ -277,3 +277,83 @@ def lower_qoperator(model: onnx.ModelProto) -> onnx.ModelProto:
         del out.opset_import[:]
         out.opset_import.extend(keep)
     return out
+
+
+def lower_dynamic_quant(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A dynamically quantized model (onnxruntime's quantize_dynamic: DynamicQuantizeLinear ->
+    MatMulInteger with constant int8 weights -> Cast -> Mul by x_scale * w_scale) back to float
+    MatMul with the dequantized weights, ``(w - w_zp) * w_scale`` per tensor or per column: the
+    computation those nodes approximate, which the quantizer can then quantize statically and
+    every backend runs (no backend computes activation scales at run time). A chain that differs
+    from that form is kept. Returns ``model`` itself when nothing is rewritten."""
+    g = model.graph
+    if not any(n.op_type == "MatMulInteger" for n in g.node):
+        return model
+    inits = {t.name: t for t in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    users: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            users.setdefault(i, []).append(n)
+    outputs = {o.name for o in g.output}
+
+    def const(name):
+        t = inits.get(name)
+        return numpy_helper.to_array(t) if t is not None else None
+
+    def only_user(name, op_type):
+        us = users.get(name, [])
+        return us[0] if len(us) == 1 and us[0].op_type == op_type and name not in outputs else None
+
+    drop, replace, new_inits = set(), {}, []
+    for mi in g.node:
+        if mi.op_type != "MatMulInteger" or mi.domain not in _ONNX or len(mi.input) < 3:
+            continue
+        dq = producer.get(mi.input[0])
+        w = const(mi.input[1])
+        wz = const(mi.input[3]) if len(mi.input) > 3 and mi.input[3] else np.zeros((), np.int8)
+        if dq is None or dq.op_type != "DynamicQuantizeLinear" or w is None or w.ndim != 2 or wz is None:
+            continue
+        if mi.input[2] != dq.output[2]:
+            continue
+        cast = only_user(mi.output[0], "Cast")
+        mul = only_user(cast.output[0], "Mul") if cast is not None else None
+        if mul is None:
+            continue
+        other = mul.input[1] if mul.input[0] == cast.output[0] else mul.input[0]
+        sm = producer.get(other)
+        if sm is None or sm.op_type != "Mul" or dq.output[1] not in sm.input:
+            continue
+        ws = const(sm.input[1] if sm.input[0] == dq.output[1] else sm.input[0])
+        if ws is None or ws.size not in (1, w.shape[1]) or wz.size not in (1, w.shape[1]):
+            continue
+        wf = ((w.astype(np.float32) - wz.astype(np.float32).reshape(-1)) * ws.astype(np.float32).reshape(-1))
+        name = f"{mi.input[1]}__dequantized"
+        new_inits.append(numpy_helper.from_array(wf.astype(np.float32), name))
+        replace[id(mul)] = helper.make_node("MatMul", [dq.input[0], name], [mul.output[0]], name=mi.name or mul.name)
+        drop.update({id(mi), id(cast)})
+    if not replace:
+        return model
+    kept = []
+    for n in g.node:
+        if id(n) in drop:
+            continue
+        kept.append(replace.get(id(n), n))
+    # DynamicQuantizeLinear and scale Muls that no node reads any more go too
+    while True:
+        read = {i for n in kept for i in n.input} | outputs
+        dead = [n for n in kept if n.op_type in ("DynamicQuantizeLinear", "Mul") and not any(o in read for o in n.output)]
+        if not dead:
+            break
+        kept = [n for n in kept if n not in dead]
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.node[:]
+    out.graph.node.extend(kept)
+    out.graph.initializer.extend(new_inits)
+    used = {i for n in out.graph.node for i in n.input}
+    keep_inits = [t for t in out.graph.initializer if t.name in used]
+    del out.graph.initializer[:]
+    out.graph.initializer.extend(keep_inits)
+    return out
+

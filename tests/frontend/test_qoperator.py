@@ -164,3 +164,38 @@ def test_qlinear_softmax_only_with_softmax_13_semantics(opset_attr, model_opset,
         assert [x.op_type for x in q.graph.node] == ["DequantizeLinear", "Softmax", "QuantizeLinear"]
         x = {"x": np.random.default_rng(0).integers(0, 256, (2, 5)).astype(np.uint8)}
         assert np.array_equal(run(q, x), run(m, x))
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_dynamic_quantization_becomes_float_matmuls(per_channel, tmp_path):
+    """onnxruntime's quantize_dynamic (DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul) is
+    read back as MatMul with the dequantized weights: no backend computes scales at run time."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from qcompiler.codegen.onnx_backend import ir_to_proto
+
+    r = np.random.default_rng(0)
+    w1, b1, w2 = (r.standard_normal(s).astype(np.float32) for s in ((16, 32), (32,), (32, 8)))
+    nodes = [h.make_node("MatMul", ["x", "w1"], ["a"]), h.make_node("Add", ["a", "b1"], ["ab"]),
+             h.make_node("Relu", ["ab"], ["r"]), h.make_node("MatMul", ["r", "w2"], ["y"])]  # fmt: skip
+    g = h.make_graph(nodes, "d", [h.make_tensor_value_info("x", T.FLOAT, [1, 5, 16])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 5, 8])],
+                     [nh.from_array(w1, "w1"), nh.from_array(b1, "b1"), nh.from_array(w2, "w2")])  # fmt: skip
+    src, dyn = tmp_path / "f.onnx", tmp_path / "d.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)], ir_version=7), str(src))
+    quantize_dynamic(str(src), str(dyn), per_channel=per_channel, weight_type=QuantType.QInt8)
+    dm = onnx.load(str(dyn))
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= {n.op_type for n in dm.graph.node}
+    ir = load_onnx(str(dyn))
+    assert [op.op_type for op in ir.graph] == ["MatMul", "Add", "Relu", "MatMul"]
+    inits = {t.name: nh.to_array(t).astype(np.float32) for t in dm.graph.initializer}
+
+    def deq(name):  # the dynamic model's own weights, dequantized in numpy
+        return (inits[f"{name}_quantized"] - inits[f"{name}_zero_point"]) * inits[f"{name}_scale"]
+
+    x = r.standard_normal((1, 5, 16)).astype(np.float32)
+    got = run(ir_to_proto(ir), {"x": x})
+    want = np.maximum(x @ deq("w1") + b1, 0) @ deq("w2")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    fl = run(onnx.load(str(src)), {"x": x})
+    assert 10 * np.log10(np.sum(fl.astype(np.float64) ** 2) / np.sum((got - fl).astype(np.float64) ** 2)) > 30
