@@ -281,13 +281,15 @@ def lower_qoperator(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def lower_dynamic_quant(model: onnx.ModelProto) -> onnx.ModelProto:
     """A dynamically quantized model (onnxruntime's quantize_dynamic: DynamicQuantizeLinear ->
-    MatMulInteger with constant int8 weights -> Cast -> Mul by x_scale * w_scale) back to float
-    MatMul with the dequantized weights, ``(w - w_zp) * w_scale`` per tensor or per column: the
-    computation those nodes approximate, which the quantizer can then quantize statically and
-    every backend runs (no backend computes activation scales at run time). A chain that differs
-    from that form is kept. Returns ``model`` itself when nothing is rewritten."""
+    MatMulInteger or ConvInteger with constant int8 weights -> Cast -> Mul by x_scale * w_scale)
+    back to float MatMul or Conv with the dequantized weights, ``(w - w_zp) * w_scale`` per
+    tensor, per column (MatMul) or per output channel (Conv): the computation those nodes
+    approximate, which the quantizer can then quantize statically and every backend runs (no
+    backend computes activation scales at run time). A chain that differs from that form is
+    kept. Returns ``model`` itself when nothing is rewritten."""
     g = model.graph
-    if not any(n.op_type == "MatMulInteger" for n in g.node):
+    integer_ops = {"MatMulInteger": "MatMul", "ConvInteger": "Conv"}
+    if not any(n.op_type in integer_ops for n in g.node):
         return model
     inits = {t.name: t for t in g.initializer}
     producer = {o: n for n in g.node for o in n.output}
@@ -307,13 +309,18 @@ def lower_dynamic_quant(model: onnx.ModelProto) -> onnx.ModelProto:
 
     drop, replace, new_inits = set(), {}, []
     for mi in g.node:
-        if mi.op_type != "MatMulInteger" or mi.domain not in _ONNX or len(mi.input) < 3:
+        if mi.op_type not in integer_ops or mi.domain not in _ONNX or len(mi.input) < 3:
             continue
+        conv = mi.op_type == "ConvInteger"
         dq = producer.get(mi.input[0])
         w = const(mi.input[1])
         wz = const(mi.input[3]) if len(mi.input) > 3 and mi.input[3] else np.zeros((), np.int8)
-        if dq is None or dq.op_type != "DynamicQuantizeLinear" or w is None or w.ndim != 2 or wz is None:
+        if dq is None or dq.op_type != "DynamicQuantizeLinear" or w is None or wz is None:
             continue
+        if (w.ndim < 3) if conv else (w.ndim != 2):
+            continue
+        # per-channel weights: along the output channels (Conv's axis 0, MatMul's columns)
+        nch, per_ch = (w.shape[0], (-1,) + (1,) * (w.ndim - 1)) if conv else (w.shape[1], (-1,))
         if mi.input[2] != dq.output[2]:
             continue
         cast = only_user(mi.output[0], "Cast")
@@ -325,12 +332,14 @@ def lower_dynamic_quant(model: onnx.ModelProto) -> onnx.ModelProto:
         if sm is None or sm.op_type != "Mul" or dq.output[1] not in sm.input:
             continue
         ws = const(sm.input[1] if sm.input[0] == dq.output[1] else sm.input[0])
-        if ws is None or ws.size not in (1, w.shape[1]) or wz.size not in (1, w.shape[1]):
+        if ws is None or ws.size not in (1, nch) or wz.size not in (1, nch):
             continue
-        wf = ((w.astype(np.float32) - wz.astype(np.float32).reshape(-1)) * ws.astype(np.float32).reshape(-1))
+        wf = ((w.astype(np.float32) - wz.astype(np.float32).reshape(per_ch)) * ws.astype(np.float32).reshape(per_ch))
         name = f"{mi.input[1]}__dequantized"
         new_inits.append(numpy_helper.from_array(wf.astype(np.float32), name))
-        replace[id(mul)] = helper.make_node("MatMul", [dq.input[0], name], [mul.output[0]], name=mi.name or mul.name)
+        fnode = helper.make_node(integer_ops[mi.op_type], [dq.input[0], name], [mul.output[0]], name=mi.name or mul.name)
+        fnode.attribute.extend(mi.attribute)  # ConvInteger's pads, strides, dilations, group, ...
+        replace[id(mul)] = fnode
         drop.update({id(mi), id(cast)})
     if not replace:
         return model

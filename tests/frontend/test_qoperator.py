@@ -199,3 +199,43 @@ def test_dynamic_quantization_becomes_float_matmuls(per_channel, tmp_path):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
     fl = run(onnx.load(str(src)), {"x": x})
     assert 10 * np.log10(np.sum(fl.astype(np.float64) ** 2) / np.sum((got - fl).astype(np.float64) ** 2)) > 30
+
+
+@pytest.mark.parametrize("weight_type", ["QInt8", "QUInt8"])
+def test_dynamic_quantization_becomes_float_convs(weight_type, tmp_path):
+    """quantize_dynamic's ConvInteger chain (DynamicQuantizeLinear -> ConvInteger -> Cast -> Mul,
+    bias as an Add) is read back as Conv with the dequantized weights and ConvInteger's own
+    attributes (strides, pads, group)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from qcompiler.codegen.onnx_backend import ir_to_proto
+
+    r = np.random.default_rng(1)
+    w1, b1, w2 = (r.standard_normal(s).astype(np.float32) for s in ((8, 3, 3, 3), (8,), (8, 2, 3, 3)))
+    nodes = [h.make_node("Conv", ["x", "w1", "b1"], ["a"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             h.make_node("Relu", ["a"], ["r"]),
+             h.make_node("Conv", ["r", "w2"], ["y"], group=4, dilations=[2, 2], pads=[2, 1, 2, 1])]  # fmt: skip
+    g = h.make_graph(nodes, "d", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 12, 12])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 8, 6, 4])],
+                     [nh.from_array(w1, "w1"), nh.from_array(b1, "b1"), nh.from_array(w2, "w2")])  # fmt: skip
+    src, dyn = tmp_path / "f.onnx", tmp_path / "d.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)], ir_version=7), str(src))
+    quantize_dynamic(str(src), str(dyn), weight_type=getattr(QuantType, weight_type))
+    dm = onnx.load(str(dyn))
+    assert [n.op_type for n in dm.graph.node].count("ConvInteger") == 2
+    ir = load_onnx(str(dyn))
+    assert [op.op_type for op in ir.graph if op.op_type in ("Conv", "ConvInteger", "DynamicQuantizeLinear")] == [
+        "Conv", "Conv"]  # fmt: skip
+    inits = {t.name: nh.to_array(t).astype(np.float32) for t in dm.graph.initializer}
+    # the float model with the dynamic model's own weights, dequantized in numpy
+    ref = onnx.load(str(src))
+    for t in ref.graph.initializer:
+        if f"{t.name}_quantized" in inits:
+            q = inits[f"{t.name}_quantized"]
+            t.CopyFrom(nh.from_array(((q - inits[f"{t.name}_zero_point"]) * inits[f"{t.name}_scale"]).astype(np.float32),
+                                     t.name))  # fmt: skip
+    x = r.standard_normal((1, 3, 12, 12)).astype(np.float32)
+    got = run(ir_to_proto(ir), {"x": x})
+    np.testing.assert_allclose(got, run(ref, {"x": x}), rtol=1e-5, atol=1e-4)
+    fl = run(onnx.load(str(src)), {"x": x})
+    assert 10 * np.log10(np.sum(fl.astype(np.float64) ** 2) / np.sum((got - fl).astype(np.float64) ** 2)) > 25
