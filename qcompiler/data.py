@@ -288,6 +288,12 @@ def guess_input_type(folder: str | os.PathLike) -> str:
 _guess_type = guess_input_type  # older name, used by qcompiler.quant_api
 
 
+def _data_files(folder: str) -> bool:
+    """Whether ``folder`` directly holds a file of any calibration type."""
+    known = {x for sfx in SUFFIXES.values() for x in sfx}
+    return any(f.is_file() and f.suffix.lower() in known for f in Path(folder).iterdir())
+
+
 def _list_files(folder: str, input_type: str, input_name: str) -> list[Path]:
     p = Path(folder)
     if not p.exists():
@@ -299,7 +305,10 @@ def _list_files(folder: str, input_type: str, input_name: str) -> list[Path]:
     files = sorted((f for f in entries if f.suffix.lower() in suffixes), key=lambda f: f.name)
     if not files:
         found = sorted({f.suffix.lower() or "(no suffix)" for f in entries})
-        seen = f"; it holds {', '.join(found)} files" if found else "; it is empty"
+        dirs = sorted(f.name for f in p.iterdir() if f.is_dir() and not f.name.startswith("."))
+        seen = (f"; it holds {', '.join(found)} files" if found else
+                f"; it holds only folders ({', '.join(dirs[:4])}{', ...' if len(dirs) > 4 else ''}): name them "
+                f"after the model's inputs, or write name:dir" if dirs else "; it is empty")  # fmt: skip
         raise DataError(f"{folder}: no {'/'.join(suffixes)} files for input {input_name!r} "
                         f"(input_type={input_type}){seen}")  # fmt: skip
     return files
@@ -324,10 +333,16 @@ def from_folders(folders: Mapping[str, str], specs: Sequence[InputSpec], params:
     params = params if params is not None else DataPreprocessParam.defaults()
     by_name = {s.name: s for s in specs}
     folders = dict(folders)
+    if "" in folders and len(folders) == 1:
+        # one folder holding a subfolder per input, named after it (DIR/ids/, DIR/mask/)
+        sub = {s.name: os.path.join(folders[""], s.name) for s in specs}
+        if all(os.path.isdir(d) for d in sub.values()) and not _data_files(folders[""]):
+            folders = sub
     if "" in folders:
         if len(specs) != 1 or len(folders) != 1:
             raise DataError(f"calibrate_path {folders['']!r} gives one folder, but the model has "
-                            f"{len(specs)} inputs ({', '.join(by_name)}); write name:dir,name2:dir2")  # fmt: skip
+                            f"{len(specs)} inputs ({', '.join(by_name)}); write name:dir,name2:dir2 or give a "
+                            f"folder with a subfolder per input, named after it")  # fmt: skip
         folders = {specs[0].name: folders[""]}
     for name in folders:
         if name not in by_name:

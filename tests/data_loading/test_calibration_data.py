@@ -151,6 +151,23 @@ def test_multi_input_pairing(tmp_path):
         from_config(params(calibrate_path=str(tmp_path / "A")), specs)
 
 
+def test_one_folder_with_a_subfolder_per_input(tmp_path):
+    """--calib-data DIR where DIR holds one subfolder per model input, named after it."""
+    specs = [InputSpec("a", (1, 2), F32), InputSpec("b", (1, 3), F32)]
+    write_bins(tmp_path / "d" / "a", {f"{i}.bin": np.full(2, i) for i in range(3)})
+    write_bins(tmp_path / "d" / "b", {f"{i}.bin": np.full(3, 10 + i) for i in range(3)})
+    cs = from_config(params(calibrate_path=str(tmp_path / "d")), specs)
+    assert [(s["a"][0, 0], s["b"][0, 0]) for s in cs] == [(0, 10), (1, 11), (2, 12)]
+    # a single-input model too
+    cs = from_config(params(calibrate_path=str(tmp_path / "d")), specs[1:])
+    assert [s["b"][0, 0] for s in cs] == [10, 11, 12]
+    # subfolders named otherwise: the message says what the folder holds
+    write_bins(tmp_path / "e" / "first", {"0.bin": np.zeros(2)})
+    with pytest.raises(DataError, match=r"e: no \.bin files for input 'a' \(input_type=BIN\); it holds only folders "
+                                         r"\(first\): name them after the model's inputs, or write name:dir"):
+        from_config(params(calibrate_path=str(tmp_path / "e")), specs[:1])
+
+
 def test_loading_is_lazy_and_digests_follow_content(tmp_path):
     spec = InputSpec("x", (1, 2), F32)
     write_bins(tmp_path / "d", {"a.bin": [1, 2], "b.bin": [3, 4]})
