@@ -11,7 +11,7 @@ from qcompiler.ir.qc_ops import fused_base
 from qcompiler.ir.types import TensorType
 
 from .lower import Lowerer, unsupported
-from .movement import lower_movement
+from .movement import element_offsets, lower_movement, nd_offsets
 from .program import ACT_CODES, View, c_float
 from .shapes import (
     CONV3D_FIELDS,
@@ -335,6 +335,34 @@ def topk(lw: Lowerer, op: Op) -> None:
              ["qc_topk_f32"], op=op.name, what="TopK")  # fmt: skip
 
 
+_SCATTER = {"none": 0, "add": 1, "mul": 2, "max": 3, "min": 4}  # QC_SC_*
+
+
+def scatter(lw: Lowerer, op: Op) -> None:
+    """ScatterND / ScatterElements with constant indices (data and updates may be runtime
+    tensors): qc_scatter_f32 copies data and stores or combines each update row at the offset
+    the indices give."""
+    idx = lw.const_of(op.input(1))
+    if idx is None:
+        raise unsupported(op, f"{op.op_type} needs constant indices")
+    red = op.attr("reduction", "none")
+    red = red.decode() if isinstance(red, bytes) else str(red)
+    if red not in _SCATTER:
+        raise unsupported(op, f"reduction '{red}' is not supported")
+    data, upd = lw.f32(op.input(0)), lw.f32(op.input(2))
+    if op.op_type == "ScatterElements":
+        offs, inner = element_offsets(op, idx, data.shape), 1
+    else:
+        offs, inner = nd_offsets(op, idx, data.shape)
+    if offs.size * inner != upd.size:
+        raise unsupported(op, f"updates {list(upd.shape)} do not match indices {list(np.shape(idx))}")
+    y = lw.out_view(op.output, "f32")
+    name = lw.p.const(offs, "int32_t", "i")
+    P = lw.p.ptr
+    lw.p.add(f"qc_scatter_f32({P(data)}, {P(upd)}, {P(y)}, {y.size}, {name}, {offs.size}, {inner}, {_SCATTER[red]});",
+             [data, upd], [y], ["qc_scatter_f32"], op=op.name, what=f"{op.op_type} {red}", inplace=(data, y))
+
+
 def where(lw: Lowerer, op: Op) -> None:
     c, a, b = (lw.f32(op.input(i)) for i in range(3))
     y = lw.out_view(op.output, "f32")
@@ -636,6 +664,7 @@ FLOAT_RULES = {
     "com.microsoft.FusedMatMul": matmul, "com.microsoft.Gelu": unary, "qcompiler.Gelu": unary,
     "ArgMax": argext, "ArgMin": argext, "Where": where, "LRN": lrn,
     "LSTM": rnn, "GRU": rnn, "RNN": rnn, "LpNormalization": lpnorm, "CumSum": cumsum, "TopK": topk,
+    "ScatterND": scatter, "ScatterElements": scatter,
 }  # fmt: skip
 for _t in _BINARY:
     FLOAT_RULES[_t] = binary
@@ -645,5 +674,6 @@ FLOAT_RULES["Identity"] = movement
 for _t in _REDUCE:
     FLOAT_RULES[_t] = reduce
 for _t in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Transpose", "Slice", "Split",
-           "Concat", "Pad", "Gather", "GatherElements", "Expand", "Tile", "DepthToSpace", "SpaceToDepth"):
+           "Concat", "Pad", "Gather", "GatherElements", "GatherND", "Expand", "Tile", "DepthToSpace",
+           "SpaceToDepth"):
     FLOAT_RULES[_t] = movement

@@ -637,5 +637,6 @@ for _t in ("Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "
            "Cos", "Floor", "Ceil", "Sign", "Round"):
     INT8_RULES[_t] = unary
 for _t in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Transpose", "Slice",
-           "Split", "Concat", "Pad", "Gather", "GatherElements", "Expand", "Tile", "DepthToSpace", "SpaceToDepth"):
+           "Split", "Concat", "Pad", "Gather", "GatherElements", "GatherND", "Expand", "Tile", "DepthToSpace",
+           "SpaceToDepth"):
     INT8_RULES[_t] = movement

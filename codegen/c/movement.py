@@ -1,8 +1,8 @@
 """Data-movement ops, for int8 and float tensors alike: views without a copy
 (Reshape/Flatten/Squeeze/Unsqueeze/Identity/Dropout), and strided copies (Transpose, Slice,
-Split, Concat, Pad, Expand, Tile, DepthToSpace, SpaceToDepth) or a gather (Gather with constant
-indices). In the int8 form a piece whose input has other quantization parameters than the
-output is requantized while it is copied."""
+Split, Concat, Pad, Expand, Tile, DepthToSpace, SpaceToDepth) or a gather (Gather, GatherElements
+and GatherND with constant indices). In the int8 form a piece whose input has other quantization
+parameters than the output is requantized while it is copied."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from .lower import Deq, Lowerer, QConst, unsupported
 from .program import CTYPES, View
 from .shapes import axes_of, bcast_strides, strides_of
 
-__all__ = ["lower_movement", "ALIAS_OPS", "permute_copy"]
+__all__ = ["lower_movement", "ALIAS_OPS", "permute_copy", "element_offsets", "nd_offsets"]
 
 ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
+_GATHERS = ("Gather", "GatherElements", "GatherND")
 
 
 def _simplify(dims, ss, ds):
@@ -230,32 +231,64 @@ def _as_view(lw: Lowerer, xs, fill, pieces, yshape, prm) -> View | None:
     return View(x.buf, tuple(yshape), x.et, x.q, x.off + soff)
 
 
-def _gather_elements(lw: Lowerer, op: Op, x: View, y: View) -> bool:
-    """GatherElements with constant indices: one qc_gather over x read as a flat row, the
-    table holding each output element's source offset."""
+def _wrapped(op: Op, idx: np.ndarray, dims) -> np.ndarray:
+    """``idx`` with negative entries counted from the end of ``dims`` (broadcast against it);
+    an entry outside [-n, n) is a one-line error."""
+    idx = np.asarray(idx, np.int64)
+    dims = np.asarray(dims, np.int64)
+    bad = (idx < -dims) | (idx >= dims)
+    if np.any(bad):
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        n = int(np.broadcast_to(dims, idx.shape)[at])
+        raise unsupported(op, f"index {int(idx[at])} at {list(at)} is outside [-{n}, {n})")
+    return np.where(idx < 0, idx + dims, idx)
+
+
+def element_offsets(op: Op, idx: np.ndarray, shape) -> np.ndarray:
+    """GatherElements / ScatterElements: the flat offset in a tensor of ``shape`` of each
+    element the constant indices name along the op's ``axis`` (flattened)."""
+    axis = int(op.attr("axis", 0)) % len(shape)
+    coords = list(np.indices(np.shape(idx), dtype=np.int64))
+    coords[axis] = _wrapped(op, idx, shape[axis])
+    return np.ravel_multi_index(coords, tuple(shape)).astype(np.int64).reshape(-1)
+
+
+def nd_offsets(op: Op, idx: np.ndarray, shape, batch_dims: int = 0) -> tuple[np.ndarray, int]:
+    """GatherND / ScatterND: (flat offset of each slice the index tuples name, slice size) in a
+    tensor of ``shape``; with ``batch_dims`` b the tuples of batch i index within batch i."""
+    idx = np.asarray(idx, np.int64)
+    b, k = batch_dims, idx.shape[-1] if idx.ndim else 0
+    if idx.ndim < 1 or not 1 <= k <= len(shape) - b or tuple(idx.shape[:b]) != tuple(shape[:b]):
+        raise unsupported(op, f"indices {list(idx.shape)} do not fit data {list(shape)} with batch_dims={b}")
+    st = np.asarray(strides_of(shape), np.int64)
+    rows = _wrapped(op, idx, shape[b : b + k]).reshape(-1, k) @ st[b : b + k]
+    if b:  # each batch's rows start at that batch's offset
+        per = int(np.prod(idx.shape[b:-1], dtype=np.int64))
+        batch = np.arange(int(np.prod(shape[:b], dtype=np.int64)), dtype=np.int64) * st[b - 1]
+        rows = rows + np.repeat(batch, per)
+    return rows.astype(np.int64), int(np.prod(shape[b + k :], dtype=np.int64))
+
+
+def _gather_table(lw: Lowerer, op: Op, x: View, y: View) -> bool:
+    """GatherElements / GatherND with constant indices: one qc_gather over x read as rows of
+    the gathered slice's size, the table holding each slice's row."""
     idx = lw.const_of(op.input(1))
     if idx is None:
         return False
-    idx = np.asarray(idx, np.int64)
-    rank = len(x.shape)
-    axis = int(op.attr("axis", 0)) % rank
-    n_axis = x.shape[axis]
-    if np.any(idx < -n_axis) or np.any(idx >= n_axis):
-        raise unsupported(op, f"an index is outside [-{n_axis}, {n_axis})")
-    idx = np.where(idx < 0, idx + n_axis, idx)
-    coords = list(np.indices(idx.shape, dtype=np.int64))
-    coords[axis] = idx
-    flat = np.ravel_multi_index(coords, tuple(x.shape)).astype(np.int64).reshape(-1)
-    name = lw.p.const(flat, "int32_t", "i")
+    if op.op_type == "GatherElements":
+        offs, inner = element_offsets(op, idx, x.shape), 1
+    else:
+        offs, inner = nd_offsets(op, idx, x.shape, int(op.attr("batch_dims", 0)))
+    name = lw.p.const(offs // inner, "int32_t", "i")
     P = lw.p.ptr
-    lw.p.add(f"qc_gather({P(x)}, {P(y)}, 1, {x.size}, 1, {name}, {flat.size}, {CTYPES[x.et][1]});", [x], [y],
-             ["qc_gather"], op=op.name, what="GatherElements")
+    lw.p.add(f"qc_gather({P(x)}, {P(y)}, 1, {x.size // inner}, {inner}, {name}, {offs.size}, "
+             f"{CTYPES[x.et][1]});", [x], [y], ["qc_gather"], op=op.name, what=op.op_type)  # fmt: skip
     return True
 
 
 def _gather(lw: Lowerer, op: Op, x: View, y: View) -> bool:
-    if op.op_type == "GatherElements":
-        return _gather_elements(lw, op, x, y)
+    if op.op_type in ("GatherElements", "GatherND"):
+        return _gather_table(lw, op, x, y)
     idx = lw.const_of(op.input(1))
     if idx is None:  # runtime indices (token ids...): held as floats
         iv = lw.f32(op.input(1))
@@ -310,7 +343,7 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
                 y = lw.out_view(qop.output, "s8", prm)
                 lw.requant(x, y, op.name)
             return True
-        if t in ("Gather", "GatherElements"):
+        if t in _GATHERS:
             (qop, prm) = oqs[0]
             y = lw.emit_q_output(qop, prm)
             if not _gather(lw, op, xs[0], y):
@@ -362,10 +395,10 @@ def lower_movement(lw: Lowerer, op: Op, int8: bool) -> bool:
             raise unsupported(op, "input is not available")
         return True
     consts = [lw.const_of(v) for v in data_inputs]
-    if all(c is not None for c in consts) and t not in ("Gather", "GatherElements"):
+    if all(c is not None for c in consts) and t not in _GATHERS:
         return False  # constant folding is the frontend's job; report it as unsupported
     xs = [lw.f32(v) for v in data_inputs]
-    if t in ("Gather", "GatherElements"):
+    if t in _GATHERS:
         y = lw.out_view(outs[0], "f32")
         if not _gather(lw, op, xs[0], y):
             raise unsupported(op, f"{t} needs constant indices")

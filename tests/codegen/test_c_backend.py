@@ -343,6 +343,44 @@ def test_recurrent_ops_the_kernel_does_not_cover_are_one_line_errors(attrs, mess
     assert not (tmp_path / "c").exists()
 
 
+def _unsupported_form(case: str):
+    """(nodes, extra graph inputs, initializers, opset) of an op form the C backend refuses."""
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    vi, mk = h.make_tensor_value_info, h.make_node
+    i64 = lambda name, a: nh.from_array(np.array(a, np.int64), name)  # noqa: E731
+    return {
+        "scatter_nd_runtime_indices": ([mk("ScatterND", ["x", "i", "u"], ["y"])],
+                                       [vi("i", T.INT64, [2, 1]), vi("u", T.FLOAT, [2, 3, 4, 5])], [], 13),
+        "gather_nd_index_out_of_range": ([mk("GatherND", ["x", "i"], ["y"])], [], [i64("i", [[0, 1], [0, 3]])], 13),
+    }[case]
+
+
+@pytest.mark.parametrize("case, message", [("scatter_nd_runtime_indices", "needs constant indices"),
+                                           ("gather_nd_index_out_of_range", "index 3 at [1, 1] is outside [-3, 3)")])
+def test_op_forms_without_a_kernel_are_one_line_errors_naming_the_node(case, message, tmp_path):
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    from qcompiler.errors import BackendError
+
+    nodes, extra, inits, opset = _unsupported_form(case)
+    nodes[0].name = "the_node"
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 4, 5])] + extra,
+                     [h.make_tensor_value_info("y", T.FLOAT, None)], inits)  # fmt: skip
+    src = tmp_path / "m.onnx"
+    onnx.save(onnx.shape_inference.infer_shapes(h.make_model(g, opset_imports=[h.make_opsetid("", opset)])), str(src))
+    r = qcompiler.compile(str(src), None)
+    with pytest.raises(BackendError) as e:
+        CBackend().emit(r.model, str(tmp_path / "c"), ctx=CTX)
+    text = str(e.value)
+    assert message in text and "'the_node'" in text and nodes[0].op_type in text and "\n" not in text, text
+    assert not (tmp_path / "c").exists()
+
+
 @pytest.mark.parametrize("name", ["op_softmax", "op_lstm", "op_reduce_logsumexp", "pt_masked_attention", "op_sigmoid",
                                   "op_tanh"])
 def test_float_kernels_with_exp_and_log_give_the_same_bytes_on_every_board(name, tmp_path, objcache):

@@ -1332,6 +1332,36 @@ def test_topk_and_cumsum_f32(k, outer, r, inner):
             np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("reduction", ["none", "add", "mul", "max", "min"])
+def test_scatter_f32(k, reduction):
+    """ScatterND (slices of the two last axes, negative indices, a repeated slice when reducing)
+    and ScatterElements (axis 1) against onnxruntime, both copying and in place."""
+    rng = np.random.default_rng(len(reduction))
+    data = f32(rng, (3, 4, 5, 6))
+    code = ["none", "add", "mul", "max", "min"].index(reduction)
+    nd = np.array([[2, 1], [0, -4], [1, 3]] + ([[2, 1]] if reduction != "none" else []), np.int64)
+    ups = f32(rng, (len(nd), 5, 6))
+    ups[0, 0, :3] = data[2, 1, 0, :3]  # ties for max / min
+    el = np.argsort(rng.random((3, 4, 5, 6)), axis=1)[:, :3].astype(np.int64)  # distinct along the axis
+    if reduction != "none":
+        el = rng.integers(-4, 4, (3, 3, 5, 6)).astype(np.int64)  # repeats combine
+    uel = f32(rng, el.shape)
+    st = np.array(bstrides(data, data.shape)[:4], np.int64)
+    crd = list(np.indices(el.shape))
+    crd[1] = np.where(el < 0, el + 4, el)
+    cases = [("ScatterND", nd, ups, (np.where(nd < 0, nd + data.shape[:2], nd) @ st[:2]), 30, {}),
+             ("ScatterElements", el, uel, np.ravel_multi_index(crd, data.shape).reshape(-1), 1, {"axis": 1})]
+    for op, idx, upd, offs, inner, attrs in cases:
+        want = ort_op(op, [data, idx, upd], dict(reduction=reduction, **attrs), opset=18)
+        offs = i32(*offs)
+        y = np.empty_like(data)
+        k.qc_scatter_f32(data, upd, y, data.size, offs, offs.size, inner, code)
+        np.testing.assert_array_equal(y, want, err_msg=op)
+        z = data.copy()
+        k.qc_scatter_f32(z, upd, z, z.size, offs, offs.size, inner, code)  # in place
+        np.testing.assert_array_equal(z, want, err_msg=op)
+
+
 @pytest.mark.parametrize("rows,n", [(3, 7), (2, 64), (1, 1000), (4, 1)])
 def test_layernorm_f32(k, rows, n):
     rng = np.random.default_rng(rows * n + 5)

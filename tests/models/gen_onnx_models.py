@@ -496,6 +496,14 @@ def per_op_models():
     topk = h.make_node("TopK", ["x", "k"], ["y", "i"], axis=1)
     out["op_topk"] = (_model("op_topk", [topk, h.make_node("Cast", ["i"], ["yi"], to=F)], [_vi("x", X)],
                              [_vi("y", None), _vi("yi", None)], [_init("k", np.array([3], np.int64))]), "TopK")
+    # YOLOv5 detect heads and Hugging Face key/value caches write slices with ScatterND
+    one("scatter_nd", h.make_node("ScatterND", ["x", "si", "u"], ["y"]),
+        [_init("si", np.array([[0, 2], [0, -1]], np.int64))], inputs=[_vi("x", X), _vi("u", [2, 8, 8])])
+    one("scatter_elements", h.make_node("ScatterElements", ["x", "si", "u"], ["y"], axis=3, reduction="add"),
+        [_init("si", (np.arange(96, dtype=np.int64).reshape(1, 4, 8, 3) * 5 % 11) - 3)],
+        inputs=[_vi("x", X), _vi("u", [1, 4, 8, 3])], opset=16)  # repeated indices add up
+    one("gather_nd", h.make_node("GatherND", ["x", "gi"], ["y"], batch_dims=1),
+        [_init("gi", np.array([[[3, 1], [0, -2], [2, 7]]], np.int64))])
     return out
 
 

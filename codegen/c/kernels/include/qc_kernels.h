@@ -198,6 +198,12 @@ void qc_cumsum_f32(const float *x, float *y, int32_t outer, int32_t r, int32_t i
  * indices as floats (idx NULL: not wanted); ties in order of index. */
 void qc_topk_f32(const float *x, float *vals, float *idx, int32_t outer, int32_t r, int32_t inner, int32_t k,
                  int32_t largest);
+/* ScatterND / ScatterElements with constant indices: y = data (copied unless y == data), then
+ * update row i (`inner` values of upd) goes to element offset idx[i] of y, rows in order, stored
+ * (QC_SC_NONE: the last of repeated offsets wins) or combined (add, mul, max, min). */
+enum { QC_SC_NONE = 0, QC_SC_ADD, QC_SC_MUL, QC_SC_MAX, QC_SC_MIN };
+void qc_scatter_f32(const float *data, const float *upd, float *y, int32_t size, const int32_t *idx,
+                    int32_t rows, int32_t inner, int32_t reduction);
 /* LRN across channels (ONNX): x is [n][c][inner]; y = x * (bias + alpha/size * sum over the
  * channel window of x^2)^-beta. Not in place. */
 void qc_lrn_f32(const float *x, float *y, int32_t n, int32_t c, int32_t inner, int32_t size, float alpha,
