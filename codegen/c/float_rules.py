@@ -363,6 +363,25 @@ def scatter(lw: Lowerer, op: Op) -> None:
              [data, upd], [y], ["qc_scatter_f32"], op=op.name, what=f"{op.op_type} {red}", inplace=(data, y))
 
 
+def trilu(lw: Lowerer, op: Op) -> None:
+    x = lw.f32(op.input(0))
+    if len(x.shape) < 2:
+        raise unsupported(op, f"the input must have at least 2 dimensions (got {list(x.shape)})")
+    k = 0
+    if len(op.inputs) > 1 and op.input(1) is not None:
+        kc = lw.const_of(op.input(1))
+        if kc is None:
+            raise unsupported(op, "k must be a constant")
+        k = int(kc.reshape(-1)[0])
+    rows, cols = x.shape[-2:]
+    k = max(-(rows + cols), min(rows + cols, k))  # beyond the matrix: all kept or all zero
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    lw.p.add(f"qc_trilu_f32({P(x)}, {P(y)}, {x.size // max(rows * cols, 1)}, {rows}, {cols}, {k}, "
+             f"{int(op.attr('upper', 1))});", [x], [y], ["qc_trilu_f32"], op=op.name, what="Trilu",
+             inplace=(x, y))  # fmt: skip
+
+
 def where(lw: Lowerer, op: Op) -> None:
     c, a, b = (lw.f32(op.input(i)) for i in range(3))
     y = lw.out_view(op.output, "f32")
@@ -664,7 +683,7 @@ FLOAT_RULES = {
     "com.microsoft.FusedMatMul": matmul, "com.microsoft.Gelu": unary, "qcompiler.Gelu": unary,
     "ArgMax": argext, "ArgMin": argext, "Where": where, "LRN": lrn,
     "LSTM": rnn, "GRU": rnn, "RNN": rnn, "LpNormalization": lpnorm, "CumSum": cumsum, "TopK": topk,
-    "ScatterND": scatter, "ScatterElements": scatter,
+    "ScatterND": scatter, "ScatterElements": scatter, "Trilu": trilu,
 }  # fmt: skip
 for _t in _BINARY:
     FLOAT_RULES[_t] = binary

@@ -1362,6 +1362,25 @@ def test_scatter_f32(k, reduction):
         np.testing.assert_array_equal(z, want, err_msg=op)
 
 
+@pytest.mark.parametrize("shape", [(2, 4, 5), (3, 1), (1, 6, 3)])
+def test_trilu_f32(k, shape):
+    """Upper and lower triangles for k inside and beyond the matrix; NaNs outside the kept
+    triangle become 0, as in onnxruntime."""
+    rng = np.random.default_rng(sum(shape))
+    x = f32(rng, shape)
+    x.reshape(-1)[::7] = np.nan
+    rows, cols = shape[-2:]
+    for upper in (1, 0):
+        for kk in (-rows - cols, -2, -1, 0, 1, 3, rows + cols):
+            want = ort_op("Trilu", [x, np.array(kk, np.int64)], dict(upper=upper), opset=14)
+            y = np.empty_like(x)
+            k.qc_trilu_f32(x, y, x.size // (rows * cols), rows, cols, kk, upper)
+            np.testing.assert_array_equal(y, want, err_msg=f"upper={upper} k={kk}")
+            z = x.copy()
+            k.qc_trilu_f32(z, z, x.size // (rows * cols), rows, cols, kk, upper)  # in place
+            np.testing.assert_array_equal(z, want)
+
+
 @pytest.mark.parametrize("rows,n", [(3, 7), (2, 64), (1, 1000), (4, 1)])
 def test_layernorm_f32(k, rows, n):
     rng = np.random.default_rng(rows * n + 5)

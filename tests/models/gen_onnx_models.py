@@ -504,6 +504,7 @@ def per_op_models():
         inputs=[_vi("x", X), _vi("u", [1, 4, 8, 3])], opset=16)  # repeated indices add up
     one("gather_nd", h.make_node("GatherND", ["x", "gi"], ["y"], batch_dims=1),
         [_init("gi", np.array([[[3, 1], [0, -2], [2, 7]]], np.int64))])
+    one("trilu", h.make_node("Trilu", ["x", "tk"], ["y"], upper=0), [_init("tk", np.array(1, np.int64))], opset=14)
     return out
 
 

@@ -204,6 +204,10 @@ void qc_topk_f32(const float *x, float *vals, float *idx, int32_t outer, int32_t
 enum { QC_SC_NONE = 0, QC_SC_ADD, QC_SC_MUL, QC_SC_MAX, QC_SC_MIN };
 void qc_scatter_f32(const float *data, const float *upd, float *y, int32_t size, const int32_t *idx,
                     int32_t rows, int32_t inner, int32_t reduction);
+/* Trilu over the two last axes of [outer][rows][cols]: x where col - row >= k (upper) or
+ * <= k (lower), else 0. In place is allowed. */
+void qc_trilu_f32(const float *x, float *y, int32_t outer, int32_t rows, int32_t cols, int32_t k,
+                  int32_t upper);
 /* LRN across channels (ONNX): x is [n][c][inner]; y = x * (bias + alpha/size * sum over the
  * channel window of x^2)^-beta. Not in place. */
 void qc_lrn_f32(const float *x, float *y, int32_t n, int32_t c, int32_t inner, int32_t size, float alpha,
