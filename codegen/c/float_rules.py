@@ -382,6 +382,32 @@ def trilu(lw: Lowerer, op: Op) -> None:
              inplace=(x, y))  # fmt: skip
 
 
+_GS_MODES = {"bilinear": 0, "linear": 0, "nearest": 1, "bicubic": 2, "cubic": 2}  # opset 16 and 20 names
+_GS_PADDING = {"zeros": 0, "border": 1, "reflection": 2}
+
+
+def _text_attr(op: Op, name: str, default: str) -> str:
+    v = op.attr(name, default)
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def gridsample(lw: Lowerer, op: Op) -> None:
+    x, grid = lw.f32(op.input(0)), lw.f32(op.input(1))
+    if len(x.shape) != 4:
+        raise unsupported(op, f"only 4-D inputs are supported (got {list(x.shape)})")
+    mode, padding = _text_attr(op, "mode", "linear"), _text_attr(op, "padding_mode", "zeros")
+    if mode not in _GS_MODES or padding not in _GS_PADDING:
+        raise unsupported(op, f"mode '{mode}' with padding_mode '{padding}' is not supported")
+    n, c, h, w = x.shape
+    if len(grid.shape) != 4 or grid.shape[0] != n or grid.shape[3] != 2:
+        raise unsupported(op, f"grid {list(grid.shape)} does not fit input {list(x.shape)}")
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    lw.p.add(f"qc_gridsample_f32({P(x)}, {P(grid)}, {P(y)}, {n}, {c}, {h}, {w}, {grid.shape[1]}, {grid.shape[2]}, "
+             f"{_GS_MODES[mode]}, {_GS_PADDING[padding]}, {int(op.attr('align_corners', 0))});", [x, grid], [y],
+             ["qc_gridsample_f32"], op=op.name, what=f"GridSample {mode} {padding}")  # fmt: skip
+
+
 def where(lw: Lowerer, op: Op) -> None:
     c, a, b = (lw.f32(op.input(i)) for i in range(3))
     y = lw.out_view(op.output, "f32")
@@ -684,6 +710,7 @@ FLOAT_RULES = {
     "ArgMax": argext, "ArgMin": argext, "Where": where, "LRN": lrn,
     "LSTM": rnn, "GRU": rnn, "RNN": rnn, "LpNormalization": lpnorm, "CumSum": cumsum, "TopK": topk,
     "ScatterND": scatter, "ScatterElements": scatter, "Trilu": trilu,
+    "GridSample": gridsample,
 }  # fmt: skip
 for _t in _BINARY:
     FLOAT_RULES[_t] = binary

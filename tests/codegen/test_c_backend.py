@@ -355,11 +355,14 @@ def _unsupported_form(case: str):
         "scatter_nd_runtime_indices": ([mk("ScatterND", ["x", "i", "u"], ["y"])],
                                        [vi("i", T.INT64, [2, 1]), vi("u", T.FLOAT, [2, 3, 4, 5])], [], 13),
         "gather_nd_index_out_of_range": ([mk("GatherND", ["x", "i"], ["y"])], [], [i64("i", [[0, 1], [0, 3]])], 13),
+        "grid_sample_5d": ([mk("Unsqueeze", ["x", "ax"], ["x5"]), mk("GridSample", ["x5", "g"], ["y"])],
+                           [vi("g", T.FLOAT, [1, 2, 2, 2, 3])], [i64("ax", [2])], 20),
     }[case]
 
 
 @pytest.mark.parametrize("case, message", [("scatter_nd_runtime_indices", "needs constant indices"),
-                                           ("gather_nd_index_out_of_range", "index 3 at [1, 1] is outside [-3, 3)")])
+                                           ("gather_nd_index_out_of_range", "index 3 at [1, 1] is outside [-3, 3)"),
+                                           ("grid_sample_5d", "only 4-D inputs are supported (got [1, 3, 1, 4, 5])")])
 def test_op_forms_without_a_kernel_are_one_line_errors_naming_the_node(case, message, tmp_path):
     import onnx
     from onnx import TensorProto as T
@@ -368,7 +371,7 @@ def test_op_forms_without_a_kernel_are_one_line_errors_naming_the_node(case, mes
     from qcompiler.errors import BackendError
 
     nodes, extra, inits, opset = _unsupported_form(case)
-    nodes[0].name = "the_node"
+    nodes[-1].name = "the_node"
     g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 4, 5])] + extra,
                      [h.make_tensor_value_info("y", T.FLOAT, None)], inits)  # fmt: skip
     src = tmp_path / "m.onnx"
@@ -377,7 +380,7 @@ def test_op_forms_without_a_kernel_are_one_line_errors_naming_the_node(case, mes
     with pytest.raises(BackendError) as e:
         CBackend().emit(r.model, str(tmp_path / "c"), ctx=CTX)
     text = str(e.value)
-    assert message in text and "'the_node'" in text and nodes[0].op_type in text and "\n" not in text, text
+    assert message in text and "'the_node'" in text and nodes[-1].op_type in text and "\n" not in text, text
     assert not (tmp_path / "c").exists()
 
 

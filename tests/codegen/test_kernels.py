@@ -1381,6 +1381,27 @@ def test_trilu_f32(k, shape):
             np.testing.assert_array_equal(z, want)
 
 
+@pytest.mark.parametrize("mode", ["linear", "nearest", "cubic"])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+def test_gridsample_f32(k, mode, padding):
+    """Bit for bit with onnxruntime (opset 20 names; opset 16's bilinear/bicubic are the same
+    kernel): positions inside, on pixel centres and half-way between them (rounding ties for
+    nearest), and up to three image widths outside (reflection folds more than once)."""
+    rng = np.random.default_rng(len(mode) * 10 + len(padding))
+    n, c, h, w, oh, ow = 2, 3, 5, 7, 6, 9
+    x = f32(rng, (n, c, h, w))
+    grid = f32(rng, (n, oh, ow, 2), -1.2, 1.2)
+    grid[0, :, :, 0] = np.linspace(-1, 1, 2 * w + 1)[None, : ow]  # half-pixel steps
+    grid[0, :, :, 1] = np.linspace(-1, 1, 2 * h + 1)[: oh, None]
+    grid[1, 0] = f32(rng, (ow, 2), -7, 7)
+    for align in (0, 1):
+        want = ort_op("GridSample", [x, grid], dict(mode=mode, padding_mode=padding, align_corners=align), opset=20)
+        y = np.full((n, c, oh, ow), np.nan, np.float32)
+        k.qc_gridsample_f32(x, grid, y, n, c, h, w, oh, ow, ["linear", "nearest", "cubic"].index(mode),
+                            ["zeros", "border", "reflection"].index(padding), align)  # fmt: skip
+        np.testing.assert_array_equal(y, want, err_msg=f"align_corners={align}")
+
+
 @pytest.mark.parametrize("rows,n", [(3, 7), (2, 64), (1, 1000), (4, 1)])
 def test_layernorm_f32(k, rows, n):
     rng = np.random.default_rng(rows * n + 5)

@@ -505,6 +505,10 @@ def per_op_models():
     one("gather_nd", h.make_node("GatherND", ["x", "gi"], ["y"], batch_dims=1),
         [_init("gi", np.array([[[3, 1], [0, -2], [2, 7]]], np.int64))])
     one("trilu", h.make_node("Trilu", ["x", "tk"], ["y"], upper=0), [_init("tk", np.array(1, np.int64))], opset=14)
+    one("grid_sample", h.make_node("GridSample", ["x", "g"], ["y"]), inputs=[_vi("x", X), _vi("g", [1, 3, 5, 2])],
+        opset=16)  # bilinear, zeros: onnxruntime's precomputed-weight form
+    one("grid_sample_cubic", h.make_node("GridSample", ["x", "g"], ["y"], mode="cubic", padding_mode="reflection",
+                                         align_corners=1), inputs=[_vi("x", X), _vi("g", [1, 3, 5, 2])], opset=20)
     return out
 
 

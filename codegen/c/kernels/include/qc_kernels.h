@@ -208,6 +208,12 @@ void qc_scatter_f32(const float *data, const float *upd, float *y, int32_t size,
  * <= k (lower), else 0. In place is allowed. */
 void qc_trilu_f32(const float *x, float *y, int32_t outer, int32_t rows, int32_t cols, int32_t k,
                   int32_t upper);
+/* GridSample (ONNX opsets 16 and 20) of x [n][c][h][w] at grid [n][oh][ow][2] (normalized x, y)
+ * into y [n][c][oh][ow], with onnxruntime's arithmetic. Not in place. */
+enum { QC_GS_LINEAR = 0, QC_GS_NEAREST, QC_GS_CUBIC };
+enum { QC_GS_ZEROS = 0, QC_GS_BORDER, QC_GS_REFLECTION };
+void qc_gridsample_f32(const float *x, const float *grid, float *y, int32_t n, int32_t c, int32_t h, int32_t w,
+                       int32_t oh, int32_t ow, int32_t mode, int32_t padding, int32_t align_corners);
 /* LRN across channels (ONNX): x is [n][c][inner]; y = x * (bias + alpha/size * sum over the
  * channel window of x^2)^-beta. Not in place. */
 void qc_lrn_f32(const float *x, float *y, int32_t n, int32_t c, int32_t inner, int32_t size, float alpha,
