@@ -23,6 +23,7 @@ from onnx import numpy_helper
 
 from qcompiler.errors import ModelLoadError
 from qcompiler.frontend.big_weights import infer_shapes_light
+from qcompiler.frontend.contrib import lower_contrib_ops
 from qcompiler.frontend.einsum import lower_einsum
 from qcompiler.frontend.legacy import lower_legacy_ops
 from qcompiler.frontend.qoperator import lower_dynamic_quant, lower_qoperator
@@ -640,6 +641,7 @@ def load_onnx(
         proto, label = read_model(source)
         check_structure(proto, label)
         proto = lower_legacy_ops(proto)  # before the checker, which warns about experimental ops
+        proto = lower_contrib_ops(proto)  # before the checker, which rejects onnxruntime's default-domain ones
         check_schemas(proto, label)
         bind_input_shapes(proto, input_shapes or {}, label)
         proto = lower_einsum(proto)
