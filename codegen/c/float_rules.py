@@ -173,7 +173,7 @@ _UNARY = {"Relu": 0, "Sigmoid": 1, "Tanh": 2, "Exp": 3, "Log": 4, "Sqrt": 5, "Ne
           "Silu": 16, "Reciprocal": 17, "Softplus": 18, "Floor": 19, "Ceil": 20, "Identity": 21,
           "Elu": 22, "Selu": 23, "Sin": 24, "Cos": 25, "Round": 26, "Sign": 27, "Not": 28, "Softsign": 30,
           "ThresholdedRelu": 31, "Celu": 32, "Tan": 33, "Asin": 34, "Acos": 35, "Atan": 36, "Sinh": 37,
-          "Cosh": 38, "Asinh": 39, "Acosh": 40, "Atanh": 41}  # fmt: skip
+          "Cosh": 38, "Asinh": 39, "Acosh": 40, "Atanh": 41, "Shrink": 42, "IsNaN": 43, "IsInf": 44}  # fmt: skip
 
 
 def unary(lw: Lowerer, op: Op) -> None:
@@ -189,6 +189,10 @@ def unary(lw: Lowerer, op: Op) -> None:
     elif t == "Selu":
         alpha = float(op.attr("alpha", 1.67326319217681884765625))
         beta = float(op.attr("gamma", 1.05070102214813232421875))
+    elif t == "Shrink":
+        alpha, beta = float(op.attr("lambd", 0.5)), float(op.attr("bias", 0.0))
+    elif t == "IsInf":  # the output is boolean: 1.0f / 0.0f, as Equal's
+        alpha, beta = float(op.attr("detect_positive", 1)), float(op.attr("detect_negative", 1))
     elif t == "Gelu" and op.attr("approximate", "none") == "tanh":
         code = 14
     elif t == "Clip":
@@ -298,6 +302,20 @@ def _axis_layout(shape, axis: int) -> tuple[int, int, int, int]:
     axis %= len(shape)
     return (axis, int(np.prod(shape[:axis], dtype=np.int64)), int(shape[axis]),
             int(np.prod(shape[axis + 1:], dtype=np.int64)))  # fmt: skip
+
+
+def hardmax(lw: Lowerer, op: Op) -> None:
+    x = lw.f32(op.input(0))
+    shape = list(x.shape) or [1]
+    if (lw.g.opset() or 13) < 13:  # the input coerced to 2-D at axis (default 1)
+        axis = int(op.attr("axis", 1)) % len(shape)
+        outer, r, inner = int(np.prod(shape[:axis], dtype=np.int64)), int(np.prod(shape[axis:], dtype=np.int64)), 1
+    else:
+        _, outer, r, inner = _axis_layout(shape, int(op.attr("axis", -1)))
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    lw.p.add(f"qc_hardmax_f32({P(x)}, {P(y)}, {outer}, {r}, {inner});", [x], [y], ["qc_hardmax_f32"], op=op.name,
+             what="Hardmax", inplace=(x, y))
 
 
 def cumsum(lw: Lowerer, op: Op) -> None:
@@ -710,7 +728,7 @@ FLOAT_RULES = {
     "ArgMax": argext, "ArgMin": argext, "Where": where, "LRN": lrn,
     "LSTM": rnn, "GRU": rnn, "RNN": rnn, "LpNormalization": lpnorm, "CumSum": cumsum, "TopK": topk,
     "ScatterND": scatter, "ScatterElements": scatter, "Trilu": trilu,
-    "GridSample": gridsample,
+    "GridSample": gridsample, "Hardmax": hardmax,
 }  # fmt: skip
 for _t in _BINARY:
     FLOAT_RULES[_t] = binary

@@ -1112,13 +1112,17 @@ UNARY = [  # enum order: name, ONNX op (None: numpy float64 model), attrs, input
     ("ASIN", "Asin", {}, (-1, 1), 0, 0), ("ACOS", "Acos", {}, (-1, 1), 0, 0), ("ATAN", "Atan", {}, (-6, 6), 0, 0),
     ("SINH", "Sinh", {}, (-5, 5), 0, 0), ("COSH", "Cosh", {}, (-5, 5), 0, 0), ("ASINH", "Asinh", {}, (-6, 6), 0, 0),
     ("ACOSH", "Acosh", {}, (1, 6), 0, 0), ("ATANH", "Atanh", {}, (-0.99, 0.99), 0, 0),
+    ("SHRINK", "Shrink", {"lambd": 0.7, "bias": 0.3}, (-3, 3), 0.7, 0.3),
+    ("ISNAN", None, {}, (-3, 3), 0, 0), ("ISINF", None, {}, (-3, 3), 1, 1),  # boolean: test_isnan_isinf_f32
 ]
 EXACT_UNARY = ("RELU", "NEG", "ABS", "LEAKY_RELU", "CLIP", "FLOOR", "CEIL", "IDENTITY", "ROUND", "SIGN", "NOT",
-               "TRUNC")  # fmt: skip
+               "TRUNC", "SHRINK", "ISNAN", "ISINF")  # fmt: skip
 NUMPY_UNARY = {  # float semantics of ops without a float ONNX form
     "SILU": lambda x: (x / (1 + np.exp(-x.astype(np.float64)))).astype(np.float32),
     "NOT": lambda x: (x == 0).astype(np.float32),
     "TRUNC": lambda x: np.trunc(x).astype(np.float32),
+    "ISNAN": lambda x: np.isnan(x).astype(np.float32),
+    "ISINF": lambda x: np.isinf(x).astype(np.float32),
 }
 
 
@@ -1134,7 +1138,7 @@ def test_unary_f32(k, op):
     name, onnx_op, attrs, (lo, hi), alpha, beta = UNARY[op]
     rng = np.random.default_rng(600 + op)
     x = f32(rng, 997, lo, hi)
-    if name in ("ROUND", "SIGN", "FLOOR", "CEIL", "RELU", "NOT", "TRUNC"):
+    if name in ("ROUND", "SIGN", "FLOOR", "CEIL", "RELU", "NOT", "TRUNC", "SHRINK"):
         x[:16] = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0, -0.0, 3, -3, 0.49999997, 1e-30, -1e-30, 2.5000002, 7, -7]
     if name in ("SOFTPLUS", "MISH", "SILU", "SIGMOID"):
         x[:6] = [-100, 100, -87, 80, 0, -0.0]  # overflow of the naive formulas
@@ -1151,6 +1155,35 @@ def test_unary_f32(k, op):
     z = x.copy()
     k.qc_unary_f32(op, z, z, z.size, alpha, beta)  # in place
     np.testing.assert_array_equal(z, y)
+
+
+def test_isnan_isinf_f32(k):
+    """IsNaN and IsInf (each detect_positive / detect_negative) give onnxruntime's booleans as
+    1.0f / 0.0f."""
+    x = np.float32([0, -0.0, 1, -1, np.inf, -np.inf, np.nan, -np.nan, 3.4e38, -3.4e38, 1e-45, -1e-45])
+    codes = {n: i for i, (n, *_) in enumerate(UNARY)}
+    y = np.empty_like(x)
+    k.qc_unary_f32(codes["ISNAN"], x, y, x.size, 0.0, 0.0)
+    np.testing.assert_array_equal(y, ort_op("IsNaN", [x], out_type=TensorProto.BOOL).astype(np.float32))
+    for pos, neg in ((1, 1), (1, 0), (0, 1), (0, 0)):
+        k.qc_unary_f32(codes["ISINF"], x, y, x.size, float(pos), float(neg))
+        want = ort_op("IsInf", [x], dict(detect_positive=pos, detect_negative=neg), out_type=TensorProto.BOOL)
+        np.testing.assert_array_equal(y, want.astype(np.float32), err_msg=f"{pos}{neg}")
+
+
+@pytest.mark.parametrize("outer,r,inner", [(2, 9, 3), (1, 40, 1), (3, 5, 2), (4, 1, 3)])
+def test_hardmax_f32(k, outer, r, inner):
+    """Many ties (the first maximum wins), rows of -inf, copying and in place, against
+    onnxruntime (axis 1 of [outer, r, inner], opset 13)."""
+    rng = np.random.default_rng(outer * r * inner)
+    x = rng.integers(-3, 3, (outer, r, inner)).astype(np.float32)
+    x[0, :, 0] = -np.inf
+    want = ort_op("Hardmax", [x], dict(axis=1), opset=13)
+    y = np.full_like(x, 7.0)
+    k.qc_hardmax_f32(x, y, outer, r, inner)
+    np.testing.assert_array_equal(y, want)
+    k.qc_hardmax_f32(x, x, outer, r, inner)
+    np.testing.assert_array_equal(x, want)
 
 
 # lo, hi, act, alpha, beta

@@ -509,6 +509,16 @@ def per_op_models():
         opset=16)  # bilinear, zeros: onnxruntime's precomputed-weight form
     one("grid_sample_cubic", h.make_node("GridSample", ["x", "g"], ["y"], mode="cubic", padding_mode="reflection",
                                          align_corners=1), inputs=[_vi("x", X), _vi("g", [1, 3, 5, 2])], opset=20)
+    one("shrink", h.make_node("Shrink", ["x"], ["y"], lambd=0.6, bias=0.25))
+    one("hardmax", h.make_node("Hardmax", ["x"], ["y"], axis=1))
+    # boolean outputs (1.0 / 0.0 in the C program): NaN where Log reads a negative, +-inf where a
+    # Div divides by one of the constant's zeros
+    out["op_isnan"] = (_model("op_isnan", [h.make_node("Log", ["x"], ["l"]), h.make_node("IsNaN", ["l"], ["y"])],
+                              [_vi("x", X)], [_vi("y", None, T.BOOL)], opset=13), "IsNaN")
+    zeros = np.where(np.arange(256).reshape(X) % 5 == 0, 0, 2).astype(np.float32)
+    out["op_isinf"] = (_model("op_isinf", [h.make_node("Div", ["x", "z"], ["d"]),
+                                           h.make_node("IsInf", ["d"], ["y"], detect_negative=0)],
+                              [_vi("x", X)], [_vi("y", None, T.BOOL)], [_init("z", zeros)], opset=13), "IsInf")
     return out
 
 

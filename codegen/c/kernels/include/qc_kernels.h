@@ -165,7 +165,10 @@ enum {
     QC_U_NOT, /* 1.0f where x == 0 */
     QC_U_TRUNC, /* toward zero: a float-to-integer Cast */
     QC_U_SOFTSIGN, QC_U_THRESHOLDED_RELU, QC_U_CELU, QC_U_TAN, QC_U_ASIN, QC_U_ACOS, QC_U_ATAN,
-    QC_U_SINH, QC_U_COSH, QC_U_ASINH, QC_U_ACOSH, QC_U_ATANH
+    QC_U_SINH, QC_U_COSH, QC_U_ASINH, QC_U_ACOSH, QC_U_ATANH,
+    QC_U_SHRINK, /* x < -alpha ? x + beta : (x > alpha ? x - beta : 0): lambd, bias */
+    QC_U_ISNAN,  /* 1.0f where x is NaN */
+    QC_U_ISINF   /* 1.0f where x is +inf (alpha != 0) or -inf (beta != 0) */
 };
 /* ONNX semantics. alpha/beta: LEAKY_RELU, ELU, CELU and THRESHOLDED_RELU alpha; HARD_SIGMOID
  * max(0, min(1, alpha*x + beta)); CLIP min(max(x, alpha), beta); SELU alpha and gamma (= beta).
@@ -214,6 +217,9 @@ enum { QC_GS_LINEAR = 0, QC_GS_NEAREST, QC_GS_CUBIC };
 enum { QC_GS_ZEROS = 0, QC_GS_BORDER, QC_GS_REFLECTION };
 void qc_gridsample_f32(const float *x, const float *grid, float *y, int32_t n, int32_t c, int32_t h, int32_t w,
                        int32_t oh, int32_t ow, int32_t mode, int32_t padding, int32_t align_corners);
+/* Hardmax over the middle axis of [outer][r][inner]: 1.0f at the first maximum of each column,
+ * 0 elsewhere (a column whose first value is NaN is all 0). In place is allowed. */
+void qc_hardmax_f32(const float *x, float *y, int32_t outer, int32_t r, int32_t inner);
 /* LRN across channels (ONNX): x is [n][c][inner]; y = x * (bias + alpha/size * sum over the
  * channel window of x^2)^-beta. Not in place. */
 void qc_lrn_f32(const float *x, float *y, int32_t n, int32_t c, int32_t inner, int32_t size, float alpha,

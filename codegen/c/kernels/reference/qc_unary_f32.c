@@ -1,6 +1,7 @@
 /* qc_unary_f32: float elementwise functions of one input (ONNX semantics), reference version.
  * alpha/beta: LEAKY_RELU, THRESHOLDED_RELU and CELU alpha; HARD_SIGMOID max(0, min(1, alpha*x + beta)); CLIP
- * min(max(x, alpha), beta); ELU alpha; SELU alpha and gamma (= beta). GELU is the erf form,
+ * min(max(x, alpha), beta); ELU alpha; SELU alpha and gamma (= beta); SHRINK lambd (alpha) and
+ * bias (beta); ISINF detects +inf if alpha != 0, -inf if beta != 0. GELU is the erf form,
  * GELU_TANH the tanh approximation, ROUND half to even, SOFTPLUS log(1 + e^x) computed stably.
  * SIGMOID, TANH, EXP, LOG and SILU use qc_expf/qc_tanhf/qc_logf (qc_common.h, no libm: the same
  * bits on every board); the others call libm. In place (x == y) is allowed. */
@@ -64,6 +65,9 @@ static float qc_unary_one(int32_t op, float x, float alpha, float beta) {
     case QC_U_ASINH: return asinhf(x);
     case QC_U_ACOSH: return acoshf(x);
     case QC_U_ATANH: return atanhf(x);
+    case QC_U_SHRINK: return x < -alpha ? x + beta : (x > alpha ? x - beta : 0.0f);
+    case QC_U_ISNAN: return x != x ? 1.0f : 0.0f;
+    case QC_U_ISINF: return (alpha != 0.0f && x == HUGE_VALF) || (beta != 0.0f && x == -HUGE_VALF) ? 1.0f : 0.0f;
     default: return x;
     }
 }
