@@ -343,6 +343,39 @@ def test_recurrent_ops_the_kernel_does_not_cover_are_one_line_errors(attrs, mess
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("out_scale", [0.03, 0.05])
+def test_gather_nd_between_q_and_dq_is_an_int8_gather(out_scale, tmp_path, objcache):
+    """GatherND (batch_dims 1, a negative index) of a dequantized tensor into a Q is one int8
+    qc_gather (then a requantization when the Q's scale differs), bit-exact with onnxruntime's
+    reference semantics."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    nodes = [h.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]), h.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+             h.make_node("GatherND", ["xd", "i"], ["t"], batch_dims=1),
+             h.make_node("QuantizeLinear", ["t", "so", "zo"], ["tq"]), h.make_node("DequantizeLinear", ["tq", "so", "zo"], ["y"])]  # fmt: skip
+    inits = [nh.from_array(np.float32(0.03), "s"), nh.from_array(np.uint8(128), "z"),
+             nh.from_array(np.float32(out_scale), "so"), nh.from_array(np.uint8(120), "zo"),
+             nh.from_array(np.array([[[2, 1], [0, -1]], [[1, 3], [2, 0]]], np.int64), "i")]  # fmt: skip
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [2, 3, 4, 5])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [2, 2, 5])], inits)  # fmt: skip
+    src = tmp_path / "qdq.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), str(src))
+    folder = tmp_path / "c"
+    CBackend().emit(qcompiler.compile(str(src), None).model, str(folder), ctx=CTX)
+    text = (folder / "model.c").read_text()
+    gathers = [line for line in text.splitlines() if "qc_gather(" in line]
+    assert len(gathers) == 1 and "int8_t" in gathers[0], gathers
+    assert text.count("qc_dequantize_s8_f32(") == 1  # the output only: no float tensor before the gather
+    cbuild.build(folder, "host", objcache)
+    feeds = {"x": np.random.default_rng(3).standard_normal((2, 3, 4, 5)).astype(np.float32) * 2}
+    got = cbuild.run(folder, feeds, "host")["y"]
+    want = ort_run(src, feeds, optimize=False)[1][0].reshape(-1)
+    assert got.tobytes() == want.tobytes()
+
+
 def _unsupported_form(case: str):
     """(nodes, extra graph inputs, initializers, opset) of an op form the C backend refuses."""
     from onnx import TensorProto as T
