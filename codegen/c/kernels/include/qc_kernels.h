@@ -218,7 +218,8 @@ enum { QC_GS_ZEROS = 0, QC_GS_BORDER, QC_GS_REFLECTION };
 void qc_gridsample_f32(const float *x, const float *grid, float *y, int32_t n, int32_t c, int32_t h, int32_t w,
                        int32_t oh, int32_t ow, int32_t mode, int32_t padding, int32_t align_corners);
 /* Hardmax over the middle axis of [outer][r][inner]: 1.0f at the first maximum of each column,
- * 0 elsewhere (a column whose first value is NaN is all 0). In place is allowed. */
+ * 0 elsewhere (a column whose first value is NaN is all 0, later NaNs are passed over). In place
+ * is allowed. */
 void qc_hardmax_f32(const float *x, float *y, int32_t outer, int32_t r, int32_t inner);
 /* LRN across channels (ONNX): x is [n][c][inner]; y = x * (bias + alpha/size * sum over the
  * channel window of x^2)^-beta. Not in place. */

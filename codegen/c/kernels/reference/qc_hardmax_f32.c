@@ -1,8 +1,9 @@
 /* qc_hardmax_f32: ONNX Hardmax over the middle axis of [outer][r][inner]: 1.0f at the first
  * position holding the column's maximum, 0 elsewhere, as onnxruntime (the maximum first, then
- * the first value equal to it: a column whose first value is NaN has no such value and is all 0;
- * a later NaN is passed over). In place is allowed (a column is read before it is written).
- * Reference version. */
+ * the first value equal to it). NaN: a column whose first value is NaN is all 0, a later NaN is
+ * passed over (onnxruntime's result there depends on the row length: its vectorized maximum
+ * propagates NaN, its scalar one does not). In place is allowed (a column is read before it is
+ * written). Reference version. */
 #include "qc_kernels.h"
 
 void qc_hardmax_f32(const float *x, float *y, int32_t outer, int32_t r, int32_t inner) {
