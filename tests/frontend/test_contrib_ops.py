@@ -3,6 +3,9 @@ import and compute what onnxruntime computes with them."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -16,6 +19,9 @@ from qcompiler.frontend.contrib import lower_contrib_ops
 from qcompiler.frontend.onnx_frontend import load_onnx
 from qcompiler.pass_base import PassContext
 from qcompiler.passes.fuse_conv_bn_act import FuseConvBnActPass, FuseOptions
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "codegen"))
+import cbuild  # noqa: E402
 
 B, S, H = 2, 5, 8
 R = np.random.default_rng(0)
@@ -232,3 +238,117 @@ def test_embed_layer_normalization_mask_index_feeds_attention():
     m = model([emb, att], {"ids": [B, S], "mask": [B, S]}, ["y"], inits)
     feeds = {"ids": R.integers(0, 30, (B, S)).astype(np.int32), "mask": np.array([[1] * S, [1, 1, 0, 0, 0]], np.int32)}
     check(m, feeds, "Attention")
+
+
+# ---- end to end: onnxruntime's BERT optimizer, then C ------------------------------------------
+def hf_bert(opset: int, layers: int = 2, seq: int = 8, hidden: int = 16, heads: int = 2) -> onnx.ModelProto:
+    """A tiny BERT encoder in the form Hugging Face's exporter writes (the form onnxruntime's BERT
+    optimizer fuses): word + token-type + position embeddings, the ``(1 - mask) * -10000``
+    extended mask, per-head Q/K/V, residual LayerNorms and an erf GELU feed-forward."""
+    r = np.random.default_rng(7)
+    hd, ffn = hidden // heads, 2 * hidden
+    inits: dict[str, np.ndarray] = {}
+    nodes: list[onnx.NodeProto] = []
+
+    def const(name, arr):
+        inits[name] = np.asarray(arr)
+        return name
+
+    def weight(name, *shape, scale=0.3):
+        return const(name, (r.standard_normal(shape) * scale).astype(np.float32))
+
+    def node(op, ins, out, **attrs):
+        nodes.append(h.make_node(op, ins, [out], name=out, **attrs))
+        return out
+
+    def axes(op, x, out, ax):  # axes an input from opset 13 (Unsqueeze) or 18 (ReduceMean)
+        if opset >= (18 if op == "ReduceMean" else 13):
+            return node(op, [x, const(f"{out}_axes", np.array(ax, np.int64))], out)
+        return node(op, [x], out, axes=ax)
+
+    def layernorm(x, out):
+        g, b = weight(f"{out}_g", hidden, scale=1.0), weight(f"{out}_b", hidden, scale=0.1)
+        if opset >= 17:
+            return node("LayerNormalization", [x, g, b], out, epsilon=1e-12)
+        mean = axes("ReduceMean", x, f"{out}_mean", [-1])
+        d = node("Sub", [x, mean], f"{out}_d")
+        var = axes("ReduceMean", node("Pow", [d, const(f"{out}_2", np.array(2, np.float32))], f"{out}_sq"), f"{out}_var", [-1])
+        std = node("Sqrt", [node("Add", [var, const(f"{out}_eps", np.array(1e-12, np.float32))], f"{out}_ve")], f"{out}_std")
+        return node("Add", [node("Mul", [node("Div", [d, std], f"{out}_n"), g], f"{out}_gn"), b], out)
+
+    def linear(x, out, n_in, n_out):
+        return node("Add", [node("MatMul", [x, weight(f"{out}_w", n_in, n_out)], f"{out}_mm"),
+                            weight(f"{out}_bias", n_out, scale=0.1)], out)  # fmt: skip
+
+    # embeddings
+    word = node("Gather", [weight("word_emb", 50, hidden, scale=1.0), "input_ids"], "word")
+    seg = node("Gather", [weight("type_emb", 2, hidden, scale=1.0), "token_type_ids"], "seg")
+    n = node("Gather", [node("Shape", ["input_ids"], "ids_shape"), const("one", np.array(1, np.int64))], "seq_len")
+    pos_ids = node("Slice", [const("position_ids", np.arange(32, dtype=np.int64)[None]), const("zero1", np.array([0], np.int64)),
+                             axes("Unsqueeze", n, "seq_end", [0]), const("ax1", np.array([1], np.int64)),
+                             const("step1", np.array([1], np.int64))], "pos_ids")  # fmt: skip
+    pos = node("Gather", [weight("pos_emb", 32, hidden, scale=1.0), pos_ids], "pos")
+    x = layernorm(node("Add", [node("Add", [word, seg], "word_seg"), pos], "emb"), "emb_ln")
+    # extended attention mask
+    m = node("Cast", [axes("Unsqueeze", axes("Unsqueeze", "attention_mask", "m1", [1]), "m2", [2])], "mf", to=T.FLOAT)
+    ext = node("Mul", [node("Sub", [const("one_f", np.array(1.0, np.float32)), m], "inv_mask"),
+                       const("neg", np.array(-10000.0, np.float32))], "ext_mask")  # fmt: skip
+    split_heads = const("split_heads", np.array([0, 0, heads, hd], np.int64))
+    merge_heads = const("merge_heads", np.array([0, 0, hidden], np.int64))
+    for i in range(layers):
+        p = f"l{i}_"
+        qkv = {}
+        for part, perm in (("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])):
+            t = node("Reshape", [linear(x, f"{p}{part}", hidden, hidden), split_heads], f"{p}{part}_heads")
+            qkv[part] = node("Transpose", [t], f"{p}{part}_t", perm=perm)
+        s = node("Div", [node("MatMul", [qkv["q"], qkv["k"]], f"{p}qk"), const(f"{p}sqrt", np.array(np.sqrt(hd), np.float32))],
+                 f"{p}scaled")  # fmt: skip
+        probs = node("Softmax", [node("Add", [s, ext], f"{p}masked")], f"{p}probs", axis=-1)
+        ctx = node("Transpose", [node("MatMul", [probs, qkv["v"]], f"{p}ctx_h")], f"{p}ctx_t", perm=[0, 2, 1, 3])
+        attn = linear(node("Reshape", [ctx, merge_heads], f"{p}ctx"), f"{p}o", hidden, hidden)
+        x = layernorm(node("Add", [attn, x], f"{p}res1"), f"{p}ln1")
+        f = linear(x, f"{p}ff1", hidden, ffn)
+        e = node("Erf", [node("Div", [f, const(f"{p}sqrt2", np.array(np.sqrt(2), np.float32))], f"{p}fd")], f"{p}erf")
+        g = node("Mul", [node("Mul", [f, node("Add", [e, const(f"{p}one", np.array(1, np.float32))], f"{p}e1")], f"{p}fe"),
+                         const(f"{p}half", np.array(0.5, np.float32))], f"{p}gelu")  # fmt: skip
+        x = layernorm(node("Add", [linear(g, f"{p}ff2", ffn, hidden), x], f"{p}res2"), f"{p}ln2")
+    ids = [h.make_tensor_value_info(k, T.INT64, [2, seq]) for k in ("input_ids", "attention_mask", "token_type_ids")]
+    graph = h.make_graph(nodes, "bert", ids, [h.make_tensor_value_info(x, T.FLOAT, [2, seq, hidden])],
+                         [nh.from_array(v, k) for k, v in inits.items()])  # fmt: skip
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", opset)])
+
+
+def bert_feeds(seed: int) -> dict:
+    r = np.random.default_rng(seed)
+    mask = np.ones((2, 8), np.int64)
+    mask[1, 5:] = 0  # the second sequence is padded
+    return {"input_ids": r.integers(0, 50, (2, 8)), "attention_mask": mask, "token_type_ids": r.integers(0, 2, (2, 8))}
+
+
+@pytest.mark.skipif(not cbuild.have("host"), reason="no C compiler")
+@pytest.mark.parametrize("opset, approximate", [(13, False), (17, True)])
+def test_bert_optimizer_output_compiles_to_c(tmp_path, opset, approximate):
+    """optimize_model(model_type="bert") fuses the whole encoder into contrib ops; qcompiler
+    compiles the result to C, whose float outputs match onnxruntime's on the optimized model."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    from qcompiler.cli import main
+
+    options = FusionOptions("bert")
+    options.enable_gelu_approximation = approximate
+    src = hf_bert(opset)
+    opt = optimize_model(src, model_type="bert", num_heads=2, hidden_size=16, opt_level=0, optimization_options=options)
+    kinds = {n.op_type for n in opt.model.graph.node if n.domain == "com.microsoft"}
+    assert kinds == {"EmbedLayerNormalization", "Attention", "SkipLayerNormalization",
+                     "FastGelu" if approximate else "BiasGelu"}  # fmt: skip
+    path = tmp_path / "bert_opt.onnx"
+    opt.save_model_to_file(str(path))  # adds the com.microsoft opset import
+    assert main(["compile", str(path), "--backend", "c", "-o", str(tmp_path / "c")]) == 0
+    cbuild.build(tmp_path / "c", "host")
+    for seed in (1, 2):
+        feeds = bert_feeds(seed)
+        want = run_ort(path, feeds)[0]
+        np.testing.assert_allclose(want, run_ort(src, feeds)[0], rtol=1e-3, atol=1e-3 if approximate else 1e-4)
+        got = cbuild.run(tmp_path / "c", feeds, "host", tag=f"s{seed}")
+        np.testing.assert_allclose(got[opt.model.graph.output[0].name].reshape(want.shape), want, rtol=1e-4, atol=1e-4)
