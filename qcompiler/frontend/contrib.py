@@ -19,7 +19,8 @@ into the standard ops computing the same thing (onnxruntime's CPU kernels are th
   constant weights split by ``qkv_hidden_sizes``), Reshape/Transpose to heads, ``Q K^T * scale``
   (+ ``attention_bias``) (+ the mask as ``Where(mask > 0, 0, mask_filter_value)``), Softmax,
   MatMul by V, Transpose/Reshape back. Masks: a raw 2-D ``(B, T)`` or 3-D ``(B, S, T)`` 0/1 mask,
-  1-D ``(B)`` valid lengths (right padding), the dummy ``(B or 1, 1)``; ``unidirectional``
+  1-D ``(B)`` end positions (right padding) or ``(2B)`` end then start positions, the dummy
+  ``(B or 1, 1)``; ``unidirectional``
   hides later positions with ``-inf`` (onnxruntime sets them to the lowest float, which gives the
   same probabilities: the diagonal is never hidden).
 * ``EmbedLayerNormalization``: Gather of the word, position and segment embeddings, their sum
@@ -41,6 +42,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from qcompiler.frontend.big_weights import infer_shapes_light
+
 __all__ = ["lower_contrib_ops"]
 
 _MS = "com.microsoft"
@@ -49,6 +52,18 @@ _ONNX = ("", "ai.onnx")
 
 def _attrs(node: onnx.NodeProto) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _declared_shapes(graph: onnx.GraphProto) -> dict[str, list]:
+    """Value name -> dims (int, symbol or None each) of the tensors ``graph`` declares."""
+    shapes = {}
+    for vi in list(graph.value_info) + list(graph.input) + list(graph.output):
+        tt = vi.type.tensor_type
+        if vi.type.HasField("tensor_type") and tt.HasField("shape"):
+            shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
+    for t in graph.initializer:
+        shapes[t.name] = list(t.dims)
+    return shapes
 
 
 def _io(names, n: int) -> list[str]:
@@ -65,6 +80,7 @@ class _Rewriter:
         self.new_inits: list[onnx.TensorProto] = []
         self.count = 0
         self._shapes: dict[str, list] | None = None
+        self._inferred = False
         self.lengths: set[str] = set()  # 1-D (B) mask_index values made from EmbedLayerNormalization
 
     # ---- building blocks ------------------------------------------------------------------
@@ -108,21 +124,16 @@ class _Rewriter:
 
     def shape(self, name: str) -> list | None:
         """Dims of a value of the original model (int, symbol or None each), from the graph's
-        types and onnx shape inference (which skips the contrib ops); None when unknown."""
+        declared types, else from onnx shape inference (which skips the contrib ops, and runs
+        once, only when asked for a value not declared); None when unknown."""
         if self._shapes is None:
+            self._shapes = _declared_shapes(self.model.graph)
+        if name not in self._shapes and not self._inferred:
+            self._inferred = True
             try:
-                inferred = onnx.shape_inference.infer_shapes(self.model, strict_mode=False)
-            except Exception:  # noqa: BLE001 - only an aid: without it, shapes come from the graph
-                inferred = self.model
-            g = inferred.graph
-            self._shapes = {}
-            for vi in list(g.value_info) + list(g.input) + list(g.output):
-                tt = vi.type.tensor_type
-                if vi.type.HasField("tensor_type") and tt.HasField("shape"):
-                    self._shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                                             for d in tt.shape.dim]  # fmt: skip
-            for t in g.initializer:
-                self._shapes[t.name] = list(t.dims)
+                self._shapes.update(_declared_shapes(infer_shapes_light(self.model, strict_mode=False).graph))
+            except Exception:  # noqa: BLE001 - only an aid: without it, only declared shapes are known
+                pass
         return self._shapes.get(name)
 
     # ---- normalization ---------------------------------------------------------------------
@@ -248,18 +259,27 @@ class _Rewriter:
         without one (or a dummy one), False when the mask's form is not known."""
         if not mask:
             return None
-        dims = self.shape(mask)
-        if mask in self.lengths or (dims is not None and len(dims) == 1 and dims[0] is not None
-                                    and dims[0] == (self.shape(x) or [None])[0]):  # fmt: skip
-            pos = self.unsqueeze(self.positions(x, base), [0], base)  # (1, T)
-            ends = self.unsqueeze(self.op("Cast", [mask], base, to=onnx.TensorProto.INT64), [1], base)  # (B, 1)
-            return self.unsqueeze(self.op("Less", [pos, ends], base), [1, 2], base)
+        dims, batch = self.shape(mask), (self.shape(x) or [None])[0]
+        if mask in self.lengths or dims == [batch] and batch is not None:  # valid lengths (B)
+            return self.unsqueeze(self.before_end(mask, x, base), [1, 2], base)
+        if dims is not None and len(dims) == 1 and isinstance(batch, int) and dims == [2 * batch]:
+            ends, starts = self.fresh(base), self.fresh(base)  # end and start positions (2B)
+            split = {"num_outputs": 2} if self.opset >= 18 else {}
+            self.nodes.append(helper.make_node("Split", [mask], [ends, starts], name=f"{base}/Split", axis=0, **split))
+            keep = self.op("And", [self.before_end(ends, x, base),
+                                   self.op("Not", [self.before_end(starts, x, base)], base)], base)  # fmt: skip
+            return self.unsqueeze(keep, [1, 2], base)
         if dims is None or len(dims) not in (2, 3):
             return False
         if len(dims) == 2 and dims[1] == 1:
             return None  # dummy mask: attends everywhere
         keep = self.op("Greater", [mask, self.add_const(np.array(0, np.int32), base)], base)  # int32, 0 = hidden
         return self.unsqueeze(keep, [1, 2] if len(dims) == 2 else [1], base)
+
+    def before_end(self, ends: str, x: str, base: str) -> str:
+        """bool ``(B, T)``: position t < ends[b] (``ends`` int32 ``(B)``, T the sequence of ``x``)."""
+        pos = self.unsqueeze(self.positions(x, base), [0], base)
+        return self.op("Less", [pos, self.unsqueeze(self.op("Cast", [ends], base, to=onnx.TensorProto.INT64), [1], base)], base)
 
     def attention(self, node: onnx.NodeProto) -> bool:
         x, w, b, mask, past, attn_bias, past_len = _io(node.input, 7)

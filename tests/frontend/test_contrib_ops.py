@@ -160,6 +160,8 @@ def attention_model(mask: str | None, opset: int = 17, qkv: list[int] | None = N
         inputs["mask"], feeds["mask"] = [B, S, S], (R.random((B, S, S)) > 0.3).astype(np.int32)
     elif mask == "lengths":
         inputs["mask"], feeds["mask"] = [B], np.array([S, 2], np.int32)
+    elif mask == "ends_starts":
+        inputs["mask"], feeds["mask"] = [2 * B], np.array([S, 4, 0, 1], np.int32)
     elif mask == "dummy":
         inputs["mask"], feeds["mask"] = [B, 1], np.ones((B, 1), np.int32)
     if attn_bias:
@@ -167,13 +169,26 @@ def attention_model(mask: str | None, opset: int = 17, qkv: list[int] | None = N
     return model([node], inputs, {"y": [B, S, sizes[2]]}, inits, opset), feeds
 
 
-@pytest.mark.parametrize("mask", [None, "raw2d", "raw3d", "lengths", "dummy"])
+@pytest.mark.parametrize("mask", [None, "raw2d", "raw3d", "lengths", "ends_starts", "dummy"])
 @pytest.mark.parametrize("unidirectional", [0, 1])
 def test_attention_masks(mask, unidirectional):
     m, feeds = attention_model(mask, unidirectional=unidirectional)
     lowered = check(m, feeds, "Attention")
     kinds = {n.op_type for n in lowered.graph.node}
     assert {"MatMul", "Softmax", "Transpose", "Reshape"} <= kinds
+
+
+@pytest.mark.parametrize("opset", [11, 13, 18])
+def test_attention_mask_computed_in_the_graph(opset):
+    """A raw mask made from the int64 model input by a Cast (as the BERT optimizer writes it):
+    its rank comes from onnx shape inference; the (2B) form's Split differs at opset 18."""
+    m, feeds = attention_model("raw2d", opset)
+    m.graph.input[1].type.tensor_type.elem_type = T.INT64
+    m.graph.node[0].input[3] = "mask32"
+    m.graph.node.insert(0, h.make_node("Cast", ["mask"], ["mask32"], to=T.INT32))
+    check(m, feeds | {"mask": feeds["mask"].astype(np.int64)}, "Attention")
+    m, feeds = attention_model("ends_starts", opset)
+    check(m, feeds, "Attention")
 
 
 @pytest.mark.parametrize("opset", [11, 13, 18])
