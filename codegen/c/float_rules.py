@@ -318,12 +318,24 @@ def hardmax(lw: Lowerer, op: Op) -> None:
              what="Hardmax", inplace=(x, y))
 
 
+def _const_int(lw: Lowerer, op: Op, i: int, what: str) -> int | None:
+    """The integer held by constant input ``i`` (None when it is absent); a runtime value is a
+    one-line error."""
+    v = op.input(i) if len(op.inputs) > i else None
+    if v is None:
+        return None
+    c = lw.const_of(v)
+    if c is None:
+        raise unsupported(op, f"{what} must be a constant")
+    return int(np.asarray(c).reshape(-1)[0])
+
+
 def cumsum(lw: Lowerer, op: Op) -> None:
-    ax = lw.const_of(op.input(1))
-    if ax is None:
-        raise unsupported(op, "the axis must be a constant")
+    axis = _const_int(lw, op, 1, "the axis")
+    if axis is None:
+        raise unsupported(op, "the axis input is missing")
     x = lw.f32(op.input(0))
-    _, outer, r, inner = _axis_layout(x.shape, int(ax.reshape(-1)[0]))
+    _, outer, r, inner = _axis_layout(x.shape, axis)
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
     lw.p.add(f"qc_cumsum_f32({P(x)}, {P(y)}, {outer}, {r}, {inner}, {int(op.attr('exclusive', 0))}, "
@@ -333,12 +345,8 @@ def cumsum(lw: Lowerer, op: Op) -> None:
 
 def topk(lw: Lowerer, op: Op) -> None:
     x = lw.f32(op.input(0))  # sorted=0 allows any order: the sorted one serves too
-    if len(op.inputs) > 1:
-        kc = lw.const_of(op.input(1))
-        if kc is None:
-            raise unsupported(op, "K must be a constant")
-        k = int(kc.reshape(-1)[0])
-    else:
+    k = _const_int(lw, op, 1, "K")
+    if k is None:  # before opset 10: an attribute
         k = int(op.attr("k"))
     _, outer, r, inner = _axis_layout(x.shape, int(op.attr("axis", -1)))
     if not 0 < k <= r:
@@ -385,12 +393,7 @@ def trilu(lw: Lowerer, op: Op) -> None:
     x = lw.f32(op.input(0))
     if len(x.shape) < 2:
         raise unsupported(op, f"the input must have at least 2 dimensions (got {list(x.shape)})")
-    k = 0
-    if len(op.inputs) > 1 and op.input(1) is not None:
-        kc = lw.const_of(op.input(1))
-        if kc is None:
-            raise unsupported(op, "k must be a constant")
-        k = int(kc.reshape(-1)[0])
+    k = _const_int(lw, op, 1, "k") or 0
     rows, cols = x.shape[-2:]
     k = max(-(rows + cols), min(rows + cols, k))  # beyond the matrix: all kept or all zero
     y = lw.out_view(op.output, "f32")
