@@ -4,9 +4,10 @@
  * border, reflection by its GsReflect) and, for linear sampling with zeros padding and
  * align_corners 0, its precomputed-weight form (w11*p11 + w12*p12 + w21*p21 + w22*p22; 0 when no
  * tap is inside), else dy2*(dx2*p11 + dx1*p12) + dy1*(dx2*p21 + dx1*p22); cubic: Keys with
- * a = -0.75 over 4x4 taps. Positions are clamped to +-2^22 before they become integers (the
- * result is the same for any position that far out; a NaN position reads as far left/up).
- * Not in place. Reference version. */
+ * a = -0.75 over 4x4 taps. Positions are clamped to +-2^22 pixels before they become integers
+ * (onnxruntime's casts are undefined for huge values; zeros and border padding give the same
+ * result for any position that far out, reflection folds the clamped one; a NaN position reads
+ * as far left/up). Not in place. Reference version. */
 #include "qc_kernels.h"
 
 #define QC_GS_FAR 4194304.0f
