@@ -248,6 +248,8 @@ def element_offsets(op: Op, idx: np.ndarray, shape) -> np.ndarray:
     """GatherElements / ScatterElements: the flat offset in a tensor of ``shape`` of each
     element the constant indices name along the op's ``axis`` (flattened)."""
     axis = int(op.attr("axis", 0)) % len(shape)
+    if len(np.shape(idx)) != len(shape) or any(i > d for a, (i, d) in enumerate(zip(np.shape(idx), shape)) if a != axis):
+        raise unsupported(op, f"indices {list(np.shape(idx))} do not fit data {list(shape)} on axis {axis}")
     coords = list(np.indices(np.shape(idx), dtype=np.int64))
     coords[axis] = _wrapped(op, idx, shape[axis])
     return np.ravel_multi_index(coords, tuple(shape)).astype(np.int64).reshape(-1)
