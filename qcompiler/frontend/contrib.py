@@ -144,7 +144,7 @@ class _Rewriter:
         y, mean_out, inv_out = outs
         if not simplified and self.opset >= 17:
             ins = [x, gamma] + ([beta] if beta else [])
-            node = helper.make_node("LayerNormalization", ins, [y, mean_out, inv_out], name=base, axis=axis, epsilon=eps)
+            node = helper.make_node("LayerNormalization", ins, list(outs), name=base, axis=axis, epsilon=eps)
             while node.output and not node.output[-1]:
                 node.output.pop()
             self.nodes.append(node)
@@ -279,7 +279,8 @@ class _Rewriter:
     def before_end(self, ends: str, x: str, base: str) -> str:
         """bool ``(B, T)``: position t < ends[b] (``ends`` int32 ``(B)``, T the sequence of ``x``)."""
         pos = self.unsqueeze(self.positions(x, base), [0], base)
-        return self.op("Less", [pos, self.unsqueeze(self.op("Cast", [ends], base, to=onnx.TensorProto.INT64), [1], base)], base)
+        ends = self.unsqueeze(self.op("Cast", [ends], base, to=onnx.TensorProto.INT64), [1], base)
+        return self.op("Less", [pos, ends], base)
 
     def attention(self, node: onnx.NodeProto) -> bool:
         x, w, b, mask, past, attn_bias, past_len = _io(node.input, 7)
@@ -320,7 +321,8 @@ class _Rewriter:
             s = self.op("Where", [later, self.scalar(-np.inf, base), s], base)
         p = self.op("Softmax", [s], base, axis=-1)
         o = self.op("Transpose", [self.op("MatMul", [p, v], base)], base, perm=[0, 2, 1, 3])
-        self.nodes.append(helper.make_node("Reshape", [o, self.ints([0, 0, sizes[2]], base)], [node.output[0]], name=base))
+        merged = self.ints([0, 0, sizes[2]], base)
+        self.nodes.append(helper.make_node("Reshape", [o, merged], [node.output[0]], name=base))
         return True
 
     # ---- embeddings --------------------------------------------------------------------------

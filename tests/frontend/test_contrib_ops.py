@@ -249,7 +249,8 @@ def test_embed_layer_normalization_mask_index_feeds_attention():
     emb = h.make_node("EmbedLayerNormalization", ["ids", "", "word", "pos", "", "gamma", "beta", "mask"],
                       ["e", "mask_index"], domain="com.microsoft")  # fmt: skip
     att = h.make_node("Attention", ["e", "w", "b", "mask_index"], ["y"], domain="com.microsoft", num_heads=2)
-    inits = {"word": f32(30, H), "pos": f32(16, H), "gamma": f32(H), "beta": f32(H), "w": f32(H, 3 * H), "b": f32(3 * H)}
+    inits = {"word": f32(30, H), "pos": f32(16, H), "gamma": f32(H), "beta": f32(H),
+             "w": f32(H, 3 * H), "b": f32(3 * H)}  # fmt: skip
     m = model([emb, att], {"ids": [B, S], "mask": [B, S]}, ["y"], inits)
     feeds = {"ids": R.integers(0, 30, (B, S)).astype(np.int32), "mask": np.array([[1] * S, [1, 1, 0, 0, 0]], np.int32)}
     check(m, feeds, "Attention")
@@ -287,8 +288,10 @@ def hf_bert(opset: int, layers: int = 2, seq: int = 8, hidden: int = 16, heads: 
             return node("LayerNormalization", [x, g, b], out, epsilon=1e-12)
         mean = axes("ReduceMean", x, f"{out}_mean", [-1])
         d = node("Sub", [x, mean], f"{out}_d")
-        var = axes("ReduceMean", node("Pow", [d, const(f"{out}_2", np.array(2, np.float32))], f"{out}_sq"), f"{out}_var", [-1])
-        std = node("Sqrt", [node("Add", [var, const(f"{out}_eps", np.array(1e-12, np.float32))], f"{out}_ve")], f"{out}_std")
+        sq = node("Pow", [d, const(f"{out}_2", np.array(2, np.float32))], f"{out}_sq")
+        var = axes("ReduceMean", sq, f"{out}_var", [-1])
+        ve = node("Add", [var, const(f"{out}_eps", np.array(1e-12, np.float32))], f"{out}_ve")
+        std = node("Sqrt", [ve], f"{out}_std")
         return node("Add", [node("Mul", [node("Div", [d, std], f"{out}_n"), g], f"{out}_gn"), b], out)
 
     def linear(x, out, n_in, n_out):
@@ -299,9 +302,9 @@ def hf_bert(opset: int, layers: int = 2, seq: int = 8, hidden: int = 16, heads: 
     word = node("Gather", [weight("word_emb", 50, hidden, scale=1.0), "input_ids"], "word")
     seg = node("Gather", [weight("type_emb", 2, hidden, scale=1.0), "token_type_ids"], "seg")
     n = node("Gather", [node("Shape", ["input_ids"], "ids_shape"), const("one", np.array(1, np.int64))], "seq_len")
-    pos_ids = node("Slice", [const("position_ids", np.arange(32, dtype=np.int64)[None]), const("zero1", np.array([0], np.int64)),
-                             axes("Unsqueeze", n, "seq_end", [0]), const("ax1", np.array([1], np.int64)),
-                             const("step1", np.array([1], np.int64))], "pos_ids")  # fmt: skip
+    start, one_ = const("zero1", np.array([0], np.int64)), const("one1", np.array([1], np.int64))
+    pos_ids = node("Slice", [const("position_ids", np.arange(32, dtype=np.int64)[None]), start,
+                             axes("Unsqueeze", n, "seq_end", [0]), one_, one_], "pos_ids")  # fmt: skip
     pos = node("Gather", [weight("pos_emb", 32, hidden, scale=1.0), pos_ids], "pos")
     x = layernorm(node("Add", [node("Add", [word, seg], "word_seg"), pos], "emb"), "emb_ln")
     # extended attention mask
@@ -316,16 +319,16 @@ def hf_bert(opset: int, layers: int = 2, seq: int = 8, hidden: int = 16, heads: 
         for part, perm in (("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])):
             t = node("Reshape", [linear(x, f"{p}{part}", hidden, hidden), split_heads], f"{p}{part}_heads")
             qkv[part] = node("Transpose", [t], f"{p}{part}_t", perm=perm)
-        s = node("Div", [node("MatMul", [qkv["q"], qkv["k"]], f"{p}qk"), const(f"{p}sqrt", np.array(np.sqrt(hd), np.float32))],
-                 f"{p}scaled")  # fmt: skip
+        qk = node("MatMul", [qkv["q"], qkv["k"]], f"{p}qk")
+        s = node("Div", [qk, const(f"{p}sqrt", np.array(np.sqrt(hd), np.float32))], f"{p}scaled")
         probs = node("Softmax", [node("Add", [s, ext], f"{p}masked")], f"{p}probs", axis=-1)
         ctx = node("Transpose", [node("MatMul", [probs, qkv["v"]], f"{p}ctx_h")], f"{p}ctx_t", perm=[0, 2, 1, 3])
         attn = linear(node("Reshape", [ctx, merge_heads], f"{p}ctx"), f"{p}o", hidden, hidden)
         x = layernorm(node("Add", [attn, x], f"{p}res1"), f"{p}ln1")
         f = linear(x, f"{p}ff1", hidden, ffn)
         e = node("Erf", [node("Div", [f, const(f"{p}sqrt2", np.array(np.sqrt(2), np.float32))], f"{p}fd")], f"{p}erf")
-        g = node("Mul", [node("Mul", [f, node("Add", [e, const(f"{p}one", np.array(1, np.float32))], f"{p}e1")], f"{p}fe"),
-                         const(f"{p}half", np.array(0.5, np.float32))], f"{p}gelu")  # fmt: skip
+        e1 = node("Add", [e, const(f"{p}one", np.array(1, np.float32))], f"{p}e1")
+        g = node("Mul", [node("Mul", [f, e1], f"{p}fe"), const(f"{p}half", np.array(0.5, np.float32))], f"{p}gelu")
         x = layernorm(node("Add", [linear(g, f"{p}ff2", ffn, hidden), x], f"{p}res2"), f"{p}ln2")
     ids = [h.make_tensor_value_info(k, T.INT64, [2, seq]) for k in ("input_ids", "attention_mask", "token_type_ids")]
     graph = h.make_graph(nodes, "bert", ids, [h.make_tensor_value_info(x, T.FLOAT, [2, seq, hidden])],
