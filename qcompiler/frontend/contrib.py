@@ -20,9 +20,10 @@ into the standard ops computing the same thing (onnxruntime's CPU kernels are th
   (+ ``attention_bias``) (+ the mask as ``Where(mask > 0, 0, mask_filter_value)``), Softmax,
   MatMul by V, Transpose/Reshape back. Masks: a raw 2-D ``(B, T)`` or 3-D ``(B, S, T)`` 0/1 mask,
   1-D ``(B)`` end positions (right padding) or ``(2B)`` end then start positions, the dummy
-  ``(B or 1, 1)``; ``unidirectional``
-  hides later positions with ``-inf`` (onnxruntime sets them to the lowest float, which gives the
-  same probabilities: the diagonal is never hidden).
+  ``(B or 1, 1)``; ``unidirectional`` hides later positions with ``-inf`` (onnxruntime sets them
+  to the lowest float, which gives the same probabilities: the diagonal is never hidden).
+  Sequence positions are ``Range`` over the input's ``Shape`` (folded on import when shapes are
+  known), so Attention and EmbedLayerNormalization are rewritten from opset 11 on.
 * ``EmbedLayerNormalization``: Gather of the word, position and segment embeddings, their sum
   (the optional ``embedding_sum``), layer normalization, and ``mask_index`` as the int32
   ReduceSum of the mask over the sequence (zeros without a mask).
