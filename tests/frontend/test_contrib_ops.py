@@ -199,16 +199,24 @@ def test_attention_opsets_scale_sizes_and_bias(opset):
     check(m, feeds, "Attention")
 
 
-def test_attention_with_past_state_is_kept():
-    """Past/present state is not rewritten: the node stays as it was and the model still loads."""
+def test_attention_with_past_state_is_kept(tmp_path, capsys):
+    """Past/present state is not rewritten: the node stays as it was, the model still loads, and
+    the C backend says in one line that it has no kernel for it."""
+    from qcompiler.cli import main
+
     m, _ = attention_model(None)
     node = m.graph.node[0]
+    node.name = "att"
     del node.output[:]
     node.output.extend(["y", "present"])
     m.graph.output.append(h.make_tensor_value_info("present", T.FLOAT, [2, B, 2, S, H // 2]))
     assert lower_contrib_ops(m) is m
     ir = load_onnx(m)
     assert [(op.domain, op.op_type) for op in ir.graph] == [("com.microsoft", "Attention")]
+    onnx.save(m, str(tmp_path / "m.onnx"))
+    assert main(["compile", str(tmp_path / "m.onnx"), "--backend", "c", "-o", str(tmp_path / "c")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "node 'att' (Attention): no C kernel for this op" in err and len(err.splitlines()) == 1
 
 
 def test_attention_with_run_time_weights_is_kept_next_to_rewritten_nodes():
