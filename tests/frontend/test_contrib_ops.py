@@ -352,10 +352,11 @@ def bert_feeds(seed: int) -> dict:
 
 
 @pytest.mark.skipif(not cbuild.have("host"), reason="no C compiler")
-@pytest.mark.parametrize("opset, approximate", [(13, False), (17, True)])
-def test_bert_optimizer_output_compiles_to_c(tmp_path, opset, approximate):
+@pytest.mark.parametrize("opset, approximate, raw_mask", [(13, False, False), (17, True, True)])
+def test_bert_optimizer_output_compiles_to_c(tmp_path, opset, approximate, raw_mask):
     """optimize_model(model_type="bert") fuses the whole encoder into contrib ops; qcompiler
-    compiles the result to C, whose float outputs match onnxruntime's on the optimized model."""
+    compiles the result to C, whose float outputs match onnxruntime's on the optimized model.
+    The mask reaches Attention as EmbedLayerNormalization's lengths, or raw (a Cast of the input)."""
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
@@ -363,6 +364,7 @@ def test_bert_optimizer_output_compiles_to_c(tmp_path, opset, approximate):
 
     options = FusionOptions("bert")
     options.enable_gelu_approximation = approximate
+    options.use_raw_attention_mask(raw_mask)
     src = hf_bert(opset)
     opt = optimize_model(src, model_type="bert", num_heads=2, hidden_size=16, opt_level=0, optimization_options=options)
     kinds = {n.op_type for n in opt.model.graph.node if n.domain == "com.microsoft"}
