@@ -11,11 +11,12 @@ from qcompiler.ir.qc_ops import fused_base
 from qcompiler.ir.types import TensorType
 
 from .lower import Lowerer, unsupported
-from .movement import element_offsets, lower_movement, nd_offsets
+from .movement import element_offsets, lower_movement, nd_offsets, permute_copy
 from .program import ACT_CODES, View, c_float
 from .shapes import (
     CONV3D_FIELDS,
     POOL_FIELDS,
+    axes_of,
     bcast_strides,
     conv3d_geometry,
     conv_geometry,
@@ -262,8 +263,6 @@ def softmax(lw: Lowerer, op: Op) -> None:
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
     if layout is None:  # an inner axis: move it last, normalize, move it back
-        from .movement import permute_copy
-
         axis = int(op.attr("axis", -1)) % len(x.shape)
         perm = [d for d in range(len(x.shape)) if d != axis] + [axis]
         tmp = lw.p.new_view([x.shape[d] for d in perm], "f32", label=op.name + "_t")
@@ -282,16 +281,15 @@ _REDUCE = {"ReduceMean": 0, "ReduceSum": 1, "ReduceMax": 2, "ReduceMin": 3, "Red
 
 
 def argext(lw: Lowerer, op: Op) -> None:
-    """ArgMax / ArgMin: the index as a float (the runner's outputs are float32)."""
-    if op.attr("select_last_index", 0):
-        raise unsupported(op, "select_last_index=1 is not supported")
+    """ArgMax / ArgMin: the index (the first, or the last with select_last_index) as a float
+    (the runner's outputs are float32)."""
     x = lw.f32(op.input(0))
     axis = int(op.attr("axis", 0)) % len(x.shape)
     outer = int(np.prod(x.shape[:axis], dtype=np.int64))
     inner = int(np.prod(x.shape[axis + 1 :], dtype=np.int64))
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
-    code = 7 if op.op_type == "ArgMax" else 8
+    code = (7 if op.op_type == "ArgMax" else 8) + (4 if op.attr("select_last_index", 0) else 0)  # QC_R_ARG*_LAST: 11, 12
     lw.p.add(f"qc_reduce_f32({code}, {P(x)}, {P(y)}, {outer}, {x.shape[axis]}, {inner});", [x], [y],
              ["qc_reduce_f32"], op=op.name, what=op.op_type)
 
@@ -444,7 +442,18 @@ def reduce(lw: Lowerer, op: Op) -> None:
     x = lw.f32(op.input(0))
     layout = reduce_layout(lw, op, x.shape)
     if layout is None:
-        raise unsupported(op, "only reductions over adjacent constant axes are supported")
+        # constant axes apart (ReduceMean over [1, 3]): the kept axes first, in order, then
+        # the reduced ones, copied once; the reduction is then over the trailing run
+        axes = axes_of(lw, op, len(x.shape))
+        if not axes:  # runtime axes, or none with noop_with_empty_axes
+            raise unsupported(op, "only reductions over constant axes are supported")
+        keep = [a for a in range(len(x.shape)) if a not in axes]
+        perm = keep + axes
+        xt = lw.p.new_view([x.shape[a] for a in perm], "f32", label=op.name + "_axes_last")
+        permute_copy(lw, x, perm, xt, op.name)
+        x = xt
+        r = int(np.prod([x.shape[len(keep) + i] for i in range(len(axes))], dtype=np.int64))
+        layout = (int(np.prod(x.shape[: len(keep)], dtype=np.int64)), r, 1)
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
     lw.p.add(f"qc_reduce_f32({_REDUCE[op.op_type]}, {P(x)}, {P(y)}, {layout[0]}, {layout[1]}, {layout[2]});",

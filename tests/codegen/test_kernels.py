@@ -1087,6 +1087,9 @@ def test_gather_idx_and_argmax(k):
         y = np.empty((4, 6), np.float32)
         k.qc_reduce_f32(code, x, y, 4, 9, 6)
         np.testing.assert_array_equal(y, fn(x, axis=1).astype(np.float32))
+        # select_last_index (QC_R_ARGMAX_LAST / _ARGMIN_LAST): the last of the tied extremes
+        k.qc_reduce_f32(code + 4, x, y, 4, 9, 6)
+        np.testing.assert_array_equal(y, (8 - fn(x[:, ::-1], axis=1)).astype(np.float32))
 
 
 UNARY = [  # enum order: name, ONNX op (None: numpy float64 model), attrs, input range, alpha, beta

@@ -484,6 +484,7 @@ def per_op_models():
     one("atan", h.make_node("Atan", ["x"], ["y"]))
     one("reduce_l1", h.make_node("ReduceL1", ["x"], ["y"], axes=[1], keepdims=1))
     one("reduce_logsumexp", h.make_node("ReduceLogSumExp", ["x"], ["y"], axes=[2, 3], keepdims=0))
+    one("reduce_axes_apart", h.make_node("ReduceMean", ["x"], ["y"], axes=[1, 3], keepdims=1))
     one("lpnorm", h.make_node("LpNormalization", ["x"], ["y"], axis=1, p=2))  # face-embedding heads
     one("resize_cubic", h.make_node("Resize", ["x", "", "scales"], ["y"], mode="cubic"),
         [_init("scales", np.array([1, 1, 2, 1.5], np.float32))])
@@ -496,6 +497,10 @@ def per_op_models():
     topk = h.make_node("TopK", ["x", "k"], ["y", "i"], axis=1)
     out["op_topk"] = (_model("op_topk", [topk, h.make_node("Cast", ["i"], ["yi"], to=F)], [_vi("x", X)],
                              [_vi("y", None), _vi("yi", None)], [_init("k", np.array([3], np.int64))]), "TopK")
+    # a classifier head's ArgMax; quantized inputs tie often, and select_last_index picks the last
+    am = h.make_node("ArgMax", ["x"], ["i"], axis=1, keepdims=1, select_last_index=1)
+    out["op_argmax_last"] = (_model("op_argmax_last", [am, h.make_node("Cast", ["i"], ["y"], to=F)], [_vi("x", X)],
+                                    [_vi("y", None)], [], opset=13), "ArgMax")
     # YOLOv5 detect heads and Hugging Face key/value caches write slices with ScatterND
     one("scatter_nd", h.make_node("ScatterND", ["x", "si", "u"], ["y"]),
         [_init("si", np.array([[0, 2], [0, -1]], np.int64))], inputs=[_vi("x", X), _vi("u", [2, 8, 8])])

@@ -247,7 +247,7 @@ void qc_avgpool_f32(const float *x, float *y, const qc_pool_params_t *p);
 void qc_softmax_f32(const float *x, float *y, int32_t rows, int32_t n, int32_t log);
 /* ARGMAX/ARGMIN write the index (first on ties) as a float. */
 enum { QC_R_MEAN = 0, QC_R_SUM, QC_R_MAX, QC_R_MIN, QC_R_PROD, QC_R_SUMSQ, QC_R_L2, QC_R_ARGMAX, QC_R_ARGMIN,
-       QC_R_L1, QC_R_LOGSUMEXP };
+       QC_R_L1, QC_R_LOGSUMEXP, QC_R_ARGMAX_LAST, QC_R_ARGMIN_LAST };
 /* LpNormalization: y = x / norm over r ([outer][r][inner]), norm the L1 (p = 1) or L2 (p = 2)
  * norm; where the norm is 0, y = 0 (as onnxruntime). */
 void qc_lpnorm_f32(const float *x, float *y, int32_t outer, int32_t r, int32_t inner, int32_t p);

@@ -1,6 +1,7 @@
 /* qc_reduce_f32: float reduction over `r` values, layout [outer][r][inner] -> [outer][inner]:
  * MEAN SUM MAX MIN PROD SUMSQ L2 (sqrt of SUMSQ) L1 LOGSUMEXP, in float in order of r; MAX/MIN propagate
- * NaN; ARGMAX/ARGMIN write the first index of the extreme value as a float. The output row is the accumulator. Reference version. */
+ * NaN; ARGMAX/ARGMIN write the first index of the extreme value as a float (the _LAST forms,
+ * select_last_index, the last one). The output row is the accumulator. Reference version. */
 #include "qc_kernels.h"
 
 static void qc_argext_f32(int32_t op, const float *x, float *y, int32_t outer, int32_t r, int32_t inner) {
@@ -13,7 +14,10 @@ static void qc_argext_f32(int32_t op, const float *x, float *y, int32_t outer, i
             int32_t at = 0;
             for (j = 1; j < r; ++j) {
                 const float v = xo[(ptrdiff_t)j * inner + i];
-                if (op == QC_R_ARGMAX ? v > best : v < best) {
+                if (op == QC_R_ARGMAX        ? v > best
+                    : op == QC_R_ARGMIN      ? v < best
+                    : op == QC_R_ARGMAX_LAST ? v >= best
+                                             : v <= best) {
                     best = v;
                     at = j;
                 }
@@ -45,7 +49,7 @@ static void qc_logsumexp_f32(const float *x, float *y, int32_t outer, int32_t r,
 
 void qc_reduce_f32(int32_t op, const float *x, float *y, int32_t outer, int32_t r, int32_t inner) {
     int32_t o, j, i;
-    if (op == QC_R_ARGMAX || op == QC_R_ARGMIN) {
+    if (op == QC_R_ARGMAX || op == QC_R_ARGMIN || op == QC_R_ARGMAX_LAST || op == QC_R_ARGMIN_LAST) {
         qc_argext_f32(op, x, y, outer, r, inner);
         return;
     }
