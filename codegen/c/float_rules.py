@@ -24,6 +24,7 @@ from .shapes import (
     pool_geometry,
     reduce_layout,
     resize_tables,
+    strides_of,
 )
 
 __all__ = ["FLOAT_RULES", "softmax_layout"]
@@ -427,6 +428,64 @@ def gridsample(lw: Lowerer, op: Op) -> None:
              ["qc_gridsample_f32"], op=op.name, what=f"GridSample {mode} {padding}")  # fmt: skip
 
 
+def _einsum_terms(op: Op, ranks: list[int]) -> tuple[list[str], str]:
+    """The operands' letters and the output's, with any ellipsis spelled out as upper-case
+    letters not in the equation (right-aligned, the longest operand's), and an implicit output
+    written out (the letters seen once, in alphabetical order, after the ellipsis')."""
+    eq = str(op.attr("equation", "")).replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ranks) or eq.count("->") > 1:
+        raise unsupported(op, f"equation '{eq}' does not match its {len(ranks)} operands")
+    spare = [ch for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if ch not in eq]
+    ell = max((r - (len(t) - 3) for t, r in zip(terms, ranks) if "..." in t), default=0)
+    if len(spare) < ell:
+        raise unsupported(op, f"equation '{eq}' has too many letters")
+    dots = "".join(spare[:ell])
+    terms = [t.replace("...", dots[ell - (r - (len(t) - 3)):]) if "..." in t else t for t, r in zip(terms, ranks)]
+    if arrow:
+        out = out.replace("...", dots)
+    else:
+        once = sorted(ch for ch in set("".join(terms)) if "".join(terms).count(ch) == 1 and ch not in dots)
+        out = dots + "".join(once)
+    if any(not t.isalpha() or len(t) != r for t, r in zip(terms, ranks)) or not (out.isalpha() or out == ""):
+        raise unsupported(op, f"equation '{eq}' is not supported")
+    return terms, out
+
+
+def einsum(lw: Lowerer, op: Op) -> None:
+    """Einsum that the frontend did not turn into MatMul: one float kernel over the letters."""
+    xs = [lw.f32(v) for v in op.inputs]
+    if not 1 <= len(xs) <= 3:
+        raise unsupported(op, "Einsum of more than three operands is not supported")
+    terms, out = _einsum_terms(op, [len(x.shape) for x in xs])
+    letters = list(out) + sorted({ch for t in terms for ch in t} - set(out))
+    if len(letters) > 52:
+        raise unsupported(op, "Einsum over more than 52 letters is not supported")
+    dims = {}
+    for t, x in zip(terms, xs):
+        for ch, d in zip(t, x.shape):
+            if d != 1:
+                if dims.setdefault(ch, d) != d:
+                    raise unsupported(op, f"letter '{ch}' has sizes {dims[ch]} and {d}")
+    if any(ch not in "".join(terms) for ch in out):
+        raise unsupported(op, f"output letters '{out}' not in the operands")
+    sizes = [dims.get(ch, 1) for ch in letters]
+    strides = []
+    for t, x in zip(terms, xs):
+        st, row = strides_of(x.shape), [0] * len(letters)
+        for ch, d, s in zip(t, x.shape, st):
+            if d != 1:  # size 1: broadcast (stride 0)
+                row[letters.index(ch)] += s
+        strides += row
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    args = [P(x) for x in xs] + ["NULL"] * (3 - len(xs))
+    lw.p.add(f"qc_einsum_f32({', '.join(args)}, {P(y)}, {len(letters)}, {len(out)}, "
+             f"{lw.p.const(sizes, 'int32_t', 'ed')}, {lw.p.const(strides, 'int32_t', 'es')});", xs, [y],
+             ["qc_einsum_f32"], op=op.name, what=f"Einsum {op.attr('equation', '')}")  # fmt: skip
+
+
 def where(lw: Lowerer, op: Op) -> None:
     c, a, b = (lw.f32(op.input(i)) for i in range(3))
     y = lw.out_view(op.output, "f32")
@@ -739,6 +798,7 @@ FLOAT_RULES = {
     "com.microsoft.FusedMatMul": matmul, "com.microsoft.Gelu": unary, "qcompiler.Gelu": unary,
     "ArgMax": argext, "ArgMin": argext, "Where": where, "LRN": lrn,
     "LSTM": rnn, "GRU": rnn, "RNN": rnn, "LpNormalization": lpnorm, "CumSum": cumsum, "TopK": topk,
+    "Einsum": einsum,
     "ScatterND": scatter, "ScatterElements": scatter, "Trilu": trilu,
     "GridSample": gridsample, "Hardmax": hardmax,
 }  # fmt: skip

@@ -211,6 +211,11 @@ void qc_scatter_f32(const float *data, const float *upd, float *y, int32_t size,
  * <= k (lower), else 0. In place is allowed. */
 void qc_trilu_f32(const float *x, float *y, int32_t outer, int32_t rows, int32_t cols, int32_t k,
                   int32_t upper);
+/* Einsum of a and optionally b, c (NULL when absent) over nl letters (at most 52): y is
+ * contiguous over the first nout letters, the others are summed; strides[o * nl + l] is operand
+ * o's element stride for letter l (0 where it lacks or broadcasts it). Not in place. */
+void qc_einsum_f32(const float *a, const float *b, const float *c, float *y, int32_t nl, int32_t nout,
+                   const int32_t *dims, const int32_t *strides);
 /* GridSample (ONNX opsets 16 and 20) of x [n][c][h][w] at grid [n][oh][ow][2] (normalized x, y)
  * into y [n][c][oh][ow], with onnxruntime's arithmetic. Not in place. */
 enum { QC_GS_LINEAR = 0, QC_GS_NEAREST, QC_GS_CUBIC };
