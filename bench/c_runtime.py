@@ -17,7 +17,9 @@ Makefile (`make`, kernel objects cached across models) and measured in this one 
    overhead, printed below the table, is included). Every figure is the median of several
    rounds; each round measures all variants of a model in a shuffled order, each over ~0.12 s
    of repeats, so load from other processes falls on all of them alike. Ratios use the -O3
-   builds: "C8/ORT8" = int8 C / ORT int8 (the issue asks <= 1.5, PASS/MISS in "<=1.5x ORT"),
+   builds: "C8/ORT8" = int8 C / ORT int8 (the issue asks <= 1.5 of the x86 targets, PASS/MISS
+   in "<=1.5x ORT"; the generic target, portable C99 without intrinsics, shows its ratio with
+   no verdict),
    "fC/C8" = float C / int8 C (the issue asks >= 2, PASS/MISS in ">=2x float"). The float C
    of a row is built for the same target with the same flags (only auto-vectorization differs
    between targets for float kernels). Models named NAME@96 are the corpus network with a
@@ -440,7 +442,9 @@ def latency_section(models: list[Compiled], targets: list[str], builder: Builder
                          "int8 C O2": g[("int8", "O2")], "int8 C O3": c8,
                          "float C O2": g[("float", "O2")], "float C O3": fc,
                          "ORT int8": o8, "ORT float": of, "int8 C / ORT int8": r8, "float C / int8 C": rf,
-                         "within 1.5x ORT": None if r8 is None else r8 <= 1.5,
+                         # the issue's latency target is for the x86 targets; generic (portable
+                         # C99, no intrinsics) is their reference and gets no verdict
+                         "within 1.5x ORT": None if r8 is None or target == "generic" else r8 <= 1.5,
                          "2x faster than float C": None if rf is None else rf >= 2.0,
                          "rounds": {"/".join(k): v for k, v in samples.items()},
                          "repeats": {"/".join(k): v for k, v in repeats.items()}})  # fmt: skip
