@@ -20,6 +20,7 @@ from .shapes import (
     bcast_strides,
     conv3d_geometry,
     conv_geometry,
+    convtranspose3d_geometry,
     pool3d_geometry,
     pool_geometry,
     reduce_layout,
@@ -53,16 +54,20 @@ def conv(lw: Lowerer, op: Op) -> None:
     w = lw.const_of(op.input(1))
     if w is None:
         raise unsupported(op, "weights must be constant")
-    wn = lw.p.const(np.asarray(w, np.float32).reshape(-1), "float", "w")
+    w3t = len(x.shape) == 5 and base == "ConvTranspose" and len(w.shape) == 5
+    # a 3-D ConvTranspose reads the weights kernel depth first ([kd][cin][cout/g][kh][kw])
+    wn = lw.p.const(np.moveaxis(np.asarray(w, np.float32), 2, 0) if w3t else np.asarray(w, np.float32), "float", "w")
     b = lw.const_of(op.input(2)) if len(op.inputs) > 2 and op.input(2) is not None else None
     bn = lw.p.const(np.asarray(b, np.float32).reshape(-1), "float", "b") if b is not None else "NULL"
     if len(x.shape) == 5 and base == "Conv":
         _conv3d(lw, op, x, wn, bn)
         return
+    if w3t:
+        _convtranspose3d(lw, op, x, w.shape, wn, bn)
+        return
     g = conv_geometry(op, x.shape, w.shape, lw.shape(op.output), transpose=base == "ConvTranspose")
     if g is None:
-        what = "3-D ConvTranspose is not supported" if len(x.shape) == 5 else "only 1-D, 2-D and 3-D convolutions are supported"
-        raise unsupported(op, f"{what} (input {list(x.shape)})")
+        raise unsupported(op, f"only 1-D, 2-D and 3-D convolutions are supported (input {list(x.shape)})")
     body = ", ".join(f".{k} = {g[k]}" for k in ("n", "cin", "h", "w", "cout", "oh", "ow", "kh", "kw", "sh",
                                                  "sw", "dh", "dw", "pt", "pl", "group")) + ", .x_zp = 0"
     cp = lw.p.struct("qc_conv_params_t", body, "cp")
@@ -85,6 +90,22 @@ def _conv3d(lw: Lowerer, op: Op, x: View, wn: str, bn: str) -> None:
     lw.p.add(f"qc_conv3d_f32({P(x)}, {wn}, {bn}, {dp}, {cp}, {_act_args(op)}, {P(y)}, {P(scr, 'f32')});",
              [x, scr], [y, scr], ["qc_conv3d_f32", "qc_conv_f32"], op=op.name, what=g2["kernel"] + " float",
              macs=g2["macs"])
+
+
+def _convtranspose3d(lw: Lowerer, op: Op, x: View, wshape, wn: str, bn: str) -> None:
+    """A float ConvTranspose over NCDHW as qc_convtranspose3d_f32 (qc_convtranspose_f32 per
+    output slice and kernel depth)."""
+    depth, g2 = convtranspose3d_geometry(op, x.shape, wshape, lw.shape(op.output))
+    fields = ("n", "cin", "h", "w", "cout", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl", "group")
+    cp = lw.p.struct("qc_conv_params_t", ", ".join(f".{k} = {g2[k]}" for k in fields) + ", .x_zp = 0", "cp")
+    dp = lw.p.struct("qc_conv3d_params_t", ", ".join(f".{k} = {depth[k]}" for k in CONV3D_FIELDS), "dp")
+    scr = lw.p.scratch(4 * (g2["cin"] * g2["h"] * g2["w"] + 2 * g2["cout"] * g2["oh"] * g2["ow"]),
+                       "convtranspose3d planes")  # fmt: skip
+    y = lw.out_view(op.output, "f32")
+    P = lw.p.ptr
+    lw.p.add(f"qc_convtranspose3d_f32({P(x)}, {wn}, {bn}, {dp}, {cp}, {_act_args(op)}, {P(y)}, {P(scr, 'f32')});",
+             [x, scr], [y, scr], ["qc_convtranspose3d_f32"], op=op.name, what=g2["kernel"] + " float",
+             macs=g2["macs"])  # fmt: skip
 
 
 def matmul(lw: Lowerer, op: Op) -> None:

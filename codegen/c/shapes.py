@@ -118,6 +118,22 @@ def conv3d_geometry(op: Op, xshape, wshape, yshape) -> tuple[dict, dict] | None:
     return depth, g2
 
 
+def convtranspose3d_geometry(op: Op, xshape, wshape, yshape) -> tuple[dict, dict] | None:
+    """A ConvTranspose over 3 spatial dims as (depth, g2): the depth geometry (CONV3D_FIELDS)
+    and the 2-D transposed convolution of one input depth slice (conv_geometry's fields, n = 1)."""
+    if len(xshape) != 5 or len(wshape) != 5:
+        return None
+    ks, st, dl, pads, insp, outsp = _conv_attrs(op, xshape, wshape, yshape, True)
+    group = int(op.attr("group", 1))
+    n, cin, cout = int(xshape[0]), int(xshape[1]), int(wshape[1]) * group
+    depth = dict(n=n, d=insp[0], od=outsp[0], kd=ks[0], sd=st[0], dd=dl[0], pd=pads[0])
+    g2 = dict(n=1, cin=cin, h=insp[1], w=insp[2], cout=cout, oh=outsp[1], ow=outsp[2], kh=ks[1], kw=ks[2],
+              sh=st[1], sw=st[2], dh=dl[1], dw=dl[2], pt=pads[1], pl=pads[2], group=group,
+              macs=n * cin * insp[0] * insp[1] * insp[2] * (cout // group) * ks[0] * ks[1] * ks[2],
+              kernel=f"ConvTranspose {ks[0]}x{ks[1]}x{ks[2]}/{st[0]} {cin}->{cout}" + (f" g{group}" if group > 1 else ""))
+    return depth, g2
+
+
 def _pool_attrs(op: Op, xshape, yshape):
     """Kernel, strides, dilations, pads (begins then ends, auto_pad resolved) of a pooling op
     over ``len(xshape) - 2`` spatial dims; None without kernel_shape."""

@@ -470,6 +470,11 @@ def per_op_models():
     one("conv3d_grouped_dilated", h.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[2, 3, 3], group=2,
                                               dilations=[2, 1, 1], strides=[1, 2, 2], pads=[1, 0, 1, 0, 1, 0]),
         [_init("w", _w(r, 4, 2, 2, 3, 3))], x_shape=X3)
+    # 3-D U-Nets (volumetric segmentation) upsample with ConvTranspose3d
+    one("conv_transpose3d", h.make_node("ConvTranspose", ["x", "w", "b"], ["y"], kernel_shape=[3, 2, 3], group=2,
+                                        strides=[2, 2, 1], dilations=[1, 1, 2], pads=[1, 0, 1, 0, 1, 0],
+                                        output_padding=[1, 0, 0]),
+        [_init("w", _w(r, 4, 3, 3, 2, 3)), _init("b", _w(r, 6))], x_shape=X3)
     one("maxpool3d", h.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 3, 3], strides=[2, 2, 2],
                                  pads=[0, 1, 1, 1, 1, 0], ceil_mode=1), x_shape=X3)
     one("avgpool3d", h.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3, 3], strides=[1, 2, 2],

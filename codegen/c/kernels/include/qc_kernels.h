@@ -239,6 +239,11 @@ void qc_conv3d_f32(const float *x, const float *wt, const float *bias, const qc_
 void qc_convtranspose_f32(const float *x, const float *wt, const float *bias,
                           const qc_conv_params_t *p, float lo, float hi, int32_t act, float alpha,
                           float beta, float *y);
+/* ConvTranspose3D float, NCDHW, through qc_convtranspose_f32 per (output slice, kernel depth);
+ * weights [kd][Cin][Cout/g][kh][kw]; scratch cin*h*w + 2*cout*oh*ow floats. */
+void qc_convtranspose3d_f32(const float *x, const float *wt, const float *bias, const qc_conv3d_params_t *d,
+                            const qc_conv_params_t *p, float lo, float hi, int32_t act, float alpha, float beta,
+                            float *y, float *scratch);
 /* y[b][m][n] = alpha * sum_k a[b*a_bs + m*am + k*ak] * b[b*b_bs + k*bk + n*bn]
  *              + beta * c[m*cm + n*cn]   (c NULL: no term; strides 0 broadcast),
  * then act(clamp(., lo, hi), aa, ab); y contiguous. MatMul, Gemm (transA/B by the strides), FC. */
