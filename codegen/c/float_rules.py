@@ -11,7 +11,7 @@ from qcompiler.ir.qc_ops import fused_base
 from qcompiler.ir.types import TensorType
 
 from .lower import Lowerer, unsupported
-from .movement import element_offsets, lower_movement, nd_offsets, permute_copy
+from .movement import element_offsets, expand_copy, lower_movement, nd_offsets, permute_copy
 from .program import ACT_CODES, View, c_float
 from .shapes import (
     CONV3D_FIELDS,
@@ -141,15 +141,20 @@ def matmul(lw: Lowerer, op: Op) -> None:
         ybatch = list(np.broadcast_shapes(tuple(ash[:-2]), tuple(bsh[:-2])))
         batch = int(np.prod(ybatch, dtype=np.int64)) if ybatch else 1
 
-        def bstride(shape, size):
+        def operand(v: View, shape, size) -> tuple[View, int]:
+            """The operand and its batch stride: 0 when one matrix serves every batch, else
+            ``size``, after copying it out to the whole batch when it broadcasts in part."""
             pb = list(shape[:-2])
             if int(np.prod(pb, dtype=np.int64)) == 1:
-                return 0
-            if [1] * (len(ybatch) - len(pb)) + pb == ybatch:
-                return size
-            raise unsupported(op, f"batch broadcast {list(a.shape)} x {list(b.shape)} is not supported")
+                return v, 0
+            if [1] * (len(ybatch) - len(pb)) + pb != ybatch:  # [2, 1, 3, 5] x [4, 5, 2]
+                full = lw.p.new_view(ybatch + list(shape[-2:]), "f32", label=op.name + "_batch")
+                expand_copy(lw, View(v.buf, tuple(shape), v.et, v.q, v.off), full)
+                v = full
+            return v, size
 
-        abs_, bbs = bstride(ash, m * k), bstride(bsh, k * n)
+        a, abs_ = operand(a, ash, m * k)
+        b, bbs = operand(b, bsh, k * n)
         reads = [a, b]
     y = lw.out_view(op.output, "f32")
     lw.p.add(f"qc_matmul_f32({P(a)}, {P(b)}, {P(y)}, {batch}, {m}, {k}, {n}, {abs_}, {am}, {ak}, {bbs}, "

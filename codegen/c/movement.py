@@ -462,6 +462,11 @@ def permute_copy(lw: Lowerer, x: View, perm: list[int], y: View, name: str = "")
                 None)
 
 
+def expand_copy(lw: Lowerer, x: View, y: View) -> None:
+    """y = x broadcast to y's shape (same element type, no requantization)."""
+    _copy_piece(lw, None, x, y, (0, 0, bcast_strides(x.shape, y.shape), list(y.shape), 0, strides_of(y.shape)), None)
+
+
 def _pad_indices(n: int, b: int, e: int, mode: str) -> np.ndarray:
     """Source index of each output position of one axis padded by (b, e) in ``mode``."""
     i = np.arange(-b, n + e)

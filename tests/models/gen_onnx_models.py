@@ -529,6 +529,9 @@ def per_op_models():
     out["op_isinf"] = (_model("op_isinf", [h.make_node("Div", ["x", "z"], ["d"]),
                                            h.make_node("IsInf", ["d"], ["y"], detect_negative=0)],
                               [_vi("x", X)], [_vi("y", None, T.BOOL)], [_init("z", zeros)], opset=13), "IsInf")
+    # batch dimensions broadcast on both sides ([2, 1] against [4]): the C backend copies one out
+    one("matmul_bcast_both", h.make_node("MatMul", ["x", "w"], ["y"]),
+        [_init("w", _w(_rng("matmul_bcast_both"), 4, 5, 2))], x_shape=[2, 1, 3, 5])
     return out
 
 
