@@ -15,7 +15,7 @@ from .lower import Deq, Lowerer, QConst, unsupported
 from .program import CTYPES, View
 from .shapes import axes_of, bcast_strides, strides_of
 
-__all__ = ["lower_movement", "ALIAS_OPS", "permute_copy", "element_offsets", "nd_offsets"]
+__all__ = ["lower_movement", "ALIAS_OPS", "permute_copy", "expand_copy", "element_offsets", "nd_offsets"]
 
 ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
 _GATHERS = ("Gather", "GatherElements", "GatherND")
@@ -281,6 +281,8 @@ def _gather_table(lw: Lowerer, op: Op, x: View, y: View) -> bool:
         offs, inner = element_offsets(op, idx, x.shape), 1
     else:
         offs, inner = nd_offsets(op, idx, x.shape, int(op.attr("batch_dims", 0)))
+    if inner == 0 or offs.size == 0:
+        raise unsupported(op, "zero-size tensors are not supported")
     name = lw.p.const(offs // inner, "int32_t", "i")
     P = lw.p.ptr
     lw.p.add(f"qc_gather({P(x)}, {P(y)}, 1, {x.size // inner}, {inner}, {name}, {offs.size}, "

@@ -388,6 +388,8 @@ def _unsupported_form(case: str):
         "scatter_nd_runtime_indices": ([mk("ScatterND", ["x", "i", "u"], ["y"])],
                                        [vi("i", T.INT64, [2, 1]), vi("u", T.FLOAT, [2, 3, 4, 5])], [], 13),
         "gather_nd_index_out_of_range": ([mk("GatherND", ["x", "i"], ["y"])], [], [i64("i", [[0, 1], [0, 3]])], 13),
+        "gather_nd_zero_size": ([mk("Slice", ["x", "s", "e", "a"], ["z"]), mk("GatherND", ["z", "i"], ["y"])], [],
+                                [i64("s", [0]), i64("e", [0]), i64("a", [3]), i64("i", [[0, 1]])], 13),
         "grid_sample_5d": ([mk("Unsqueeze", ["x", "ax"], ["x5"]), mk("GridSample", ["x5", "g"], ["y"])],
                            [vi("g", T.FLOAT, [1, 2, 2, 2, 3])], [i64("ax", [2])], 20),
     }[case]
@@ -395,6 +397,7 @@ def _unsupported_form(case: str):
 
 @pytest.mark.parametrize("case, message", [("scatter_nd_runtime_indices", "needs constant indices"),
                                            ("gather_nd_index_out_of_range", "index 3 at [1, 1] is outside [-3, 3)"),
+                                           ("gather_nd_zero_size", "zero-size tensors are not supported"),
                                            ("grid_sample_5d", "only 4-D inputs are supported (got [1, 3, 1, 4, 5])")])
 def test_op_forms_without_a_kernel_are_one_line_errors_naming_the_node(case, message, tmp_path):
     import onnx
