@@ -279,17 +279,50 @@ def lower_qoperator(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
+def _dequantized_lstm(node: onnx.NodeProto, const) -> tuple[onnx.NodeProto, list] | None:
+    """onnxruntime's DynamicQuantizeLSTM (inputs X, W, R, B, sequence_lens, initial_h, initial_c,
+    P, W_scale, W_zero_point, R_scale, R_zero_point; W [dirs, input, 4H] and R [dirs, H, 4H]
+    int8/uint8, scales per direction or per direction and gate column) as ONNX LSTM with
+    ``(q - zp) * scale`` transposed to LSTM's [dirs, 4H, input] / [dirs, 4H, H]; None when the
+    weights or their parameters are not constants."""
+    ins = list(node.input) + [""] * (12 - len(node.input))
+    mats = []
+    for q_name, s_name, z_name in ((ins[1], ins[8], ins[9]), (ins[2], ins[10], ins[11])):
+        q, sc = const(q_name), const(s_name)
+        zp = const(z_name) if z_name else np.zeros((), np.int8)
+        if q is None or sc is None or zp is None or q.ndim != 3:
+            return None
+        dirs, cols = q.shape[0], q.shape[2]
+        if sc.size not in (1, dirs, dirs * cols) or zp.size not in (1, dirs, dirs * cols):
+            return None
+
+        def per(a):  # broadcast over [dirs, rows, cols]: per tensor, direction or column
+            a = np.asarray(a, np.float32)
+            return a.reshape(-1)[0] if a.size == 1 else a.reshape(dirs, 1, -1)
+
+        mats.append(np.ascontiguousarray(((q.astype(np.float32) - per(zp)) * per(sc)).transpose(0, 2, 1)))
+    names = [f"{ins[1]}__dequantized", f"{ins[2]}__dequantized"]
+    new_inits = [numpy_helper.from_array(m, nm) for m, nm in zip(mats, names)]
+    lstm_ins = [ins[0], names[0], names[1]] + ins[3:8]
+    while lstm_ins and not lstm_ins[-1]:
+        lstm_ins.pop()
+    out = helper.make_node("LSTM", lstm_ins, list(node.output), name=node.name)
+    out.attribute.extend(node.attribute)  # hidden_size, direction, activations, clip, ...
+    return out, new_inits
+
+
 def lower_dynamic_quant(model: onnx.ModelProto) -> onnx.ModelProto:
     """A dynamically quantized model (onnxruntime's quantize_dynamic: DynamicQuantizeLinear ->
     MatMulInteger or ConvInteger with constant int8 weights -> Cast -> Mul by x_scale * w_scale)
     back to float MatMul or Conv with the dequantized weights, ``(w - w_zp) * w_scale`` per
     tensor, per column (MatMul) or per output channel (Conv): the computation those nodes
     approximate, which the quantizer can then quantize statically and every backend runs (no
-    backend computes activation scales at run time). A chain that differs from that form is
+    backend computes activation scales at run time). onnxruntime's DynamicQuantizeLSTM becomes
+    LSTM with its weights dequantized the same way. A chain that differs from that form is
     kept. Returns ``model`` itself when nothing is rewritten."""
     g = model.graph
     integer_ops = {"MatMulInteger": "MatMul", "ConvInteger": "Conv"}
-    if not any(n.op_type in integer_ops for n in g.node):
+    if not any(n.op_type in integer_ops or (n.op_type, n.domain) == ("DynamicQuantizeLSTM", _MS) for n in g.node):
         return model
     inits = {t.name: t for t in g.initializer}
     producer = {o: n for n in g.node for o in n.output}
@@ -308,6 +341,11 @@ def lower_dynamic_quant(model: onnx.ModelProto) -> onnx.ModelProto:
         return us[0] if len(us) == 1 and us[0].op_type == op_type and name not in outputs else None
 
     drop, replace, new_inits = set(), {}, []
+    for n in g.node:  # com.microsoft.DynamicQuantizeLSTM: LSTM with the dequantized weights
+        lstm = _dequantized_lstm(n, const) if (n.op_type, n.domain) == ("DynamicQuantizeLSTM", _MS) else None
+        if lstm is not None:
+            replace[id(n)], inits_n = lstm
+            new_inits += inits_n
     for mi in g.node:
         if mi.op_type not in integer_ops or mi.domain not in _ONNX or len(mi.input) < 3:
             continue
@@ -337,7 +375,8 @@ def lower_dynamic_quant(model: onnx.ModelProto) -> onnx.ModelProto:
         wf = ((w.astype(np.float32) - wz.astype(np.float32).reshape(per_ch)) * ws.astype(np.float32).reshape(per_ch))
         name = f"{mi.input[1]}__dequantized"
         new_inits.append(numpy_helper.from_array(wf.astype(np.float32), name))
-        fnode = helper.make_node(integer_ops[mi.op_type], [dq.input[0], name], [mul.output[0]], name=mi.name or mul.name)
+        fnode = helper.make_node(integer_ops[mi.op_type], [dq.input[0], name], [mul.output[0]],
+                                 name=mi.name or mul.name)
         fnode.attribute.extend(mi.attribute)  # ConvInteger's pads, strides, dilations, group, ...
         replace[id(mul)] = fnode
         drop.update({id(mi), id(cast)})

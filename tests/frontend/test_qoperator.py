@@ -232,10 +232,52 @@ def test_dynamic_quantization_becomes_float_convs(weight_type, tmp_path):
     for t in ref.graph.initializer:
         if f"{t.name}_quantized" in inits:
             q = inits[f"{t.name}_quantized"]
-            t.CopyFrom(nh.from_array(((q - inits[f"{t.name}_zero_point"]) * inits[f"{t.name}_scale"]).astype(np.float32),
-                                     t.name))  # fmt: skip
+            deq = (q - inits[f"{t.name}_zero_point"]) * inits[f"{t.name}_scale"]
+            t.CopyFrom(nh.from_array(deq.astype(np.float32), t.name))
     x = r.standard_normal((1, 3, 12, 12)).astype(np.float32)
     got = run(ir_to_proto(ir), {"x": x})
     np.testing.assert_allclose(got, run(ref, {"x": x}), rtol=1e-5, atol=1e-4)
     fl = run(onnx.load(str(src)), {"x": x})
     assert 10 * np.log10(np.sum(fl.astype(np.float64) ** 2) / np.sum((got - fl).astype(np.float64) ** 2)) > 25
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_dynamic_quantize_lstm_becomes_lstm(per_channel, tmp_path):
+    """quantize_dynamic's com.microsoft.DynamicQuantizeLSTM (W [dirs, input, 4H], R [dirs, H, 4H],
+    int8 with scales per direction or per gate column) reads back as ONNX LSTM with the
+    dequantized weights, transposed to LSTM's layout."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from qcompiler.codegen.onnx_backend import ir_to_proto
+
+    r = np.random.default_rng(3)
+    hid, inp = 6, 5
+    shapes = ((2, 4 * hid, inp), (2, 4 * hid, hid), (2, 8 * hid))
+    w, rr, b = (r.standard_normal(s).astype(np.float32) * 0.5 for s in shapes)
+    nodes = [h.make_node("LSTM", ["x", "w", "r", "b"], ["y", "yh"], hidden_size=hid, direction="bidirectional")]
+    outs = [h.make_tensor_value_info("y", T.FLOAT, [7, 2, 1, hid]),
+            h.make_tensor_value_info("yh", T.FLOAT, [2, 1, hid])]
+    g = h.make_graph(nodes, "l", [h.make_tensor_value_info("x", T.FLOAT, [7, 1, inp])], outs,
+                     [nh.from_array(w, "w"), nh.from_array(rr, "r"), nh.from_array(b, "b")])  # fmt: skip
+    src, dyn = tmp_path / "f.onnx", tmp_path / "d.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)], ir_version=7), str(src))
+    quantize_dynamic(str(src), str(dyn), per_channel=per_channel, weight_type=QuantType.QInt8)
+    dm = onnx.load(str(dyn))
+    assert [n.op_type for n in dm.graph.node] == ["DynamicQuantizeLSTM"]
+    ir = load_onnx(str(dyn))
+    assert [op.op_type for op in ir.graph] == ["LSTM"]
+    inits = {t.name: nh.to_array(t).astype(np.float32) for t in dm.graph.initializer}
+    ref = onnx.load(str(src))  # the float model with the dynamic model's weights, dequantized in numpy
+    node = dm.graph.node[0]
+    for slot, name in ((1, "w"), (2, "r")):
+        q, s, z = (inits[node.input[i]] for i in (slot, 2 * slot + 6, 2 * slot + 7))
+        dirs = q.shape[0]
+        s, z = (a.reshape(dirs, 1, -1) if a.size > 1 else a.reshape(()) for a in (s, z))
+        deq = ((q - z) * s).transpose(0, 2, 1)
+        t = next(t for t in ref.graph.initializer if t.name == name)
+        t.CopyFrom(nh.from_array(deq.astype(np.float32), name))
+    x = r.standard_normal((7, 1, inp)).astype(np.float32)
+    got = run(ir_to_proto(ir), {"x": x})
+    np.testing.assert_allclose(got, run(ref, {"x": x}), rtol=1e-5, atol=1e-5)
+    fl = run(onnx.load(str(src)), {"x": x})
+    assert np.max(np.abs(got - fl)) < 0.05 * np.max(np.abs(fl))
