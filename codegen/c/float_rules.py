@@ -14,12 +14,13 @@ from .lower import Lowerer, unsupported
 from .movement import element_offsets, expand_copy, lower_movement, nd_offsets, permute_copy
 from .program import ACT_CODES, View, c_float
 from .shapes import (
-    CONV3D_FIELDS,
     POOL_FIELDS,
     axes_of,
     bcast_strides,
     conv3d_geometry,
+    conv3d_params,
     conv_geometry,
+    conv_params,
     convtranspose3d_geometry,
     pool3d_geometry,
     pool_geometry,
@@ -68,9 +69,7 @@ def conv(lw: Lowerer, op: Op) -> None:
     g = conv_geometry(op, x.shape, w.shape, lw.shape(op.output), transpose=base == "ConvTranspose")
     if g is None:
         raise unsupported(op, f"only 1-D, 2-D and 3-D convolutions are supported (input {list(x.shape)})")
-    body = ", ".join(f".{k} = {g[k]}" for k in ("n", "cin", "h", "w", "cout", "oh", "ow", "kh", "kw", "sh",
-                                                 "sw", "dh", "dw", "pt", "pl", "group")) + ", .x_zp = 0"
-    cp = lw.p.struct("qc_conv_params_t", body, "cp")
+    cp = lw.p.struct("qc_conv_params_t", conv_params(g), "cp")
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
     fn = "qc_convtranspose_f32" if base == "ConvTranspose" else "qc_conv_f32"
@@ -81,9 +80,8 @@ def conv(lw: Lowerer, op: Op) -> None:
 def _conv3d(lw: Lowerer, op: Op, x: View, wn: str, bn: str) -> None:
     """A float Conv over NCDHW as qc_conv3d_f32 (one qc_conv_f32 per output depth slice)."""
     depth, g2 = conv3d_geometry(op, x.shape, lw.shape(op.input(1)), lw.shape(op.output))
-    fields = ("n", "cin", "h", "w", "cout", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl", "group")
-    cp = lw.p.struct("qc_conv_params_t", ", ".join(f".{k} = {g2[k]}" for k in fields) + ", .x_zp = 0", "cp")
-    dp = lw.p.struct("qc_conv3d_params_t", ", ".join(f".{k} = {depth[k]}" for k in CONV3D_FIELDS), "dp")
+    cp = lw.p.struct("qc_conv_params_t", conv_params(g2), "cp")
+    dp = lw.p.struct("qc_conv3d_params_t", conv3d_params(depth), "dp")
     scr = lw.p.scratch(4 * (g2["cin"] * g2["h"] * g2["w"] + g2["cout"] * g2["oh"] * g2["ow"]), "conv3d planes")
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
@@ -96,9 +94,8 @@ def _convtranspose3d(lw: Lowerer, op: Op, x: View, wshape, wn: str, bn: str) -> 
     """A float ConvTranspose over NCDHW as qc_convtranspose3d_f32 (qc_convtranspose_f32 per
     output slice and kernel depth)."""
     depth, g2 = convtranspose3d_geometry(op, x.shape, wshape, lw.shape(op.output))
-    fields = ("n", "cin", "h", "w", "cout", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl", "group")
-    cp = lw.p.struct("qc_conv_params_t", ", ".join(f".{k} = {g2[k]}" for k in fields) + ", .x_zp = 0", "cp")
-    dp = lw.p.struct("qc_conv3d_params_t", ", ".join(f".{k} = {depth[k]}" for k in CONV3D_FIELDS), "dp")
+    cp = lw.p.struct("qc_conv_params_t", conv_params(g2), "cp")
+    dp = lw.p.struct("qc_conv3d_params_t", conv3d_params(depth), "dp")
     scr = lw.p.scratch(4 * (g2["cin"] * g2["h"] * g2["w"] + 2 * g2["cout"] * g2["oh"] * g2["ow"]),
                        "convtranspose3d planes")  # fmt: skip
     y = lw.out_view(op.output, "f32")

@@ -18,11 +18,12 @@ from .fixedpoint import add_params, lut_table, mul_params, quantize_multiplier
 from .lower import Lowerer, QConst
 from .program import ACT_CODES, QParams, View, c_float
 from .shapes import (
-    CONV3D_FIELDS,
     POOL_FIELDS,
     bcast_strides,
     conv3d_geometry,
+    conv3d_params,
     conv_geometry,
+    conv_params,
     pool3d_geometry,
     pool_geometry,
     reduce_layout,
@@ -152,11 +153,7 @@ def conv(lw: Lowerer, op: Op) -> bool:
     macs = g["macs"]
     y = lw.emit_q_output(qop, out_q)
     rq = requant_struct(lw, acc_scale if w.axis is not None else acc_scale[:1], out_q, act, alpha, beta)
-    params = (f".n = {g['n']}, .cin = {g['cin']}, .h = {g['h']}, .w = {g['w']}, .cout = {cout}, "
-              f".oh = {g['oh']}, .ow = {g['ow']}, .kh = {g['kh']}, .kw = {g['kw']}, .sh = {g['sh']}, "
-              f".sw = {g['sw']}, .dh = {g['dh']}, .dw = {g['dw']}, .pt = {g['pt']}, .pl = {g['pl']}, "
-              f".group = {g['group']}, .x_zp = {x.q.zp}")  # fmt: skip
-    cp = lw.p.struct("qc_conv_params_t", params, "cp")
+    cp = lw.p.struct("qc_conv_params_t", conv_params(g, x.q.zp), "cp")
     wname = lw.p.const(wi.reshape(-1), "int8_t", "w")
     P = lw.p.ptr
     if base == "ConvTranspose":
@@ -199,10 +196,8 @@ def _conv3d(lw: Lowerer, op: Op, x, w: QConst, oq) -> bool:
         return False
     y = lw.emit_q_output(qop, out_q)
     rq = requant_struct(lw, acc_scale if w.axis is not None else acc_scale[:1], out_q, act, alpha, beta)
-    fields = ("n", "cin", "h", "w", "cout", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl", "group")
-    cp = lw.p.struct("qc_conv_params_t", ", ".join(f".{k} = {g2[k]}" for k in fields) + f", .x_zp = {x.q.zp}",
-                     "cp")
-    dp = lw.p.struct("qc_conv3d_params_t", ", ".join(f".{k} = {depth[k]}" for k in CONV3D_FIELDS), "dp")
+    cp = lw.p.struct("qc_conv_params_t", conv_params(g2, x.q.zp), "cp")
+    dp = lw.p.struct("qc_conv3d_params_t", conv3d_params(depth), "dp")
     wname = lw.p.const(wi.reshape(-1), "int8_t", "w")
     bname = lw.p.const(_i32(bias - x.q.zp * rows.sum(axis=1)), "int32_t", "b")
 

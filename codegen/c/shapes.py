@@ -9,7 +9,7 @@ import numpy as np
 from qcompiler.ir import Op
 
 __all__ = ["strides_of", "bcast_strides", "conv_geometry", "pool_geometry", "reduce_layout",
-           "resize_tables", "axes_of", "POOL_FIELDS", "conv3d_geometry",
+           "resize_tables", "axes_of", "POOL_FIELDS", "conv3d_geometry", "conv_params", "conv3d_params",
            "CONV3D_FIELDS", "pool3d_geometry"]  # fmt: skip
 
 
@@ -191,6 +191,20 @@ def pool3d_geometry(op: Op, xshape, yshape) -> tuple[dict, dict] | None:
 
 
 #: qc_pool_params_t fields, in order
+#: qc_conv_params_t's fields, in its order (x_zp, the activations' zero point, comes last)
+CONV_FIELDS = ("n", "cin", "h", "w", "cout", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl", "group")
+
+
+def conv_params(g: dict, x_zp: int = 0) -> str:
+    """The initializer of a qc_conv_params_t for the geometry ``g`` (conv_geometry's fields)."""
+    return ", ".join(f".{k} = {g[k]}" for k in CONV_FIELDS) + f", .x_zp = {x_zp}"
+
+
+def conv3d_params(depth: dict) -> str:
+    """The initializer of a qc_conv3d_params_t for ``depth`` (CONV3D_FIELDS)."""
+    return ", ".join(f".{k} = {depth[k]}" for k in CONV3D_FIELDS)
+
+
 POOL_FIELDS = ("n", "c", "h", "w", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl",
                "count_include_pad", "pb", "pr")
 
