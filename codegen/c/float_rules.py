@@ -313,7 +313,8 @@ def argext(lw: Lowerer, op: Op) -> None:
     inner = int(np.prod(x.shape[axis + 1 :], dtype=np.int64))
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
-    code = (7 if op.op_type == "ArgMax" else 8) + (4 if op.attr("select_last_index", 0) else 0)  # QC_R_ARG*_LAST: 11, 12
+    # QC_R_ARGMAX / _ARGMIN (7, 8); with select_last_index their _LAST forms (11, 12)
+    code = (7 if op.op_type == "ArgMax" else 8) + (4 if op.attr("select_last_index", 0) else 0)
     lw.p.add(f"qc_reduce_f32({code}, {P(x)}, {P(y)}, {outer}, {x.shape[axis]}, {inner});", [x], [y],
              ["qc_reduce_f32"], op=op.name, what=op.op_type)
 
@@ -383,6 +384,11 @@ def topk(lw: Lowerer, op: Op) -> None:
              ["qc_topk_f32"], op=op.name, what="TopK")  # fmt: skip
 
 
+def _text_attr(op: Op, name: str, default: str) -> str:
+    v = op.attr(name, default)
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
 _SCATTER = {"none": 0, "add": 1, "mul": 2, "max": 3, "min": 4}  # QC_SC_*
 
 
@@ -393,8 +399,7 @@ def scatter(lw: Lowerer, op: Op) -> None:
     idx = lw.const_of(op.input(1))
     if idx is None:
         raise unsupported(op, f"{op.op_type} needs constant indices")
-    red = op.attr("reduction", "none")
-    red = red.decode() if isinstance(red, bytes) else str(red)
+    red = _text_attr(op, "reduction", "none")
     if red not in _SCATTER:
         raise unsupported(op, f"reduction '{red}' is not supported")
     data, upd = lw.f32(op.input(0)), lw.f32(op.input(2))
@@ -427,11 +432,6 @@ def trilu(lw: Lowerer, op: Op) -> None:
 
 _GS_MODES = {"bilinear": 0, "linear": 0, "nearest": 1, "bicubic": 2, "cubic": 2}  # opset 16 and 20 names
 _GS_PADDING = {"zeros": 0, "border": 1, "reflection": 2}
-
-
-def _text_attr(op: Op, name: str, default: str) -> str:
-    v = op.attr(name, default)
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def gridsample(lw: Lowerer, op: Op) -> None:
@@ -534,8 +534,8 @@ def reduce(lw: Lowerer, op: Op) -> None:
         xt = lw.p.new_view([x.shape[a] for a in perm], "f32", label=op.name + "_axes_last")
         permute_copy(lw, x, perm, xt, op.name)
         x = xt
-        r = int(np.prod([x.shape[len(keep) + i] for i in range(len(axes))], dtype=np.int64))
-        layout = (int(np.prod(x.shape[: len(keep)], dtype=np.int64)), r, 1)
+        kept, summed = x.shape[: len(keep)], x.shape[len(keep) :]
+        layout = (int(np.prod(kept, dtype=np.int64)), int(np.prod(summed, dtype=np.int64)), 1)
     y = lw.out_view(op.output, "f32")
     P = lw.p.ptr
     lw.p.add(f"qc_reduce_f32({_REDUCE[op.op_type]}, {P(x)}, {P(y)}, {layout[0]}, {layout[1]}, {layout[2]});",
