@@ -279,6 +279,21 @@ def lower_qoperator(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
+def _dequantized(q: np.ndarray, zp: np.ndarray, scale: np.ndarray, per_shape: tuple) -> np.ndarray:
+    """``(q - zp) * scale`` in float32; zp and scale are one value or per channel, laid out as
+    ``per_shape`` to broadcast against ``q``."""
+
+    def per(a):
+        a = np.asarray(a, np.float32)
+        return a.reshape(()) if a.size == 1 else a.reshape(per_shape)
+
+    return (q.astype(np.float32) - per(zp)) * per(scale)
+
+
+def _is_dynamic_lstm(node: onnx.NodeProto) -> bool:
+    return node.op_type == "DynamicQuantizeLSTM" and node.domain == _MS
+
+
 def _dequantized_lstm(node: onnx.NodeProto, const) -> tuple[onnx.NodeProto, list] | None:
     """onnxruntime's DynamicQuantizeLSTM (inputs X, W, R, B, sequence_lens, initial_h, initial_c,
     P, W_scale, W_zero_point, R_scale, R_zero_point; W [dirs, input, 4H] and R [dirs, H, 4H]
@@ -295,12 +310,8 @@ def _dequantized_lstm(node: onnx.NodeProto, const) -> tuple[onnx.NodeProto, list
         dirs, cols = q.shape[0], q.shape[2]
         if sc.size not in (1, dirs, dirs * cols) or zp.size not in (1, dirs, dirs * cols):
             return None
-
-        def per(a):  # broadcast over [dirs, rows, cols]: per tensor, direction or column
-            a = np.asarray(a, np.float32)
-            return a.reshape(-1)[0] if a.size == 1 else a.reshape(dirs, 1, -1)
-
-        mats.append(np.ascontiguousarray(((q.astype(np.float32) - per(zp)) * per(sc)).transpose(0, 2, 1)))
+        # per tensor, per direction or per gate column of [dirs, rows, cols]
+        mats.append(np.ascontiguousarray(_dequantized(q, zp, sc, (dirs, 1, -1)).transpose(0, 2, 1)))
     names = [f"{ins[1]}__dequantized", f"{ins[2]}__dequantized"]
     new_inits = [numpy_helper.from_array(m, nm) for m, nm in zip(mats, names)]
     lstm_ins = [ins[0], names[0], names[1]] + ins[3:8]
@@ -322,7 +333,7 @@ def lower_dynamic_quant(model: onnx.ModelProto) -> onnx.ModelProto:
     kept. Returns ``model`` itself when nothing is rewritten."""
     g = model.graph
     integer_ops = {"MatMulInteger": "MatMul", "ConvInteger": "Conv"}
-    if not any(n.op_type in integer_ops or (n.op_type, n.domain) == ("DynamicQuantizeLSTM", _MS) for n in g.node):
+    if not any(n.op_type in integer_ops or _is_dynamic_lstm(n) for n in g.node):
         return model
     inits = {t.name: t for t in g.initializer}
     producer = {o: n for n in g.node for o in n.output}
@@ -342,7 +353,7 @@ def lower_dynamic_quant(model: onnx.ModelProto) -> onnx.ModelProto:
 
     drop, replace, new_inits = set(), {}, []
     for n in g.node:  # com.microsoft.DynamicQuantizeLSTM: LSTM with the dequantized weights
-        lstm = _dequantized_lstm(n, const) if (n.op_type, n.domain) == ("DynamicQuantizeLSTM", _MS) else None
+        lstm = _dequantized_lstm(n, const) if _is_dynamic_lstm(n) else None
         if lstm is not None:
             replace[id(n)], inits_n = lstm
             new_inits += inits_n
@@ -372,9 +383,8 @@ def lower_dynamic_quant(model: onnx.ModelProto) -> onnx.ModelProto:
         ws = const(sm.input[1] if sm.input[0] == dq.output[1] else sm.input[0])
         if ws is None or ws.size not in (1, nch) or wz.size not in (1, nch):
             continue
-        wf = ((w.astype(np.float32) - wz.astype(np.float32).reshape(per_ch)) * ws.astype(np.float32).reshape(per_ch))
         name = f"{mi.input[1]}__dequantized"
-        new_inits.append(numpy_helper.from_array(wf.astype(np.float32), name))
+        new_inits.append(numpy_helper.from_array(_dequantized(w, wz, ws, per_ch), name))
         fnode = helper.make_node(integer_ops[mi.op_type], [dq.input[0], name], [mul.output[0]],
                                  name=mi.name or mul.name)
         fnode.attribute.extend(mi.attribute)  # ConvInteger's pads, strides, dilations, group, ...
